@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Build the migrator.
+#   ./build.sh         .venv with the package and its test tools; dist/ with what spark-submit ships to a cluster:
+#                        dist/main.py (the application), dist/migrator.zip (--py-files),
+#                        dist/migrator-env.tar.gz (--archives: Python dependencies for executors that lack them)
+#   ./build.sh test    build, then run the whole test suite (unit and integration)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+PYTHON=${PYTHON:-python3}
+VENV=$ROOT/.venv
+
+log() { printf 'build.sh: %s\n' "$*" >&2; }
+
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { log "needs Python 3.11 or newer; set PYTHON=/path/to/python3.11"; exit 2; }
+
+# The venv is reused while pyproject.toml is unchanged.
+deps_hash=$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.deps-hash" 2>/dev/null)" != "$deps_hash" ]; then
+  log "installing the package and its dependencies into .venv"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  echo "$deps_hash" > "$VENV/.deps-hash"
+  rm -f dist/migrator-env.tar.gz
+fi
+
+# dynalite: the fast local DynamoDB used by the demo, tests and benchmarks (npm registry).
+if [ ! -x node_modules/.bin/dynalite ]; then
+  if command -v npm >/dev/null; then
+    log "installing dynalite (npm)"
+    npm install --silent --no-audit --no-fund --no-save dynalite@4 >/dev/null
+  else
+    log "npm not found: dynalite-based tests and benchmarks will be skipped by name"
+  fi
+fi
+
+mkdir -p dist build
+# The application: spark-submit puts this file's folder first on sys.path, so it lives alone in dist/.
+cat > dist/main.py <<'PY'
+from migrator.cli import main
+
+raise SystemExit(main())
+PY
+rm -f dist/migrator.zip
+(cd "$ROOT" && "$VENV/bin/python" - <<'PY'
+import pathlib, zipfile
+with zipfile.ZipFile("dist/migrator.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+    for path in sorted(pathlib.Path("migrator").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            zf.write(path)
+PY
+)
+
+# Executors get pyspark from their Spark installation; the packed environment carries everything else.
+if [ ! -f dist/migrator-env.tar.gz ]; then
+  log "packing the executor environment (dist/migrator-env.tar.gz)"
+  rm -rf build/exec-env
+  "$PYTHON" -m venv build/exec-env
+  runtime_deps=$("$VENV/bin/python" - <<'PY'
+import tomllib
+deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
+print(" ".join(d for d in deps if not d.lower().startswith("pyspark")))
+PY
+)
+  # shellcheck disable=SC2086
+  build/exec-env/bin/python -m pip install --quiet --disable-pip-version-check $runtime_deps
+  "$VENV/bin/venv-pack" --quiet -p build/exec-env -o dist/migrator-env.tar.gz --force
+fi
+log "built dist/main.py, dist/migrator.zip, dist/migrator-env.tar.gz"
+
+if [ "${1:-}" = "test" ]; then
+  shift
+  export PATH="$VENV/bin:$ROOT/node_modules/.bin:$PATH"
+  export SPARK_LOCAL_IP=127.0.0.1
+  exec "$VENV/bin/python" -m pytest tests "$@"
+fi

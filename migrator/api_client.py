@@ -1,0 +1,164 @@
+"""The data path's DynamoDB client: signed JSON over a pooled HTTP connection.
+
+Scan and BatchWriteItem carry every item, so they skip botocore's model-driven parser and serializer (the bulk
+of the client CPU per item) and move the wire format as it is: bytes in, dicts of {"S": ...}/{"N": ...} out.
+botocore still signs the requests (SigV4) and resolves credentials. Control-plane calls use boto3 (`aws.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from migrator.errors import RequestError, ThrottledError
+
+try:
+    import orjson
+
+    def dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    loads = orjson.loads
+except ImportError:  # the packed executor environment may lack the compiled wheel
+    import json
+
+    def dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+    loads = json.loads
+
+logger = logging.getLogger(__name__)
+
+TARGET_PREFIX = "DynamoDB_20120810."
+CONTENT_TYPE = "application/x-amz-json-1.0"
+
+# Error codes that mean "slow down": DynamoDB's throttles and Alternator's load shedding.
+THROTTLE_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+# Other error codes that a later attempt may not hit.
+TRANSIENT_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavailable"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter; `max_attempts` counts the first try."""
+
+    max_attempts: int = 12
+    base_delay: float = 0.05
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to sleep after failed attempt number `attempt` (1-based)."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** attempt))
+
+
+class DynamoApi:
+    """Calls DynamoDB JSON-protocol operations on one endpoint and retries what is transient.
+
+    `credentials` is a botocore credentials object (refreshable ones are refreshed before each request) or None
+    for unsigned requests, which an Alternator cluster without authorization accepts.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        region: str,
+        credentials: Any,
+        *,
+        max_connections: int = 8,
+        connect_timeout: float = 15.0,
+        read_timeout: float = 60.0,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self.url = url.rstrip("/") + "/"
+        self.region = region
+        self.retry = retry
+        self._credentials = credentials
+        self._pool = urllib3.PoolManager(
+            num_pools=4,
+            maxsize=max_connections,
+            block=True,
+            retries=False,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        )
+
+    def call(self, operation: str, request: dict | bytes) -> dict:
+        """Send `request` (a dict, or JSON already encoded) and return the decoded answer.
+
+        Throttling, 5xx answers, timeouts, connection errors and CRC mismatches are retried with backoff;
+        other errors, and the last of the retried ones, raise RequestError.
+        """
+        body = request if isinstance(request, bytes) else dumps(request)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._send(operation, body)
+            except _Retryable as exc:
+                if attempt >= self.retry.max_attempts:
+                    error = ThrottledError if exc.throttled else RequestError
+                    raise error(
+                        f"{operation} to {self.url} failed {attempt} times; last error: {exc}",
+                        code=exc.code,
+                        status=exc.status,
+                    ) from None
+                pause = self.retry.delay(attempt)
+                logger.debug("%s to %s: %s; retrying in %.2fs", operation, self.url, exc, pause)
+                time.sleep(pause)
+
+    def _send(self, operation: str, body: bytes) -> dict:
+        headers = {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + operation}
+        if self._credentials is not None:
+            signed = AWSRequest(method="POST", url=self.url, data=body, headers=headers)
+            SigV4Auth(self._credentials.get_frozen_credentials(), "dynamodb", self.region).add_auth(signed)
+            headers = dict(signed.headers.items())
+        try:
+            response = self._pool.request("POST", self.url, body=body, headers=headers, preload_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+        data = response.data
+        expected_crc = response.headers.get("x-amz-crc32")
+        if expected_crc is not None and int(expected_crc) != zlib.crc32(data):
+            raise _Retryable(f"CRC32 mismatch on a {len(data)}-byte answer")
+        if response.status == 200:
+            return loads(data)
+        code, message = _error_of(data)
+        if code in THROTTLE_CODES:
+            raise _Retryable(f"{code}: {message}", code=code, status=response.status, throttled=True)
+        if code in TRANSIENT_CODES or response.status >= 500:
+            raise _Retryable(f"HTTP {response.status} {code}: {message}", code=code, status=response.status)
+        raise RequestError(
+            f"{operation} to {self.url} was refused: HTTP {response.status} {code}: {message}",
+            code=code,
+            status=response.status,
+        )
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, *, code: str = "", status: int = 0, throttled: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.throttled = throttled
+
+
+def _error_of(data: bytes) -> tuple[str, str]:
+    """(short error code, message) from a DynamoDB error body; tolerant of non-JSON bodies."""
+    try:
+        doc = loads(data)
+    except ValueError:
+        return "", data[:200].decode("utf-8", "replace")
+    if not isinstance(doc, dict):
+        return "", str(doc)[:200]
+    code = str(doc.get("__type", "")).rsplit("#", 1)[-1]
+    message = doc.get("message") or doc.get("Message") or ""
+    return code, str(message)

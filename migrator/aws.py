@@ -1,0 +1,121 @@
+"""Clients for one side of the migration: boto3 for the control plane, DynamoApi for the data path.
+
+`Connection` is what crosses from the driver to the executors: plain picklable data naming the endpoint, the
+region and where credentials come from. Each executor builds its own clients from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import boto3
+import botocore.session
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    Credentials as BotoCredentials,
+    DeferredRefreshableCredentials,
+)
+
+from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.config import Credentials, Endpoint
+from migrator.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+# Local test servers accept any region; AWS itself needs the real one.
+LOCAL_DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where one side lives and how to sign for it. `credentials` None means the default AWS chain."""
+
+    side: str  # "source" or "target", for messages
+    kind: str  # "dynamodb" or "alternator"
+    region: str
+    endpoint_url: str | None = None
+    credentials: Credentials | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.endpoint_url or f"DynamoDB {self.region}"
+
+    def botocore_credentials(self):
+        """Credentials to sign with, or None to send unsigned requests (Alternator without auth)."""
+        if self.credentials is None:
+            creds = botocore.session.Session().get_credentials()
+            if creds is None and self.kind == "alternator":
+                return None
+            if creds is None:
+                raise ConfigError(
+                    f"{self.side}.credentials: none given and no AWS credentials found in the environment; "
+                    "set credentials.accessKey/secretKey or configure the AWS credential chain"
+                )
+            return creds
+        static = BotoCredentials(self.credentials.access_key, self.credentials.secret_key)
+        role = self.credentials.assume_role
+        if role is None:
+            return static
+        # Refreshed before it expires, so snapshots longer than the role session keep working.
+        sts = boto3.client(
+            "sts",
+            region_name=self.region,
+            aws_access_key_id=static.access_key,
+            aws_secret_access_key=static.secret_key,
+        )
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=lambda *args, **kwargs: sts,
+            source_credentials=static,
+            role_arn=role.arn,
+            extra_args={"RoleSessionName": role.session_name},
+        )
+        return DeferredRefreshableCredentials(fetcher.fetch_credentials, "assume-role")
+
+    def boto3_client(self, service: str = "dynamodb"):
+        """A boto3 client for control-plane calls (describe, create, wait)."""
+        creds = self.botocore_credentials()
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 10},
+            connect_timeout=15,
+            read_timeout=60,
+            signature_version=UNSIGNED if creds is None else None,
+        )
+        keys = {}
+        if creds is not None:
+            frozen = creds.get_frozen_credentials()
+            keys = dict(
+                aws_access_key_id=frozen.access_key,
+                aws_secret_access_key=frozen.secret_key,
+                aws_session_token=frozen.token,
+            )
+        return boto3.client(
+            service, region_name=self.region, endpoint_url=self.endpoint_url, config=config, **keys
+        )
+
+    def api(self, *, max_connections: int = 8, retry: RetryPolicy = RetryPolicy()) -> DynamoApi:
+        """A data-path client (Scan, BatchWriteItem)."""
+        url = self.endpoint_url or f"https://dynamodb.{self.region}.amazonaws.com"
+        return DynamoApi(url, self.region, self.botocore_credentials(), max_connections=max_connections, retry=retry)
+
+
+def connection_for(side: str, kind: str, region: str | None, endpoint: Endpoint | None, credentials) -> Connection:
+    """Resolve the region now, on the driver, so that every executor signs for the same one."""
+    if region is None:
+        region = botocore.session.Session().get_config_variable("region")
+    if region is None:
+        if endpoint is None:
+            raise ConfigError(
+                f"{side}.region: required for AWS DynamoDB, none set and none in the AWS config; "
+                "add region: us-east-1 (or your table's region)"
+            )
+        region = LOCAL_DEFAULT_REGION
+    return Connection(
+        side=side,
+        kind=kind,
+        region=region,
+        endpoint_url=endpoint.url if endpoint is not None else None,
+        credentials=credentials,
+    )

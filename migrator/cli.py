@@ -1,0 +1,104 @@
+"""Entry point of the Spark application: find the config, start Spark, run the job, map errors to exit codes.
+
+spark-submit runs `dist/main.py`, which calls `main()`. Exit status: 0 done, 1 failed or items lost,
+2 bad config or arguments (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+
+from migrator import __version__, logs
+from migrator.config import check_supported, load_config, redacted_yaml
+from migrator.errors import ConfigError, MigratorError
+
+logger = logging.getLogger("migrator")
+
+CONFIG_CONF_KEY = "spark.scylla.config"
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line and status 2, like every other bad input
+        raise ConfigError(f"arguments: {message}; see --help")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = _ArgumentParser(prog="migrator", description="Copy a DynamoDB table into ScyllaDB Alternator.")
+    parser.add_argument("--config", help=f"YAML config (default: the Spark conf {CONFIG_CONF_KEY})")
+    parser.add_argument("--validate", action="store_true", help="compare source and target instead of copying")
+    parser.add_argument("--version", action="version", version=f"migrator {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logs.setup()
+    try:
+        args = parse_args(argv)
+        path = args.config or _spark_conf(CONFIG_CONF_KEY)
+        if not path:
+            raise ConfigError(
+                f"{CONFIG_CONF_KEY}: not set; pass --conf {CONFIG_CONF_KEY}=/path/to/config.yaml to spark-submit"
+            )
+        config = load_config(path)
+        if args.validate:
+            raise ConfigError("--validate: not supported yet; this version only migrates")
+        for warning in check_supported(config):
+            logger.warning("%s", warning)
+        logger.info("migrator %s; config %s:\n%s", __version__, path, redacted_yaml(config).rstrip())
+        spark = _start_spark(config)
+        from migrator.jobs import migrate
+
+        try:
+            return migrate.run(spark, config)
+        finally:
+            spark.stop()
+    except ConfigError as exc:
+        print(f"migrator: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except MigratorError as exc:
+        logger.error("%s", exc)
+        print(f"migrator: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except Exception as exc:
+        cause = _task_failure(exc)
+        if cause is None:
+            raise
+        logger.error("the Spark job failed: %s", cause)
+        print(f"migrator: error: the Spark job failed: {cause}", file=sys.stderr)
+        return 1
+
+
+def _spark_conf(key: str) -> str | None:
+    """Read a Spark conf before the SparkContext exists (spark-submit's gateway is already up)."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connects to spark-submit's JVM, or starts one under plain python
+    return SparkConf().get(key, None)
+
+
+def _start_spark(config):
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(f"migrator: {config.source.table} -> {config.target.table}")
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+_PY_ERROR = re.compile(r"migrator\.errors\.(\w+Error): (.+)")
+
+
+def _task_failure(exc: Exception) -> str | None:
+    """The migrator's own message from a failed Spark task, or None when `exc` is not a Spark job failure."""
+    if type(exc).__name__ not in {"Py4JJavaError", "PythonException", "SparkException"}:
+        return None
+    text = str(exc)
+    found = _PY_ERROR.findall(text)
+    if found:
+        name, message = found[-1]
+        return f"{name}: {message.strip()}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:500] if lines else type(exc).__name__

@@ -1,0 +1,44 @@
+"""Every error the migrator raises on purpose.
+
+    MigratorError                 base; str(err) is the whole one-line message
+    ├── ConfigError               bad config, arguments or input: exit status 2, no traceback
+    ├── SchemaError               source/target tables cannot be used together (key schema, missing table)
+    ├── RequestError              a DynamoDB API call failed for good (non-retryable, or retries exhausted)
+    │   └── ThrottledError        ... and the last failure was throttling/overload
+    └── TransferError             a scan or batch write gave up; names table, segment and cause
+"""
+
+from __future__ import annotations
+
+
+class MigratorError(Exception):
+    """Base of the migrator's own errors."""
+
+    exit_status = 1
+
+
+class ConfigError(MigratorError):
+    """Bad configuration, arguments or data. The message names the key, the value and the fix."""
+
+    exit_status = 2
+
+
+class SchemaError(MigratorError):
+    """The source and target tables do not fit together."""
+
+
+class RequestError(MigratorError):
+    """A DynamoDB API request failed and will not be retried any more."""
+
+    def __init__(self, message: str, *, code: str = "", status: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class ThrottledError(RequestError):
+    """Retries ran out while the server kept throttling or shedding load."""
+
+
+class TransferError(MigratorError):
+    """A segment could not be scanned or its items could not be written."""

@@ -1,0 +1,1 @@
+"""Spark jobs: thin wiring of the readers and writers into RDD stages."""

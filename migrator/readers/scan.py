@@ -1,0 +1,70 @@
+"""Parallel Scan of one DynamoDB table segment, page by page, in wire format."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from migrator.api_client import DynamoApi
+
+
+def scan_pages(api: DynamoApi, table: str, segment: int, total_segments: int) -> Iterator[list[dict]]:
+    """Yield the Items of every Scan page of `segment` (of `total_segments`), in server order.
+
+    Scans are eventually consistent: a bulk copy does not need to pay twice the read capacity for strong reads.
+    """
+    request: dict[str, Any] = {"TableName": table, "Segment": segment, "TotalSegments": total_segments}
+    while True:
+        page = api.call("Scan", request)
+        yield page.get("Items", [])
+        last_key = page.get("LastEvaluatedKey")
+        if not last_key:
+            return
+        request["ExclusiveStartKey"] = last_key
+
+
+_DONE = object()
+
+
+def prefetch(pages: Iterator[list[dict]], depth: int = 1) -> Iterator[list[dict]]:
+    """Read the next page in a background thread while the caller handles the current one.
+
+    An error raised while reading is raised again in the caller, at the point where the failed page would be.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(value: object) -> bool:
+        """Queue `value` unless the consumer has gone; False when it has."""
+        while not stop.is_set():
+            try:
+                slots.put(value, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for page in pages:
+                if not offer(page):
+                    return
+            offer(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            offer(exc)
+
+    worker = threading.Thread(target=pump, name="scan-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            page = slots.get()
+            if page is _DONE:
+                return
+            if isinstance(page, BaseException):
+                raise page
+            yield page
+    finally:
+        stop.set()
+        worker.join(timeout=5)

@@ -1,0 +1,96 @@
+"""One task's work: scan its segments and write every item to the target, counting as it goes.
+
+Plain Python with no Spark in it: `jobs/migrate.py` calls `transfer_segments` inside each partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from migrator.api_client import RetryPolicy
+from migrator.aws import Connection
+from migrator.errors import MigratorError, TransferError
+from migrator.readers.scan import prefetch, scan_pages
+from migrator.writers.batch_writer import BatchWriter
+
+logger = logging.getLogger("migrator.task")
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Everything a task needs, picklable; built once on the driver."""
+
+    source: Connection
+    source_table: str
+    target: Connection
+    target_table: str
+    total_segments: int
+    batch_size: int = 25
+    writes_in_flight: int = 4
+    retry: RetryPolicy = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What a task sends back to the driver: counters only, never items."""
+
+    task: int
+    segments: tuple[int, ...]
+    scanned: int
+    written: int
+    seconds: float
+
+
+def transfer_segments(settings: TransferSettings, segments: Iterable[int], task: int) -> TaskResult:
+    """Copy `segments` and log one line per segment and a summary line (the format README documents).
+
+    Returns only once every item is acknowledged by the target. Failures raise TransferError naming the
+    table, the segment and the cause, so that Spark retries the task (puts are idempotent).
+    """
+    started = time.monotonic()
+    source_api = settings.source.api(retry=settings.retry)
+    target_api = settings.target.api(max_connections=settings.writes_in_flight, retry=settings.retry)
+    done: list[int] = []
+    scanned = 0
+    with BatchWriter(
+        target_api,
+        settings.target_table,
+        batch_size=settings.batch_size,
+        max_in_flight=settings.writes_in_flight,
+        retry=settings.retry,
+    ) as writer:
+        for segment in segments:
+            where = (
+                f"segment {segment}/{settings.total_segments} of source table {settings.source_table!r} "
+                f"-> target table {settings.target_table!r}"
+            )
+            count = 0
+            try:
+                for page in prefetch(scan_pages(source_api, settings.source_table, segment, settings.total_segments)):
+                    writer.put_many(page)
+                    count += len(page)
+                writer.flush()
+            except MigratorError as exc:
+                raise TransferError(f"{where}: {exc}") from exc
+            scanned += count
+            done.append(segment)
+            logger.info(
+                "migrator task %d: segment %d/%d transferred %d items", task, segment, settings.total_segments, count
+            )
+    if writer.written != scanned:  # the writer raises before this can happen; a last guard against loss
+        raise TransferError(
+            f"task {task}, segments {done} of {settings.source_table!r}: scanned {scanned} items "
+            f"but the target acknowledged {writer.written}"
+        )
+    seconds = time.monotonic() - started
+    logger.info(
+        "migrator task %d: segments %s transferred %d items in %.1f s", task, _segment_list(done), scanned, seconds
+    )
+    return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds)
+
+
+def _segment_list(segments: list[int]) -> str:
+    return "[" + ", ".join(str(s) for s in segments) + "]"

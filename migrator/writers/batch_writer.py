@@ -1,0 +1,114 @@
+"""BatchWriteItem with several batches in flight, UnprocessedItems re-sent with backoff, nothing dropped."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from migrator.api_client import DynamoApi, RetryPolicy, dumps
+from migrator.errors import TransferError
+
+logger = logging.getLogger(__name__)
+
+# BatchWriteItem's request-size limit on DynamoDB and Alternator; a batch that encodes larger is split.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024 - 64 * 1024
+
+
+class BatchWriter:
+    """Puts items into `table`, `batch_size` per BatchWriteItem, with up to `max_in_flight` requests at once.
+
+    Use as a context manager: leaving the block flushes, and an error in any batch is raised from `put` or
+    `flush`. Items the server leaves in UnprocessedItems are re-sent with exponential backoff; after
+    `retry.max_attempts` rounds without progress the writer gives up with TransferError.
+    """
+
+    def __init__(
+        self,
+        api: DynamoApi,
+        table: str,
+        *,
+        batch_size: int = 25,
+        max_in_flight: int = 4,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self.api = api
+        self.table = table
+        self.batch_size = batch_size
+        self.retry = retry
+        self.max_in_flight = max_in_flight
+        self._pending: list[dict] = []
+        self._in_flight: deque[Future] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="batch-write")
+        self._lock = threading.Lock()
+        self.written = 0
+        self.requests = 0
+        self.unprocessed_resent = 0
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def put(self, item: dict) -> None:
+        self._pending.append(item)
+        if len(self._pending) >= self.batch_size:
+            self._submit()
+
+    def put_many(self, items: list[dict]) -> None:
+        for item in items:
+            self.put(item)
+
+    def flush(self) -> None:
+        """Send what is pending and wait until every item so far is acknowledged by the server."""
+        if self._pending:
+            self._submit()
+        while self._in_flight:
+            self._in_flight.popleft().result()
+
+    def _submit(self) -> None:
+        batch, self._pending = self._pending, []
+        while len(self._in_flight) >= self.max_in_flight:
+            self._in_flight.popleft().result()  # raises the first failure, if any
+        self._in_flight.append(self._pool.submit(self._write, batch))
+
+    def _write(self, batch: list[dict]) -> None:
+        body = self._encode(batch)
+        if len(body) > MAX_REQUEST_BYTES and len(batch) > 1:
+            half = len(batch) // 2
+            self._write(batch[:half])
+            self._write(batch[half:])
+            return
+        rounds = rounds_without_progress = 0
+        while True:
+            rounds += 1
+            answer = self.api.call("BatchWriteItem", body)
+            with self._lock:
+                self.requests += 1
+            left = answer.get("UnprocessedItems", {}).get(self.table, [])
+            done = len(batch) - len(left)
+            with self._lock:
+                self.written += done
+            if not left:
+                return
+            rounds_without_progress = 0 if done else rounds_without_progress + 1
+            if rounds_without_progress >= self.retry.max_attempts:
+                raise TransferError(
+                    f"BatchWriteItem to table {self.table!r}: {len(left)} items still unprocessed after "
+                    f"{rounds_without_progress} attempts without progress"
+                )
+            batch = [request["PutRequest"]["Item"] for request in left]
+            with self._lock:
+                self.unprocessed_resent += len(batch)
+            time.sleep(self.retry.delay(rounds))
+            body = self._encode(batch)
+
+    def _encode(self, batch: list[dict]) -> bytes:
+        return dumps({"RequestItems": {self.table: [{"PutRequest": {"Item": item}} for item in batch]}})

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Run a migration with spark-submit.
+#   ./submit.sh CONFIG [spark-submit options]   e.g. ./submit.sh config.yaml --master spark://host:7077
+#   ./submit.sh --demo                           build if needed, then migrate a sample table between two local servers
+# Without --master the job runs in this machine's Spark (local[*]). With any other master the executors get the
+# code from dist/migrator.zip and its Python dependencies from dist/migrator-env.tar.gz. SPARK_HOME, when set,
+# names the Spark installation to submit with; else the one in .venv is used.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")" && pwd)
+VENV=$ROOT/.venv
+
+usage() { echo "usage: ./submit.sh CONFIG [spark-submit options] | ./submit.sh --demo" >&2; exit 2; }
+
+# Built, and dist/migrator.zip is not older than the package's sources.
+built() {
+  [ -x "$VENV/bin/spark-submit" ] && [ -f "$ROOT/dist/main.py" ] && [ -f "$ROOT/dist/migrator-env.tar.gz" ] \
+    && [ -f "$ROOT/dist/migrator.zip" ] && [ -z "$(find "$ROOT/migrator" -newer "$ROOT/dist/migrator.zip" -print -quit)" ]
+}
+
+[ $# -ge 1 ] || usage
+if [ "$1" = "--demo" ]; then
+  shift
+  built || "$ROOT/build.sh"
+  export PATH="$VENV/bin:$ROOT/node_modules/.bin:$PATH"
+  export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1}
+  exec "$VENV/bin/python" -m migrator.demo "$@"
+fi
+case "$1" in -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; -*) usage ;; esac
+
+config=$1
+shift
+[ -f "$config" ] || { echo "submit.sh: config file '$config' not found; pass the path of your YAML config" >&2; exit 2; }
+config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
+built || "$ROOT/build.sh"
+
+master=""
+prev=""
+for arg in "$@"; do
+  case "$arg" in --master=*) master=${arg#--master=} ;; esac
+  [ "$prev" = "--master" ] && master=$arg
+  prev=$arg
+done
+
+opts=(--conf "spark.scylla.config=$config" --py-files "$ROOT/dist/migrator.zip")
+if [ -z "$master" ]; then
+  master="local[*]"
+  opts+=(--master "$master")
+fi
+case "$master" in
+  local*)
+    # Local executors run this machine's .venv, which has everything.
+    export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1}
+    opts+=(--conf "spark.pyspark.python=$VENV/bin/python")
+    ;;
+  *)
+    opts+=(--archives "$ROOT/dist/migrator-env.tar.gz#environment"
+           --conf spark.pyspark.python=./environment/bin/python
+           --conf "spark.pyspark.driver.python=$VENV/bin/python")
+    ;;
+esac
+# A Spark installation named by SPARK_HOME is used as it is; else the one pip installed into .venv.
+if [ -z "${SPARK_HOME:-}" ]; then
+  SPARK_HOME=$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
+  export SPARK_HOME
+fi
+exec "$SPARK_HOME/bin/spark-submit" "${opts[@]}" "$@" "$ROOT/dist/main.py"

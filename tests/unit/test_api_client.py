@@ -1,0 +1,85 @@
+import urllib3
+import pytest
+
+from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.errors import RequestError, ThrottledError
+from tests.unit.fakes import FakePool, FakeResponse
+
+FAST = RetryPolicy(max_attempts=4, base_delay=0.0001, max_delay=0.001)
+
+
+def api_with(answers) -> tuple[DynamoApi, FakePool]:
+    api = DynamoApi("http://127.0.0.1:1", "us-east-1", None, retry=FAST)
+    pool = FakePool(answers)
+    api._pool = pool
+    return api, pool
+
+
+def error(code: str, status: int = 400) -> FakeResponse:
+    return FakeResponse(status, {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "no"})
+
+
+def test_throttling_and_overload_are_retried_until_success():
+    """ProvisionedThroughputExceeded, Alternator's RequestLimitExceeded and 5xx are retried."""
+    api, pool = api_with([
+        error("ProvisionedThroughputExceededException"),
+        error("RequestLimitExceeded"),
+        FakeResponse(503, b"busy"),
+        FakeResponse(200, {"Items": []}),
+    ])
+    assert api.call("Scan", {"TableName": "t"}) == {"Items": []}
+    assert len(pool.requests) == 4
+
+
+def test_connection_errors_and_timeouts_are_retried():
+    """A refused connection or a read timeout is transient."""
+    api, pool = api_with([
+        urllib3.exceptions.NewConnectionError(None, "refused"),
+        urllib3.exceptions.ReadTimeoutError(None, "/", "timed out"),
+        FakeResponse(200, {"ok": 1}),
+    ])
+    assert api.call("Scan", {}) == {"ok": 1}
+
+
+def test_crc_mismatch_is_retried():
+    """A body whose CRC32 differs from the x-amz-crc32 header is read again."""
+    api, pool = api_with([FakeResponse(200, {"Items": []}, crc=12345), FakeResponse(200, {"Items": [1]})])
+    assert api.call("Scan", {}) == {"Items": [1]}
+    assert len(pool.requests) == 2
+
+
+def test_retries_are_bounded_and_name_the_last_throttle():
+    """After max_attempts of throttling the call raises ThrottledError with the code."""
+    api, pool = api_with([error("ThrottlingException")] * 4)
+    with pytest.raises(ThrottledError, match="failed 4 times.*ThrottlingException") as info:
+        api.call("BatchWriteItem", {})
+    assert info.value.code == "ThrottlingException"
+    assert len(pool.requests) == 4
+
+
+def test_validation_errors_are_not_retried():
+    """A request the server refuses as invalid fails at once with its message."""
+    api, pool = api_with([error("ValidationException")])
+    with pytest.raises(RequestError, match="refused: HTTP 400 ValidationException: no"):
+        api.call("BatchWriteItem", {})
+    assert len(pool.requests) == 1
+
+
+def test_requests_are_signed_when_credentials_are_given():
+    """SigV4 Authorization and date headers are added; unsigned without credentials."""
+    from botocore.credentials import Credentials
+
+    seen = {}
+
+    class Pool:
+        def request(self, method, url, body=None, headers=None, preload_content=True):
+            seen.update(headers)
+            return FakeResponse(200, {})
+
+    api = DynamoApi("http://127.0.0.1:1", "eu-west-1", Credentials("AKIDEXAMPLE", "secret"), retry=FAST)
+    api._pool = Pool()
+    api.call("Scan", {"TableName": "t"})
+    assert seen["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/dynamodb/aws4_request" in seen["Authorization"]
+    assert "secret" not in seen["Authorization"]
+    assert seen["X-Amz-Target"] == "DynamoDB_20120810.Scan"

@@ -1,0 +1,103 @@
+import pytest
+
+from migrator.api_client import RetryPolicy
+from migrator.errors import RequestError, TransferError
+from migrator.writers import batch_writer
+from migrator.writers.batch_writer import BatchWriter
+from tests.unit.fakes import FakeApi
+
+FAST = RetryPolicy(max_attempts=5, base_delay=0.0001, max_delay=0.001)
+
+
+def items(n: int) -> list[dict]:
+    return [{"id": {"S": f"k{i}"}, "n": {"N": str(i)}} for i in range(n)]
+
+
+def sent_items(api: FakeApi, table: str = "t") -> list[dict]:
+    return [r["PutRequest"]["Item"] for _, doc in api.calls for r in doc["RequestItems"][table]]
+
+
+def test_items_are_sent_in_batches_of_batch_size():
+    """60 items with batch size 25 make requests of 25, 25 and 10, each item once."""
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
+    with BatchWriter(api, "t", batch_size=25, retry=FAST) as writer:
+        writer.put_many(items(60))
+    sizes = sorted(len(doc["RequestItems"]["t"]) for _, doc in api.calls)
+    assert sizes == [10, 25, 25]
+    assert sorted(i["id"]["S"] for i in sent_items(api)) == sorted(i["id"]["S"] for i in items(60))
+    assert writer.written == 60
+
+
+def test_unprocessed_items_are_resent_until_written():
+    """A server that leaves half of every batch unprocessed still gets every item exactly once in the end."""
+    stored: dict[str, dict] = {}
+
+    def half(op, doc):
+        requests = doc["RequestItems"]["t"]
+        keep, back = requests[: (len(requests) + 1) // 2], requests[(len(requests) + 1) // 2 :]
+        for r in keep:
+            key = r["PutRequest"]["Item"]["id"]["S"]
+            assert key not in stored
+            stored[key] = r["PutRequest"]["Item"]
+        return {"UnprocessedItems": {"t": back} if back else {}}
+
+    api = FakeApi(half)
+    with BatchWriter(api, "t", batch_size=25, retry=FAST) as writer:
+        writer.put_many(items(100))
+    assert stored == {i["id"]["S"]: i for i in items(100)}
+    assert writer.written == 100
+    assert writer.unprocessed_resent > 0
+
+
+def test_writer_gives_up_when_nothing_is_processed():
+    """A batch that makes no progress for max_attempts rounds fails the writer instead of looping or dropping."""
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": doc["RequestItems"]})
+    with pytest.raises(TransferError, match="25 items still unprocessed after 5 attempts"):
+        with BatchWriter(api, "t", batch_size=25, retry=FAST) as writer:
+            writer.put_many(items(25))
+    assert len(api.calls) == 5
+
+
+def test_request_errors_surface_from_flush():
+    """A refused batch raises from the writer; it is never swallowed."""
+
+    def refuse(op, doc):
+        raise RequestError("BatchWriteItem was refused: ValidationException")
+
+    api = FakeApi(refuse)
+    with pytest.raises(RequestError, match="ValidationException"):
+        with BatchWriter(api, "t", batch_size=10, retry=FAST) as writer:
+            writer.put_many(items(5))
+
+
+def test_oversized_batches_are_split(monkeypatch):
+    """A batch whose request would pass the request-size limit is split in smaller requests."""
+    monkeypatch.setattr(batch_writer, "MAX_REQUEST_BYTES", 2000)
+    big = [{"id": {"S": f"k{i}"}, "blob": {"S": "x" * 600}} for i in range(8)]
+    api = FakeApi(lambda op, doc: {})
+    with BatchWriter(api, "t", batch_size=8, retry=FAST) as writer:
+        writer.put_many(big)
+    assert len(api.calls) > 1
+    assert sorted(i["id"]["S"] for i in sent_items(api)) == sorted(i["id"]["S"] for i in big)
+    assert writer.written == 8
+
+
+def test_flush_waits_for_every_batch_in_flight():
+    """After flush, every submitted item has been acknowledged."""
+    import threading
+    import time
+
+    done = []
+    lock = threading.Lock()
+
+    def slow(op, doc):
+        time.sleep(0.01)
+        with lock:
+            done.extend(doc["RequestItems"]["t"])
+        return {}
+
+    api = FakeApi(slow)
+    with BatchWriter(api, "t", batch_size=5, max_in_flight=4, retry=FAST) as writer:
+        writer.put_many(items(40))
+        writer.flush()
+        assert len(done) == 40

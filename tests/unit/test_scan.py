@@ -1,0 +1,54 @@
+import threading
+
+import pytest
+
+from migrator.errors import RequestError
+from migrator.readers.scan import prefetch, scan_pages
+from tests.unit.fakes import FakeApi
+
+
+def test_scan_follows_last_evaluated_key_within_its_segment():
+    """Pages are read until LastEvaluatedKey is absent, always with the same Segment/TotalSegments."""
+    pages = [
+        {"Items": [{"id": {"S": "a"}}], "LastEvaluatedKey": {"id": {"S": "a"}}},
+        {"Items": [{"id": {"S": "b"}}], "LastEvaluatedKey": {"id": {"S": "b"}}},
+        {"Items": []},
+    ]
+    api = FakeApi(lambda op, doc: pages.pop(0))
+    got = list(scan_pages(api, "t", 3, 8))
+    assert got == [[{"id": {"S": "a"}}], [{"id": {"S": "b"}}], []]
+    assert [doc.get("ExclusiveStartKey") for _, doc in api.calls] == [None, {"id": {"S": "a"}}, {"id": {"S": "b"}}]
+    assert all(doc["Segment"] == 3 and doc["TotalSegments"] == 8 for _, doc in api.calls)
+
+
+def test_prefetch_yields_every_page_in_order():
+    """Prefetching changes timing only, never content or order."""
+    assert list(prefetch(iter([[1], [2], [3]]))) == [[1], [2], [3]]
+
+
+def test_prefetch_reads_ahead_while_the_caller_works():
+    """The next page is requested before the caller is done with the current one."""
+    second_requested = threading.Event()
+
+    def pages():
+        yield [1]
+        second_requested.set()
+        yield [2]
+
+    stream = prefetch(pages())
+    assert next(stream) == [1]
+    assert second_requested.wait(2), "the second page was not read ahead"
+    assert list(stream) == [[2]]
+
+
+def test_prefetch_raises_the_reader_error_in_the_caller():
+    """A failed page read is raised where the page would have been, not lost in the thread."""
+
+    def pages():
+        yield [1]
+        raise RequestError("Scan refused")
+
+    stream = prefetch(pages())
+    assert next(stream) == [1]
+    with pytest.raises(RequestError, match="Scan refused"):
+        next(stream)
