@@ -1,0 +1,343 @@
+"""The migrator's configuration: frozen dataclasses parsed once, on the driver, from scylla-migrator's YAML.
+
+The YAML keeps scylla-migrator's camelCase keys, so an existing `config.dynamodb.yaml` works unchanged.
+The key tables below say which keys are accepted where, and `ATTRIBUTE_NAMES` is the one place that maps them to
+the snake_case attributes. Unknown keys are errors. `migrator.config_parse` checks the sections and
+`migrator.config_values` the single values; `check_supported` says what this version cannot run yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migrator.config_values import join, redact
+from migrator.errors import ConfigError
+
+__all__ = [
+    "AlternatorSettings", "AssumeRole", "Credentials", "Endpoint", "MigratorConfig", "Rename", "Savepoints",
+    "SourceSettings", "TargetSettings", "Validation", "accepted_key_paths", "check_supported", "load_config",
+    "parse_config", "redact", "redacted_yaml", "ALTERNATOR_KEYS", "ATTRIBUTE_NAMES", "NOT_BUILT_YET",
+]
+
+
+@dataclass(frozen=True)
+class AssumeRole:
+    arn: str
+    session_name: str = "scylla-migrator"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Static AWS keys. `secret_key` is left out of repr, so logging a config never prints it."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    assume_role: AssumeRole | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """`http://host:port` for a bare host, `scheme://host:port` for a URL; a bare IPv6 address gets brackets."""
+        scheme, sep, host = self.host.partition("://")
+        if not sep:
+            scheme, host = "http", self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class AlternatorSettings:
+    """The flat Alternator-only client keys; None on `type: dynamodb`."""
+
+    datacenter: str | None = None
+    rack: str | None = None
+    active_refresh_interval_ms: int | None = None
+    idle_refresh_interval_ms: int | None = None
+    compression: bool = False
+    optimize_headers: bool = False
+    max_connections: int | None = None
+    connection_max_idle_time_ms: int | None = None
+    connection_time_to_live_ms: int | None = None
+    connection_acquisition_timeout_ms: int | None = None
+    connection_timeout_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    type: str
+    table: str
+    region: str | None = None
+    endpoint: Endpoint | None = None
+    credentials: Credentials | None = None
+    scan_segments: int | None = None
+    max_map_tasks: int | None = None
+    read_throughput: int | None = None
+    throughput_read_percent: float | None = None
+    remove_consumed_capacity: bool = False
+    max_items_per_batch: int | None = None
+    alternator: AlternatorSettings | None = None
+    s3_export: dict | None = None
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    type: str
+    table: str
+    region: str | None = None
+    endpoint: Endpoint | None = None
+    credentials: Credentials | None = None
+    write_throughput: int | None = None
+    throughput_write_percent: float | None = None
+    stream_changes: bool = False
+    skip_initial_snapshot_transfer: bool = False
+    billing_mode: str | None = None
+    remove_consumed_capacity: bool = False
+    max_items_per_batch: int | None = None
+    alternator: AlternatorSettings | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Rename:
+    from_name: str
+    to_name: str
+
+
+@dataclass(frozen=True)
+class Savepoints:
+    path: str
+    interval_seconds: int
+
+
+@dataclass(frozen=True)
+class Validation:
+    compare_timestamps: bool = False
+    ttl_tolerance_millis: int = 0
+    writetime_tolerance_millis: int = 0
+    failures_to_fetch: int = 100
+    floating_point_tolerance: float = 0.0
+    timestamp_ms_tolerance: int = 0
+    copy_missing_rows: bool = False
+
+
+@dataclass(frozen=True)
+class MigratorConfig:
+    source: SourceSettings
+    target: TargetSettings
+    renames: tuple[Rename, ...] = ()
+    savepoints: Savepoints | None = None
+    skip_segments: frozenset[int] = frozenset()
+    validation: Validation | None = None
+    raw: dict = field(default=None, repr=False, compare=False)  # the YAML as loaded
+
+
+# ---- which keys are accepted where ------------------------------------------------------------------------------
+
+DYNAMODB, ALTERNATOR, S3_EXPORT = "dynamodb", "alternator", "dynamodb-s3-export"
+TYPES = (DYNAMODB, ALTERNATOR, S3_EXPORT)
+TYPE_ALIASES = {"dynamo": DYNAMODB}
+
+ALTERNATOR_KEYS = (
+    "datacenter", "rack", "activeRefreshIntervalMs", "idleRefreshIntervalMs", "compression", "optimizeHeaders",
+    "maxConnections", "connectionMaxIdleTimeMs", "connectionTimeToLiveMs", "connectionAcquisitionTimeoutMs",
+    "connectionTimeoutMs",
+)
+_CONNECTION_KEYS = ("type", "table", "region", "endpoint", "credentials")
+_SCAN_KEYS = _CONNECTION_KEYS + ("scanSegments", "maxMapTasks", "readThroughput", "throughputReadPercent")
+_WRITE_KEYS = _CONNECTION_KEYS + (
+    "writeThroughput", "throughputWritePercent", "streamChanges", "skipInitialSnapshotTransfer", "billingMode",
+    "maxItemsPerBatch",
+)
+S3_EXPORT_SOURCE_KEYS = ("bucket", "manifestKey", "tableDescription", "usePathStyleAccess")
+SOURCE_KEYS = {
+    DYNAMODB: _SCAN_KEYS,
+    ALTERNATOR: _SCAN_KEYS + ("removeConsumedCapacity", "maxItemsPerBatch") + ALTERNATOR_KEYS,
+    S3_EXPORT: ("type", "region", "endpoint", "credentials") + S3_EXPORT_SOURCE_KEYS,
+}
+TARGET_KEYS = {
+    DYNAMODB: _WRITE_KEYS,
+    ALTERNATOR: _WRITE_KEYS + ("removeConsumedCapacity",) + ALTERNATOR_KEYS,
+    S3_EXPORT: ("type", "path"),
+}
+NESTED_KEYS = {
+    "endpoint": ("host", "port"),
+    "credentials": ("accessKey", "secretKey", "assumeRole"),
+    "assumeRole": ("arn", "sessionName"),
+    "tableDescription": ("attributeDefinitions", "keySchema", "billingMode", "provisionedThroughput"),
+}
+TOP_KEYS = ("source", "target", "renames", "savepoints", "skipSegments", "validation")
+RENAME_KEYS = ("from", "to")
+SAVEPOINTS_KEYS = ("path", "intervalSeconds")
+VALIDATION_KEYS = (
+    "compareTimestamps", "ttlToleranceMillis", "writetimeToleranceMillis", "failuresToFetch",
+    "floatingPointTolerance", "timestampMsTolerance", "copyMissingRows",
+    "repairWritetimeStrategy", "hashColumns", "numericTypePolicy",  # accepted as scylla-migrator does; unused
+)
+
+# camelCase YAML key -> dataclass attribute: the one place the two spellings meet.
+ATTRIBUTE_NAMES = {
+    "table": "table", "region": "region", "endpoint": "endpoint", "credentials": "credentials",
+    "scanSegments": "scan_segments", "maxMapTasks": "max_map_tasks", "readThroughput": "read_throughput",
+    "throughputReadPercent": "throughput_read_percent", "writeThroughput": "write_throughput",
+    "throughputWritePercent": "throughput_write_percent", "streamChanges": "stream_changes",
+    "skipInitialSnapshotTransfer": "skip_initial_snapshot_transfer", "billingMode": "billing_mode",
+    "removeConsumedCapacity": "remove_consumed_capacity", "maxItemsPerBatch": "max_items_per_batch", "path": "path",
+    "datacenter": "datacenter", "rack": "rack", "activeRefreshIntervalMs": "active_refresh_interval_ms",
+    "idleRefreshIntervalMs": "idle_refresh_interval_ms", "compression": "compression",
+    "optimizeHeaders": "optimize_headers", "maxConnections": "max_connections",
+    "connectionMaxIdleTimeMs": "connection_max_idle_time_ms", "connectionTimeToLiveMs": "connection_time_to_live_ms",
+    "connectionAcquisitionTimeoutMs": "connection_acquisition_timeout_ms",
+    "connectionTimeoutMs": "connection_timeout_ms",
+    "host": "host", "port": "port", "accessKey": "access_key", "secretKey": "secret_key",
+    "assumeRole": "assume_role", "arn": "arn", "sessionName": "session_name",
+    "from": "from_name", "to": "to_name", "intervalSeconds": "interval_seconds",
+    "compareTimestamps": "compare_timestamps", "ttlToleranceMillis": "ttl_tolerance_millis",
+    "writetimeToleranceMillis": "writetime_tolerance_millis", "failuresToFetch": "failures_to_fetch",
+    "floatingPointTolerance": "floating_point_tolerance", "timestampMsTolerance": "timestamp_ms_tolerance",
+    "copyMissingRows": "copy_missing_rows",
+}
+
+
+def accepted_key_paths() -> set[str]:
+    """Every dotted key path the parser accepts, e.g. `source.scanSegments`, `target.endpoint.host`."""
+    paths: set[str] = set()
+
+    def walk(prefix: str, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            paths.add(join(prefix, key))
+            if key in NESTED_KEYS:
+                walk(join(prefix, key), NESTED_KEYS[key])
+
+    walk("", TOP_KEYS)
+    for kind in TYPES:
+        walk("source", SOURCE_KEYS[kind])
+        walk("target", TARGET_KEYS[kind])
+    walk("renames", RENAME_KEYS)
+    walk("savepoints", SAVEPOINTS_KEYS)
+    walk("validation", VALIDATION_KEYS)
+    return paths
+
+
+# ---- loading ----------------------------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path) -> MigratorConfig:
+    """Read and check the YAML file at `path`; raise `ConfigError` with a one-line message on the first problem."""
+    origin = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{origin}: not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{origin}: is a directory; give the path of the YAML config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{origin}: cannot read: {reason}") from None
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        line = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
+        raise ConfigError(f"{origin}: {line}invalid YAML: {exc.problem}".replace("\n", " ")) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: invalid YAML: {exc}".replace("\n", " ")) from None
+    return parse_config(raw, origin)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key written twice in one mapping instead of keeping the last one."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)):
+                continue  # SafeLoader reports unhashable keys itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}; keep only one", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_config(raw: Any, origin: str) -> MigratorConfig:
+    """Check the YAML `raw` as loaded from `origin` (a path, for messages) and build the config."""
+    from migrator.config_parse import build_config  # imported here: it builds the dataclasses defined above
+
+    if not isinstance(raw, Mapping):
+        kind = "empty" if raw is None else f"a {type(raw).__name__}"
+        raise ConfigError(f"{origin}: top level must be a mapping, got {kind}; start the file with source: and target:")
+    return build_config(raw)
+
+
+def redacted_yaml(cfg: MigratorConfig) -> str:
+    """The config as loaded, as YAML, with every secret-looking value replaced by `<redacted>`."""
+    return yaml.safe_dump(redact(cfg.raw or {}), sort_keys=False, default_flow_style=False)
+
+
+# ---- what this version can run ----------------------------------------------------------------------------------
+
+_THROTTLE = "throughput control is not built yet; remove the key to run without a rate limit"
+_TUNING = "alternator client tuning is not built yet; remove the key"
+
+
+_DEFAULTS = {cls: {f.name: f.default for f in fields(cls)}
+             for cls in (SourceSettings, TargetSettings, AlternatorSettings)}
+
+
+def _set(section: str, attribute: str) -> Callable[[MigratorConfig], bool]:
+    """A check that `cfg.<section>.<attribute>` exists and differs from its default, e.g. `_set("source", "rack")`."""
+
+    def check(cfg: MigratorConfig) -> bool:
+        settings = cfg
+        for name in section.split("."):
+            settings = getattr(settings, name)
+            if settings is None:
+                return False
+        return getattr(settings, attribute) != _DEFAULTS[type(settings)][attribute]
+
+    return check
+
+# (YAML path, is it used?, what to do): shrink this table as features land.
+NOT_BUILT_YET: tuple[tuple[str, Callable[[MigratorConfig], bool], str], ...] = (
+    ("source.type", lambda cfg: cfg.source.type == S3_EXPORT,
+     "reading a DynamoDB S3 export is not built yet; use type: dynamodb or alternator"),
+    ("source.readThroughput", _set("source", "read_throughput"), _THROTTLE),
+    ("source.throughputReadPercent", _set("source", "throughput_read_percent"), _THROTTLE),
+    *((f"source.{key}", _set("source.alternator", ATTRIBUTE_NAMES[key]), _TUNING) for key in ALTERNATOR_KEYS),
+    ("target.type", lambda cfg: cfg.target.type == S3_EXPORT,
+     "writing a DynamoDB S3 export is not built yet; use type: alternator or dynamodb"),
+    ("target.writeThroughput", _set("target", "write_throughput"), _THROTTLE),
+    ("target.throughputWritePercent", _set("target", "throughput_write_percent"), _THROTTLE),
+    ("target.streamChanges", _set("target", "stream_changes"),
+     "replicating changes from DynamoDB Streams is not built yet; set streamChanges: false"),
+    ("target.skipInitialSnapshotTransfer", _set("target", "skip_initial_snapshot_transfer"),
+     "streaming without a snapshot is not built yet; remove the key"),
+    *((f"target.{key}", _set("target.alternator", ATTRIBUTE_NAMES[key]), _TUNING) for key in ALTERNATOR_KEYS),
+    ("renames", lambda cfg: bool(cfg.renames), "renaming attributes is not built yet; remove the renames"),
+)
+
+
+def check_supported(cfg: MigratorConfig) -> list[str]:
+    """Raise `ConfigError` for the first key whose behaviour is not built yet; return warnings for the rest."""
+    for path, used, fix in NOT_BUILT_YET:
+        if used(cfg):
+            raise ConfigError(f"{path}: not supported yet; {fix}")
+    warnings = []
+    if cfg.savepoints is not None:
+        warnings.append("savepoints: not written yet by this version; an interrupted run starts over "
+                        "(puts are idempotent)")
+    return warnings

@@ -1,0 +1,505 @@
+"""Parsing scylla-migrator's YAML into frozen settings, and the one-line errors for everything else."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+
+import pytest
+import yaml
+
+from migrator.config import (
+    ALTERNATOR_KEYS, ATTRIBUTE_NAMES, Credentials, Endpoint, MigratorConfig, Rename, check_supported, load_config,
+    redact, redacted_yaml,
+)
+from migrator.errors import ConfigError
+
+SCYLLA_MIGRATOR_YAML = """\
+source: {type: dynamodb, table: BasicTest, region: dummy, endpoint: {host: "http://dynamodb", port: 8000}, credentials: {accessKey: dummy, secretKey: dummy}}
+target: {type: alternator, table: BasicTest, region: dummy, endpoint: {host: "http://scylla", port: 8000}, credentials: {accessKey: dummy, secretKey: dummy}, streamChanges: false, removeConsumedCapacity: true, billingMode: PAY_PER_REQUEST}
+savepoints: {path: /app/savepoints, intervalSeconds: 300}
+renames: []
+validation: {compareTimestamps: true, ttlToleranceMillis: 60000, writetimeToleranceMillis: 1000, failuresToFetch: 100, floatingPointTolerance: 0.001, timestampMsTolerance: 0, copyMissingRows: false}
+"""  # noqa: E501
+
+DROP = object()  # marks a key to delete in `config()`
+
+
+def config(source: dict | None = None, target: dict | None = None, **top) -> dict:
+    """A minimal DynamoDB -> Alternator config, with the given keys of each section replaced (or DROPped)."""
+    raw = {
+        "source": {"type": "dynamodb", "table": "src", "region": "us-east-1"},
+        "target": {"type": "alternator", "table": "dst", "endpoint": {"host": "http://scylla", "port": 8000}},
+    }
+    for name, changes in (("source", source or {}), ("target", target or {}), ("", top)):
+        section = raw[name] if name else raw
+        for key, value in changes.items():
+            if value is DROP:
+                section.pop(key, None)
+            else:
+                section[key] = value
+    return raw
+
+
+@pytest.fixture
+def load(tmp_path):
+    """Write YAML (text, or a dict to dump) to config.yaml and load it."""
+
+    def load(raw: str | dict) -> MigratorConfig:
+        path = tmp_path / "config.yaml"
+        path.write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        return load_config(path)
+
+    return load
+
+
+@pytest.fixture
+def error(load, tmp_path):
+    """The one-line ConfigError message loading the given YAML raises, with the tmp directory cut off."""
+
+    def error(raw: str | dict) -> str:
+        with pytest.raises(ConfigError) as info:
+            load(raw)
+        message = str(info.value)
+        assert "\n" not in message
+        return message.replace(f"{tmp_path}/", "")
+
+    return error
+
+
+# ---- what parses ---------------------------------------------------------------------------------------------
+
+
+def test_scylla_migrator_config_parses_unchanged(load):
+    """A real scylla-migrator DynamoDB -> Alternator config loads without edits."""
+    cfg = load(SCYLLA_MIGRATOR_YAML)
+    assert cfg.source.type == "dynamodb" and cfg.source.table == "BasicTest"
+    assert cfg.source.endpoint == Endpoint("http://dynamodb", 8000)
+    assert cfg.source.credentials == Credentials("dummy", "dummy")
+    assert cfg.target.billing_mode == "PAY_PER_REQUEST" and cfg.target.remove_consumed_capacity is True
+    assert cfg.savepoints.path == "/app/savepoints" and cfg.savepoints.interval_seconds == 300
+    assert cfg.validation.floating_point_tolerance == 0.001 and cfg.validation.ttl_tolerance_millis == 60000
+    assert cfg.renames == () and cfg.skip_segments == frozenset()
+
+
+def test_defaults_depend_on_type(load):
+    """removeConsumedCapacity defaults to true for alternator, false for dynamodb; streamChanges to false."""
+    cfg = load(config())
+    assert cfg.source.remove_consumed_capacity is False and cfg.source.alternator is None
+    assert cfg.target.remove_consumed_capacity is True
+    assert cfg.target.alternator is not None and cfg.target.alternator.compression is False
+    assert cfg.target.stream_changes is False and cfg.target.skip_initial_snapshot_transfer is False
+    assert cfg.savepoints is None and cfg.validation is None
+
+
+def test_dynamo_is_an_alias_of_dynamodb(load):
+    """`type: dynamo` means dynamodb, as in scylla-migrator."""
+    assert load(config(target={"type": "dynamo", "endpoint": DROP})).target.type == "dynamodb"
+
+
+def test_whole_float_counts_as_integer(load):
+    """`scanSegments: 8.0` is 8; YAML writers sometimes emit whole numbers as floats."""
+    assert load(config(source={"scanSegments": 8.0})).source.scan_segments == 8
+
+
+def test_null_value_means_default(load):
+    """An empty optional key (`scanSegments:`) keeps its default."""
+    assert load(config(source={"scanSegments": None})).source.scan_segments is None
+
+
+def test_alternator_keys_parse_into_alternator_settings(load):
+    """The flat Alternator keys land in `alternator`, snake_cased."""
+    cfg = load(config(target={"datacenter": "dc1", "rack": "r1", "connectionTimeoutMs": 0, "compression": True}))
+    settings = cfg.target.alternator
+    assert (settings.datacenter, settings.rack, settings.connection_timeout_ms, settings.compression) == (
+        "dc1", "r1", 0, True)
+
+
+def test_renames_skip_segments_and_validation_parse(load):
+    """Renames become Rename tuples, skipSegments a frozenset; validation keeps scylla-migrator's extra keys."""
+    cfg = load(config(source={"scanSegments": 4}, renames=[{"from": "a", "to": "b"}], skipSegments=[0, 3, 3],
+                      validation={"failuresToFetch": 5, "numericTypePolicy": "Lenient", "hashColumns": ["x"]}))
+    assert cfg.renames == (Rename("a", "b"),)
+    assert cfg.skip_segments == frozenset({0, 3})
+    assert cfg.validation.failures_to_fetch == 5 and cfg.validation.copy_missing_rows is False
+
+
+def test_s3_export_source_is_parsed(load):
+    """A dynamodb-s3-export source keeps its S3 keys in `s3_export` and has no table."""
+    table = {"attributeDefinitions": [{"name": "id", "type": "S"}], "keySchema": [{"name": "id", "type": "HASH"}]}
+    cfg = load(config(source={"type": "dynamodb-s3-export", "table": DROP, "bucket": "b", "manifestKey": "m.json",
+                              "tableDescription": table}))
+    assert cfg.source.table == "" and cfg.source.region == "us-east-1"
+    assert cfg.source.s3_export == {"bucket": "b", "manifestKey": "m.json", "tableDescription": table}
+
+
+def test_config_is_picklable_for_executors(load):
+    """Executors receive the frozen settings, so they must pickle."""
+    cfg = load(SCYLLA_MIGRATOR_YAML)
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+
+
+@pytest.mark.parametrize(("host", "url"), [
+    ("scylla", "http://scylla:8000"),
+    ("http://scylla", "http://scylla:8000"),
+    ("https://scylla.example.com/", "https://scylla.example.com:8000"),
+    ("10.0.0.1", "http://10.0.0.1:8000"),
+    ("::1", "http://[::1]:8000"),
+    ("[::1]", "http://[::1]:8000"),
+    ("https://[fd00::1]", "https://[fd00::1]:8000"),
+])
+def test_endpoint_url_adds_scheme_and_brackets(load, host, url):
+    """A bare host gets http://, a bare IPv6 address gets brackets, a URL keeps its scheme."""
+    cfg = load(config(source={"endpoint": {"host": host, "port": 8000}}))
+    assert cfg.source.endpoint.url == url
+
+
+# ---- file-level errors ---------------------------------------------------------------------------------------
+
+
+def test_missing_file_is_reported(tmp_path):
+    """A config path that does not exist says so."""
+    with pytest.raises(ConfigError, match=r"^.*/nope\.yaml: not found$"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_names_the_line(error):
+    """A YAML syntax error gives the file, the line and YAML's own one-line problem."""
+    assert error("source:\n  type: dynamodb\n  table: [unclosed\n") == (
+        "config.yaml: line 4: invalid YAML: expected ',' or ']', but got '<stream end>'")
+
+
+def test_duplicate_key_is_an_error(error):
+    """A key written twice is an error instead of YAML's silent last-one-wins."""
+    assert error("source:\n  table: a\n  table: b\n") == (
+        "config.yaml: line 3: invalid YAML: duplicate key 'table'; keep only one")
+
+
+@pytest.mark.parametrize(("text", "got"), [("- a\n", "a list"), ("", "empty"), ("just text\n", "a str")])
+def test_top_level_must_be_a_mapping(error, text, got):
+    """A file that is not a mapping is rejected with a hint on how it should start."""
+    assert error(text) == (
+        f"config.yaml: top level must be a mapping, got {got}; start the file with source: and target:")
+
+
+# ---- key errors ----------------------------------------------------------------------------------------------
+
+
+def test_unknown_key_suggests_the_closest(error):
+    """A misspelt key gets a did-you-mean from the keys valid at that place."""
+    assert error(config(target={"tabel": "x"})) == "target.tabel: unknown key; did you mean 'table'?"
+    assert error(config(source={"scansegments": 4})) == "source.scansegments: unknown key; did you mean 'scanSegments'?"
+
+
+def test_unknown_key_without_match_lists_valid_keys(error):
+    """With no close match the message lists the valid keys."""
+    assert error(config(source={"endpoint": {"host": "h", "port": 1, "zzz": 1}})) == (
+        "source.endpoint.zzz: unknown key; valid keys here: host, port")
+
+
+def test_top_level_unknown_key(error):
+    """Top-level typos are caught too, and CQL-only keys say why they do not apply."""
+    assert error(config(savepoint={"path": "/x"})) == "savepoint: unknown key; did you mean 'savepoints'?"
+    assert error(config(skipTokenRanges=[])) == "skipTokenRanges: unknown key; it is for CQL sources only, remove it"
+
+
+def test_key_of_the_other_side_says_where_it_belongs(error):
+    """A source key under target (scylla-migrator silently ignored these) says to move it."""
+    assert error(config(target={"scanSegments": 4})) == (
+        "target.scanSegments: unknown key; it is a source key, move it under source")
+
+
+def test_missing_required_key(error):
+    """A missing (or empty) required key says what to fill in."""
+    assert error(config(target={"table": DROP})) == "target.table: required; name the target table"
+    assert error(config(source={"table": None})) == "source.table: required; name the source table"
+    assert error(config(source={"type": DROP})) == "source.type: required; set type: dynamodb or type: alternator"
+    assert error({"target": config()["target"]}) == "source: required; add a source: section with type and table"
+
+
+def test_unknown_type_suggests_the_closest(error):
+    """A misspelt type lists the valid types and suggests one."""
+    assert error(config(source={"type": "dynamdb"})) == (
+        "source.type: must be one of dynamodb, alternator, dynamodb-s3-export, got 'dynamdb'; "
+        "did you mean 'dynamodb'?")
+
+
+def test_errors_come_in_a_fixed_order(error):
+    """With both sections wrong, the source error is reported first."""
+    assert error(config(source={"scanSegments": 0}, target={"table": DROP})).startswith("source.scanSegments:")
+
+
+# ---- value errors --------------------------------------------------------------------------------------------
+
+
+def test_positive_integer_is_enforced(error):
+    """Zero segments is rejected with the shape from STYLE.md."""
+    assert error(config(source={"scanSegments": 0})) == "source.scanSegments: must be a positive integer, got 0"
+    assert error(config(source={"scanSegments": 2_000_000})) == (
+        "source.scanSegments: must be at most 1000000, got 2000000")
+
+
+@pytest.mark.parametrize(("value", "shown"), [(True, "true"), (2.5, "2.5"), ("8", "'8'; write it without quotes")])
+def test_integer_rejects_bools_fractions_and_strings(error, value, shown):
+    """An integer key takes no bool, no fractional float and no string."""
+    assert error(config(source={"maxMapTasks": value})) == f"source.maxMapTasks: must be an integer, got {shown}"
+
+
+def test_boolean_rejects_strings(error):
+    """A bool key takes YAML booleans only, not the string 'false'."""
+    assert error(config(target={"streamChanges": "false"})) == (
+        "target.streamChanges: must be true or false, got 'false'; write true or false without quotes")
+
+
+@pytest.mark.parametrize(("side", "key", "value"), [
+    ("source", "throughputReadPercent", 2), ("target", "throughputWritePercent", 0.05)])
+def test_throughput_percent_range(error, side, key, value):
+    """throughputReadPercent and throughputWritePercent must be within 0.1 .. 1.5."""
+    assert error(config(**{side: {key: value}})) == f"{side}.{key}: must be a number from 0.1 to 1.5, got {value}"
+
+
+def test_max_items_per_batch_range(error):
+    """maxItemsPerBatch is 1 .. 100 on Alternator."""
+    assert error(config(target={"maxItemsPerBatch": 101})) == "target.maxItemsPerBatch: must be at most 100, got 101"
+    assert error(config(target={"maxItemsPerBatch": 0})) == (
+        "target.maxItemsPerBatch: must be a positive integer, got 0")
+
+
+def test_max_items_per_batch_above_25_needs_alternator(load, error):
+    """DynamoDB takes at most 25 items per BatchWriteItem; 25 itself is fine."""
+    dynamodb = {"type": "dynamodb", "endpoint": DROP}
+    assert error(config(target={**dynamodb, "maxItemsPerBatch": 100})) == (
+        "target.maxItemsPerBatch: DynamoDB accepts at most 25 items per BatchWriteItem, got 100; "
+        "use 25 or set type: alternator")
+    assert load(config(target={**dynamodb, "maxItemsPerBatch": 25})).target.max_items_per_batch == 25
+
+
+def test_billing_mode_is_one_of_two(error):
+    """billingMode is PROVISIONED or PAY_PER_REQUEST; a wrong case gets a suggestion."""
+    assert error(config(target={"billingMode": "pay_per_request"})) == (
+        "target.billingMode: must be one of PROVISIONED, PAY_PER_REQUEST, got 'pay_per_request'; "
+        "did you mean 'PAY_PER_REQUEST'?")
+
+
+def test_skip_segments_are_non_negative_integers_below_scan_segments(error):
+    """skipSegments is a list of segment numbers, each below scanSegments when that is set."""
+    assert error(config(skipSegments=3)) == (
+        "skipSegments: must be a list, got 3; write [a, b] or one '- item' per line")
+    assert error(config(skipSegments=[1, -1])) == "skipSegments[1]: must be a non-negative integer, got -1"
+    assert error(config(source={"scanSegments": 4}, skipSegments=[4])) == (
+        "skipSegments[0]: must be below source.scanSegments (4), got 4; use segment numbers 0 to 3")
+
+
+def test_string_key_rejects_numbers(error):
+    """A table name YAML read as a number asks for quotes."""
+    assert error(config(source={"table": 123})) == "source.table: must be a string, got 123; put it in quotes"
+
+
+def test_duplicate_rename_is_an_error(error):
+    """One attribute cannot be renamed twice."""
+    assert error(config(renames=[{"from": "a", "to": "b"}, {"from": "a", "to": "c"}])) == (
+        "renames[1].from: renamed twice, got 'a'; keep one rename per attribute")
+
+
+def test_validation_choice_keys_are_checked(error):
+    """The accepted-but-unused validation keys still get their values checked."""
+    assert error(config(validation={"numericTypePolicy": "lenient"})) == (
+        "validation.numericTypePolicy: must be one of Lenient, DetectWiden, StrictType, got 'lenient'; "
+        "did you mean 'Lenient'?")
+
+
+# ---- endpoint and credentials errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("host", "message"), [
+    ("http://scylla:8000", "not a valid host, got 'http://scylla:8000'; put the port in endpoint.port"),
+    ("scylla:8000", "not a valid host, got 'scylla:8000'; put the port in endpoint.port"),
+    ("http://scylla/api", "must not contain a path, query or fragment, got 'http://scylla/api'; write only the host"),
+    ("ftp://scylla", "protocol must be http or https, got 'ftp://scylla'; write http://HOST or https://HOST"),
+    ("bad host", "not a valid host, got 'bad host'; write a hostname, an IP or http(s)://HOST"),
+])
+def test_endpoint_host_must_be_a_host(error, host, message):
+    """endpoint.host is a hostname, IP or http(s) URL without port, path or query."""
+    assert error(config(source={"endpoint": {"host": host, "port": 8000}})) == f"source.endpoint.host: {message}"
+
+
+def test_endpoint_host_with_password_is_not_echoed(error):
+    """A user:password@ in the host is rejected without printing the password."""
+    message = error(config(source={"endpoint": {"host": "http://me:hunter2@scylla", "port": 8000}}))
+    assert message == ("source.endpoint.host: must not contain a user name or password; "
+                       "write only the host and use credentials")
+
+
+def test_endpoint_port_range(error):
+    """endpoint.port is 1 .. 65535."""
+    assert error(config(target={"endpoint": {"host": "http://scylla", "port": 70000}})) == (
+        "target.endpoint.port: must be at most 65535, got 70000")
+
+
+def test_credentials_need_both_keys(error):
+    """accessKey without secretKey (or the reverse) is an error that offers the AWS default chain instead."""
+    fix = "give both accessKey and secretKey, or remove credentials to use the AWS default credential chain"
+    assert error(config(source={"credentials": {"accessKey": "AK"}})) == (
+        f"source.credentials.secretKey: required; {fix}")
+    assert error(config(source={"credentials": {"secretKey": "S"}})) == (
+        f"source.credentials.accessKey: required; {fix}")
+
+
+def test_bad_secret_value_is_not_echoed(error):
+    """An error about a secret key's value shows <redacted>, not the value."""
+    message = error(config(source={"credentials": {"accessKey": "AK", "secretKey": 998877}}))
+    assert message == "source.credentials.secretKey: must be a string, got <redacted>; put it in quotes"
+
+
+# ---- rules scylla-migrator adds for Alternator ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("side", "key", "value"), [
+    ("source", "removeConsumedCapacity", True), ("source", "maxItemsPerBatch", 50), ("source", "datacenter", "dc1"),
+    ("target", "removeConsumedCapacity", False), ("target", "compression", True),
+    ("target", "connectionTimeoutMs", 1000),
+])
+def test_alternator_only_keys_need_type_alternator(error, side, key, value):
+    """Alternator-only keys under type: dynamodb say to switch the type."""
+    changes = {"type": "dynamodb", "endpoint": DROP, key: value}
+    assert error(config(**{side: changes})) == (
+        f"{side}.{key}: only valid with type: alternator; set {side}.type: alternator or remove the key")
+
+
+def test_nested_alternator_block_is_rejected(error):
+    """There is no nested `alternator:` block; its keys go flat under the section."""
+    assert error(config(target={"alternator": {"datacenter": "dc1"}})) == (
+        "target.alternator: unknown key; there is no nested alternator block, set target.type: alternator and "
+        "write its keys directly under target")
+
+
+def test_alternator_needs_an_endpoint(error):
+    """type: alternator has no default endpoint."""
+    assert error(config(target={"endpoint": DROP})) == (
+        "target.endpoint: required for type: alternator; add endpoint: {host: http://HOST, port: 8000}")
+
+
+def test_alternator_host_needs_protocol(error):
+    """Alternator's host must say http:// or https://."""
+    assert error(config(target={"endpoint": {"host": "scylla", "port": 8000}})) == (
+        "target.endpoint.host: Alternator needs the protocol, got 'scylla'; write http://scylla or https://scylla")
+
+
+def test_alternator_rejects_assume_role(error):
+    """Alternator has no STS, so assumeRole is rejected."""
+    credentials = {"accessKey": "a", "secretKey": "s", "assumeRole": {"arn": "arn:aws:iam::1:role/r"}}
+    assert error(config(target={"credentials": credentials})) == (
+        "target.credentials.assumeRole: not supported by Alternator; remove it and give accessKey and secretKey")
+
+
+def test_rack_needs_datacenter(error):
+    """Routing to a rack needs its datacenter."""
+    assert error(config(target={"rack": "r1"})) == (
+        "target.rack: needs datacenter, got rack 'r1' alone; add target.datacenter")
+
+
+def test_alternator_source_cannot_stream(error):
+    """Alternator has no DynamoDB Streams, so an alternator source with streamChanges: true is rejected."""
+    source = {"type": "alternator", "endpoint": {"host": "http://old", "port": 8000}}
+    assert error(config(source=source, target={"streamChanges": True})) == (
+        "target.streamChanges: a alternator source has no DynamoDB Stream to read, got true; "
+        "set streamChanges: false or read from source type: dynamodb")
+
+
+def test_skip_initial_snapshot_needs_stream_changes(error):
+    """skipInitialSnapshotTransfer alone would copy nothing."""
+    assert error(config(target={"skipInitialSnapshotTransfer": True})) == (
+        "target.skipInitialSnapshotTransfer: only has an effect with target.streamChanges: true, got true; "
+        "set streamChanges: true or remove the key")
+
+
+# ---- secrets -------------------------------------------------------------------------------------------------
+
+
+def test_secret_key_never_printed(load):
+    """The secret key appears neither in repr(cfg) nor in redacted_yaml(cfg)."""
+    secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY"
+    credentials = {"accessKey": "AKIDEXAMPLE", "secretKey": secret,
+                   "assumeRole": {"arn": "arn:aws:iam::1:role/r", "sessionName": "s"}}
+    cfg = load(config(source={"credentials": credentials}))
+    assert cfg.source.credentials.secret_key == secret
+    assert secret not in repr(cfg) and secret not in str(cfg) and secret not in repr(cfg.source.credentials)
+    dumped = redacted_yaml(cfg)
+    assert secret not in dumped and "AKIDEXAMPLE" not in dumped
+    assert yaml.safe_load(dumped)["source"]["credentials"] == {
+        "accessKey": "<redacted>", "secretKey": "<redacted>", "assumeRole": {"arn": "arn:aws:iam::1:role/r",
+                                                                              "sessionName": "s"}}
+
+
+def test_redact_matches_secret_key_spellings():
+    """Keys like api_key, Private-Key, keyFile or sessionToken are redacted at any depth, lists included."""
+    raw = {"a": [{"api_key": "k1", "Private-Key": "k2"}], "keyFile": "/k", "sessionToken": ["t1", "t2"],
+           "Password": 42, "table": "keep", "endpoint": {"host": "keep"}}
+    assert redact(raw) == {"a": [{"api_key": "<redacted>", "Private-Key": "<redacted>"}], "keyFile": "<redacted>",
+                           "sessionToken": ["<redacted>", "<redacted>"], "Password": "<redacted>", "table": "keep",
+                           "endpoint": {"host": "keep"}}
+
+
+# ---- check_supported -----------------------------------------------------------------------------------------
+
+_THROTTLE = "throughput control is not built yet; remove the key to run without a rate limit"
+_TUNING = "alternator client tuning is not built yet; remove the key"
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (config(source={"readThroughput": 100}), f"source.readThroughput: not supported yet; {_THROTTLE}"),
+    (config(source={"throughputReadPercent": 0.5}), f"source.throughputReadPercent: not supported yet; {_THROTTLE}"),
+    (config(target={"writeThroughput": 100}), f"target.writeThroughput: not supported yet; {_THROTTLE}"),
+    (config(target={"throughputWritePercent": 1.0}),
+     f"target.throughputWritePercent: not supported yet; {_THROTTLE}"),
+    (config(target={"streamChanges": True}), "target.streamChanges: not supported yet; replicating changes from "
+     "DynamoDB Streams is not built yet; set streamChanges: false"),
+    (config(renames=[{"from": "a", "to": "b"}]),
+     "renames: not supported yet; renaming attributes is not built yet; remove the renames"),
+    (config(source={"type": "dynamodb-s3-export", "table": DROP, "bucket": "b", "manifestKey": "m",
+                    "tableDescription": {"attributeDefinitions": [], "keySchema": []}}),
+     "source.type: not supported yet; reading a DynamoDB S3 export is not built yet; use type: dynamodb or alternator"),
+    (config(target={"type": "dynamodb-s3-export", "table": DROP, "endpoint": DROP, "path": "/out"}),
+     "target.type: not supported yet; writing a DynamoDB S3 export is not built yet; use type: alternator or dynamodb"),
+    (config(target={"datacenter": "dc1", "rack": "r1"}), f"target.datacenter: not supported yet; {_TUNING}"),
+])
+def test_check_supported_rejects_what_is_not_built(load, raw, message):
+    """Each key whose behaviour is not built yet stops the run with a one-line fix."""
+    with pytest.raises(ConfigError) as info:
+        check_supported(load(raw))
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("side", ["source", "target"])
+@pytest.mark.parametrize("key", ALTERNATOR_KEYS)
+def test_check_supported_rejects_each_alternator_tuning_key(load, side, key):
+    """Every Alternator client key set to a non-default value is not built yet, on either side."""
+    cfg = load(config(source={"type": "alternator", "endpoint": {"host": "http://old", "port": 8000}}))
+    settings = getattr(cfg, side).alternator
+    attribute = ATTRIBUTE_NAMES[key]
+    value = True if isinstance(getattr(settings, attribute), bool) else 1
+    tuned = dataclasses.replace(getattr(cfg, side), alternator=dataclasses.replace(settings, **{attribute: value}))
+    with pytest.raises(ConfigError) as info:
+        check_supported(dataclasses.replace(cfg, **{side: tuned}))
+    assert str(info.value) == f"{side}.{key}: not supported yet; {_TUNING}"
+
+
+def test_check_supported_rejects_skip_initial_snapshot(load):
+    """skipInitialSnapshotTransfer: true is not built yet either (checked on a config that skips streamChanges)."""
+    cfg = load(config())
+    cfg = dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, skip_initial_snapshot_transfer=True))
+    with pytest.raises(ConfigError, match=r"^target\.skipInitialSnapshotTransfer: not supported yet; "):
+        check_supported(cfg)
+
+
+def test_check_supported_allows_defaults_written_out(load):
+    """Keys written with their default value (compression: false, streamChanges: false) run fine."""
+    cfg = load(config(target={"compression": False, "streamChanges": False, "removeConsumedCapacity": True},
+                      renames=[]))
+    assert check_supported(cfg) == []
+
+
+def test_check_supported_warns_about_savepoints(load):
+    """Savepoints are accepted but not written yet: a warning, not an error."""
+    assert check_supported(load(SCYLLA_MIGRATOR_YAML)) == [
+        "savepoints: not written yet by this version; an interrupted run starts over (puts are idempotent)"]
