@@ -2,9 +2,9 @@
 # Run a migration with spark-submit.
 #   ./submit.sh CONFIG [spark-submit options]   e.g. ./submit.sh config.yaml --master spark://host:7077
 #   ./submit.sh --demo                           build if needed, then migrate a sample table between two local servers
-# Without --master the job runs in this machine's Spark (local[*]). With any other master the executors get the
-# code from dist/migrator.zip and its Python dependencies from dist/migrator-env.tar.gz. SPARK_HOME, when set,
-# names the Spark installation to submit with; else the one in .venv is used.
+# Without --master the job runs in this machine's Spark: local[*,4], all cores and 4 attempts per task. With any
+# other master the executors get the code from dist/migrator.zip and its Python dependencies from
+# dist/migrator-env.tar.gz. SPARK_HOME, when set, names the Spark installation to submit with; else .venv's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)
 VENV=$ROOT/.venv
@@ -43,7 +43,7 @@ done
 
 opts=(--conf "spark.scylla.config=$config" --py-files "$ROOT/dist/migrator.zip")
 if [ -z "$master" ]; then
-  master="local[*]"
+  master="local[*,4]"  # 4 attempts per task, as on a cluster
   opts+=(--master "$master")
 fi
 case "$master" in

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _configured = False
+
+# The documented per-task summary line, e.g. "migrator task 3: segments [3, 11] transferred 12345 items in 2.0 s".
+# Adding up its item counts over a job's logs gives the number of items the job copied.
+TASK_SUMMARY = re.compile(r"migrator task (\d+): segments \[([\d, ]*)\] transferred (\d+) items")
 
 
 def setup(level: int = logging.INFO) -> None:

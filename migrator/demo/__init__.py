@@ -1,0 +1,1 @@
+"""Local DynamoDB-compatible servers and deterministic sample data for tests and demos."""

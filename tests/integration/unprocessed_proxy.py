@@ -1,0 +1,189 @@
+"""An HTTP proxy in front of a DynamoDB-compatible server that makes BatchWriteItem partly fail.
+
+Every request goes upstream byte for byte, headers included (Authorization, X-Amz-Target),
+except ``BatchWriteItem``: the proxy forwards only every ``forward_every``-th write request of
+each table's list (the first one always) and answers with the upstream's response plus the
+held-back requests in ``UnprocessedItems``, exactly as DynamoDB does when it sheds load.
+Signatures are not recomputed: moto and dynalite do not check them.
+
+    with UnprocessedProxy(moto.url) as proxy:
+        client = boto3.client("dynamodb", endpoint_url=proxy.url, ...)
+        ...
+        assert proxy.items_unprocessed > 0
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+import uuid
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+BATCH_WRITE_TARGET = "DynamoDB_20120810.BatchWriteItem"
+# Per-connection headers that must not be copied from one hop to the next.
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+              "trailers", "transfer-encoding", "upgrade", "content-length"}
+
+
+class UnprocessedProxy:
+    """Threaded proxy on 127.0.0.1; ``forward_every=None`` holds back every write of every batch.
+
+    Counters (read them after the client is done):
+      ``batches_seen``      BatchWriteItem requests received
+      ``items_forwarded``   write requests the upstream accepted
+      ``items_unprocessed`` write requests returned to the client in UnprocessedItems
+      ``requests_seen``     requests of any kind received
+    """
+
+    def __init__(self, upstream_url: str, forward_every: int | None = 2, timeout: float = 120.0) -> None:
+        if forward_every is not None and forward_every < 1:
+            raise ValueError(f"forward_every must be >= 1 or None, got {forward_every}")
+        upstream = urlsplit(upstream_url)
+        self.upstream_url = upstream_url
+        self.forward_every = forward_every
+        self._upstream = (upstream.hostname, upstream.port or 80)
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self.batches_seen = self.items_forwarded = self.items_unprocessed = self.requests_seen = 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="unprocessed-proxy",
+                                        daemon=True)
+        self._thread.start()
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {"batches_seen": self.batches_seen, "items_forwarded": self.items_forwarded,
+                    "items_unprocessed": self.items_unprocessed, "requests_seen": self.requests_seen}
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> UnprocessedProxy:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -------------------------------------------------------------- request handling
+
+    def _count(self, **increments: int) -> None:
+        with self._lock:
+            for name, value in increments.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def _send_upstream(self, method: str, path: str, headers: list[tuple[str, str]],
+                       body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(*self._upstream, timeout=self._timeout)
+        try:
+            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers:
+                if name.lower() not in HOP_BY_HOP:
+                    connection.putheader(name, value)
+            connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body)
+            response = connection.getresponse()
+            return response.status, response.reason, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+    def _split_batch(self, headers: list[tuple[str, str]], body: bytes):
+        """Forward part of a BatchWriteItem; return the response the client should see."""
+        request = json.loads(body)
+        forwarded: dict[str, list] = {}
+        held_back: dict[str, list] = {}
+        for table, writes in request.get("RequestItems", {}).items():
+            for index, write in enumerate(writes):
+                keep = self.forward_every is not None and index % self.forward_every == 0
+                (forwarded if keep else held_back).setdefault(table, []).append(write)
+        n_forwarded = sum(map(len, forwarded.values()))
+
+        if forwarded:
+            # Ask for an uncompressed answer: the proxy has to read and rewrite it.
+            headers = [(k, v) for k, v in headers if k.lower() != "accept-encoding"]
+            headers.append(("Accept-Encoding", "identity"))
+            status, reason, response_headers, response_body = self._send_upstream(
+                "POST", "/", headers, json.dumps({**request, "RequestItems": forwarded}).encode())
+            if status != 200:
+                self._count(batches_seen=1)
+                return status, reason, response_headers, response_body
+            response = json.loads(response_body)
+        else:
+            status, reason, response = 200, "OK", {}
+            response_headers = [("Content-Type", "application/x-amz-json-1.0"),
+                                ("x-amzn-RequestId", uuid.uuid4().hex)]
+
+        unprocessed = response.get("UnprocessedItems") or {}
+        for table, writes in held_back.items():
+            unprocessed.setdefault(table, []).extend(writes)
+        response["UnprocessedItems"] = unprocessed
+        n_unprocessed = sum(map(len, unprocessed.values()))
+        upstream_refused = n_unprocessed - sum(map(len, held_back.values()))
+        self._count(batches_seen=1, items_forwarded=n_forwarded - upstream_refused,
+                    items_unprocessed=n_unprocessed)
+
+        new_body = json.dumps(response).encode()
+        # botocore checks x-amz-crc32 against the body it receives, so it must describe the new body.
+        response_headers = [(k, v) for k, v in response_headers if k.lower() != "x-amz-crc32"]
+        response_headers.append(("x-amz-crc32", str(zlib.crc32(new_body))))
+        return status, reason, response_headers, new_body
+
+
+def _handler_for(proxy: UnprocessedProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as botocore expects
+
+        def do_POST(self) -> None:
+            self._relay()
+
+        def do_GET(self) -> None:
+            self._relay()
+
+        def _relay(self) -> None:
+            proxy._count(requests_seen=1)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = list(self.headers.items())
+            try:
+                if self.command == "POST" and self.headers.get("X-Amz-Target") == BATCH_WRITE_TARGET:
+                    status, reason, response_headers, response_body = proxy._split_batch(headers, body)
+                else:
+                    status, reason, response_headers, response_body = proxy._send_upstream(
+                        self.command, self.path, headers, body)
+            except (OSError, http.client.HTTPException) as exc:
+                logger.warning("upstream %s failed: %s", proxy.upstream_url, exc)
+                self._reply(502, "Bad Gateway", [("Content-Type", "text/plain")],
+                            f"upstream failed: {exc}".encode())
+                return
+            self._reply(status, reason, response_headers, response_body)
+
+        def _reply(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> None:
+            self.send_response(status, reason)
+            for name, value in headers:
+                if name.lower() not in HOP_BY_HOP and name.lower() not in ("server", "date"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            logger.debug("proxy: " + format, *args)
+
+    return Handler
