@@ -3,7 +3,8 @@
 #   ./build.sh         .venv with the package and its test tools; dist/ with what spark-submit ships to a cluster:
 #                        dist/main.py (the application), dist/migrator.zip (--py-files),
 #                        dist/migrator-env.tar.gz (--archives: Python dependencies for executors that lack them)
-#   ./build.sh test    build, then run the whole test suite (unit and integration)
+#   ./build.sh test    build, then run the whole test suite (unit and integration); extra arguments go to pytest
+#   ./build.sh bench   build, then run the benchmark (tests/bench); extra arguments go to it, see --help
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -70,9 +71,11 @@ PY
 fi
 log "built dist/main.py, dist/migrator.zip, dist/migrator-env.tar.gz"
 
-if [ "${1:-}" = "test" ]; then
-  shift
-  export PATH="$VENV/bin:$ROOT/node_modules/.bin:$PATH"
-  export SPARK_LOCAL_IP=127.0.0.1
-  exec "$VENV/bin/python" -m pytest tests "$@"
-fi
+export PATH="$VENV/bin:$ROOT/node_modules/.bin:$PATH"
+export SPARK_LOCAL_IP=127.0.0.1
+case "${1:-}" in
+  test) shift; exec "$VENV/bin/python" -m pytest tests "$@" ;;
+  bench) shift; exec "$VENV/bin/python" -m tests.bench "$@" ;;
+  "") ;;
+  *) log "unknown command '$1'; use ./build.sh, ./build.sh test or ./build.sh bench"; exit 2 ;;
+esac
