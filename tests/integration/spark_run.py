@@ -83,6 +83,7 @@ class StandaloneCluster:
         return f"spark://{HOST}:{self.port}"
 
     def start(self) -> StandaloneCluster:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "SPARK_LOCAL_IP": HOST, "SPARK_HOME": spark_home(), "SPARK_LOG_DIR": str(self.work_dir)}
         spark_class = str(VENV_BIN / "spark-class")
         self._spawn([spark_class, "org.apache.spark.deploy.master.Master", "--host", HOST, "--port", str(self.port),

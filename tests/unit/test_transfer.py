@@ -1,0 +1,61 @@
+import logging
+
+import pytest
+
+from migrator.api_client import RetryPolicy
+from migrator.aws import Connection
+from migrator.errors import RequestError, TransferError
+from migrator.transfer import TransferSettings, transfer_segments
+from tests.unit.fakes import FakeApi
+
+FAST = RetryPolicy(max_attempts=3, base_delay=0.0001, max_delay=0.001)
+
+
+def settings() -> TransferSettings:
+    return TransferSettings(
+        source=Connection("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"),
+        source_table="src",
+        target=Connection("target", "alternator", "us-east-1", "http://127.0.0.1:2"),
+        target_table="dst",
+        total_segments=4,
+        batch_size=10,
+        retry=FAST,
+    )
+
+
+def wire(apis: dict, monkeypatch) -> None:
+    monkeypatch.setattr(Connection, "api", lambda self, **kwargs: apis[self.side])
+
+
+def test_task_copies_its_segments_and_logs_the_counts(monkeypatch, caplog):
+    """Each segment's items are written; one line per segment and a summary line in the documented format."""
+    per_segment = {1: 7, 3: 12}
+    source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": f"{doc['Segment']}-{i}"}}
+                                                for i in range(per_segment[doc["Segment"]])]})
+    target = FakeApi(lambda op, doc: {})
+    wire({"source": source, "target": target}, monkeypatch)
+    with caplog.at_level(logging.INFO, logger="migrator.task"):
+        result = transfer_segments(settings(), [1, 3], task=5)
+    assert (result.segments, result.scanned, result.written) == ((1, 3), 19, 19)
+    written = [r["PutRequest"]["Item"]["id"]["S"] for _, doc in target.calls for r in doc["RequestItems"]["dst"]]
+    assert sorted(written) == sorted([f"1-{i}" for i in range(7)] + [f"3-{i}" for i in range(12)])
+    lines = [r.getMessage() for r in caplog.records]
+    assert "migrator task 5: segment 1/4 transferred 7 items" in lines
+    assert "migrator task 5: segment 3/4 transferred 12 items" in lines
+    assert any(line.startswith("migrator task 5: segments [1, 3] transferred 19 items in ") for line in lines)
+
+
+def test_failed_write_names_table_segment_and_cause(monkeypatch):
+    """A write that fails for good fails the task with the tables, the segment and the server's reason."""
+    source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": "a"}}]})
+
+    def refuse(op, doc):
+        raise RequestError("BatchWriteItem to http://127.0.0.1:2/ was refused: HTTP 400 ValidationException: too big")
+
+    wire({"source": source, "target": FakeApi(refuse)}, monkeypatch)
+    with pytest.raises(TransferError) as info:
+        transfer_segments(settings(), [2], task=0)
+    assert str(info.value) == (
+        "segment 2/4 of source table 'src' -> target table 'dst': BatchWriteItem to http://127.0.0.1:2/ was "
+        "refused: HTTP 400 ValidationException: too big"
+    )
