@@ -89,7 +89,7 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
     )
     logger.info(
         "migrator source count: %d items scanned (exact); DescribeTable ItemCount %d "
-        "(approximate: AWS refreshes it about every six hours)",
+        "(approximate: AWS refreshes it about every six hours; some local servers always say 0)",
         scanned, source_info.item_count,
     )
     if written != scanned:

@@ -1,0 +1,38 @@
+import re
+import subprocess
+from pathlib import Path
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def code_blocks() -> list[str]:
+    return re.findall(r"```(?:bash)?\n(.*?)```", README, re.S)
+
+
+def test_readme_starts_with_the_demo_and_test_commands():
+    """The first code block holds the two set-up commands, and .ci/run calls the test one."""
+    first = code_blocks()[0]
+    assert "./submit.sh --demo" in first and "./build.sh test" in first
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
+    assert "./build.sh test" in ci
+
+
+def test_readme_count_command_adds_up_the_task_summary_lines(tmp_path):
+    """The documented grep/awk pipeline sums the summary lines and ignores the per-segment lines."""
+    command = next(b for b in code_blocks() if "awk" in b and "migrator task" in b)
+    log = tmp_path / "stderr"
+    log.write_text(
+        "2026-11-28 03:45:34,996 INFO migrator.task: migrator task 1: segment 1/8 transferred 100 items\n"
+        "2026-11-28 03:45:34,996 INFO migrator.task: migrator task 1: segments [1, 5] transferred 4864 items in 3.3 s\n"
+        "2026-11-28 03:45:35,287 INFO migrator.task: migrator task 0: segments [0] transferred 5332 items in 3.3 s\n"
+        "unrelated line transferred 7 items\n"
+    )
+    result = subprocess.run(["bash", "-c", command.replace("LOG_FILES...", str(log))],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == str(4864 + 5332)
+
+
+def test_readme_names_every_build_and_submit_command():
+    """Every command build.sh and submit.sh accept is in the README."""
+    for command in ("./build.sh test", "./submit.sh --demo", "./submit.sh config.yaml", "./build.sh\n"):
+        assert command in README, command
