@@ -1,0 +1,146 @@
+"""One migration through ./submit.sh, measured from outside: times, CPU, memory, and whether every item arrived.
+
+Times: wall (submit to exit), job (the driver's `migrator total: ... in S s` line, Spark start-up excluded) and
+first write (a Limit=1 Scan of the target every 50 ms until it returns an item). CPU: the whole spark-submit tree
+twice, by /proc sampling per process (`TreeSampler`, per role) and by wait4's rusage (exact for the processes that
+were reaped into it). Memory: VmHWM of the JVM, the Python driver and the Python workers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from migrator.errors import MigratorError
+from tests.bench import workload
+from tests.bench.process_stats import TreeSampler, cpu_seconds, machine_busy_seconds
+from tests.integration.spark_run import write_config
+
+REPO = Path(__file__).resolve().parents[2]
+MASTER = "local[2]"
+POLL_S = 0.05
+TOTAL_LINE = re.compile(r"migrator total: (\d+) tasks transferred (\d+) items from .* in ([\d.]+) s")
+
+
+def ensure_built() -> None:
+    """Rebuild now, outside the timings, if submit.sh would (dist/migrator.zip older than migrator/)."""
+    zip_path = REPO / "dist" / "migrator.zip"
+    newest = max((p.stat().st_mtime for p in (REPO / "migrator").rglob("*.py")), default=0.0)
+    if zip_path.exists() and zip_path.stat().st_mtime >= newest and (REPO / "dist" / "migrator-env.tar.gz").exists():
+        return
+    subprocess.run([str(REPO / "build.sh")], cwd=REPO, check=True, stdout=subprocess.DEVNULL, timeout=900)
+
+
+def run(out_dir: Path, name: str, source_url: str, source_table: str, target_url: str, target_table: str, *,
+        segments: int, expected_items: int, server_pids: dict[str, int], timeout: float) -> dict:
+    """Run the migrator once; the result says `ok` False with a `reason` when anything is off."""
+    ensure_built()
+    config = write_config(out_dir / f"{name}.yaml", source_url, source_table, target_url, target_table,
+                          source_extra={"scanSegments": segments}, target_extra={"maxItemsPerBatch": 25})
+    log_path = out_dir / f"{name}.log"
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    servers_before = {role: cpu_seconds(pid) for role, pid in server_pids.items()}
+    busy_before = machine_busy_seconds()
+    first_write: dict = {}
+    with open(log_path, "w") as log:
+        started = time.monotonic()
+        process = subprocess.Popen([str(REPO / "submit.sh"), str(config), "--master", MASTER], cwd=REPO, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        sampler = TreeSampler(process.pid, max_seconds=timeout).start()
+        poller = threading.Thread(target=_poll_first_write, args=(target_url, target_table, started, process,
+                                                                  timeout, first_write), daemon=True)
+        poller.start()
+        status, rusage = _wait(process, timeout)
+        wall = time.monotonic() - started
+        sampler.stop()
+        poller.join(timeout=5)
+    busy = machine_busy_seconds() - busy_before
+    servers = {role: round(cpu_seconds(pid) - servers_before[role], 3) for role, pid in server_pids.items()}
+    output = log_path.read_text(errors="replace")
+    tree = sampler.summary()
+    result = {
+        "name": name,
+        "log": str(log_path),
+        "exit_status": status,
+        "segments": segments,
+        "master": MASTER,
+        "wall_s": round(wall, 3),
+        "first_write_s": first_write.get("seconds"),
+        "cpu_rusage_s": round(rusage.ru_utime + rusage.ru_stime, 3) if rusage else None,
+        "peak_rss_rusage_mb": round(rusage.ru_maxrss / 1024, 1) if rusage else None,
+        "cpu_sampled_s": tree["cpu_s"],
+        "tree": tree,
+        "server_cpu_s": servers,
+        "machine_busy_cpu_s": round(busy, 3),
+    }
+    result["cpu_s"] = max(result["cpu_sampled_s"], result["cpu_rusage_s"] or 0.0)
+    result["other_cpu_s"] = round(busy - result["cpu_s"] - sum(servers.values()), 3)
+    found = TOTAL_LINE.findall(output)
+    if found:
+        tasks, items, seconds = found[-1]
+        result.update(tasks=int(tasks), items_logged=int(items), job_s=float(seconds))
+    return _verify(result, status, found, output, target_url, target_table, expected_items)
+
+
+def _verify(result: dict, status: int | None, found: list, output: str, target_url: str, target_table: str,
+            expected: int) -> dict:
+    reason = None
+    if status is None:
+        reason = f"timed out after {result['wall_s']:.0f} s and was killed"
+    elif status != 0:
+        reason = f"exit status {status}: {_last_error(output)}"
+    elif not found:
+        reason = "no 'migrator total' line in the driver's output"
+    if reason is None:
+        try:
+            result["target_count"] = workload.count_items(target_url, target_table)
+        except MigratorError as exc:
+            reason = f"counting the target failed: {exc}"
+    if reason is None and result["target_count"] != expected:
+        reason = f"the target holds {result['target_count']} items, expected {expected}"
+    if reason is None and result["items_logged"] != expected:
+        reason = f"the driver logged {result['items_logged']} items, expected {expected}"
+    result["ok"] = reason is None
+    if reason:
+        result["reason"] = reason
+    return result
+
+
+def _wait(process: subprocess.Popen, timeout: float):
+    """(exit status, rusage of the tree reaped into it); (None, None) after killing it on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
+        if pid == process.pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return process.returncode, rusage
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the session submit.sh started: spark-submit and its children
+    process.wait()
+    return None, None
+
+
+def _poll_first_write(url: str, table: str, started: float, process: subprocess.Popen, timeout: float,
+                      into: dict) -> None:
+    api = workload.api(url, connections=1, attempts=1)
+    deadline = started + timeout
+    while process.returncode is None and time.monotonic() < deadline:
+        try:
+            if api.call("Scan", {"TableName": table, "Limit": 1}).get("Items"):
+                into["seconds"] = round(time.monotonic() - started, 3)
+                return
+        except MigratorError:
+            pass  # the migrator has not created the table yet
+        time.sleep(POLL_S)
+
+
+def _last_error(output: str) -> str:
+    """The driver's last error line, else its last line."""
+    errors = [line for line in output.splitlines() if "error" in line.lower()]
+    lines = errors or output.strip().splitlines() or ["no output"]
+    return lines[-1][:400]
