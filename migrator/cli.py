@@ -85,6 +85,7 @@ def _start_spark(config):
     builder = SparkSession.builder.appName(f"migrator: {config.source.table} -> {config.target.table}")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    logger.info("Spark UI: %s (application %s)", spark.sparkContext.uiWebUrl, spark.sparkContext.applicationId)
     return spark
 
 
