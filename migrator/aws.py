@@ -6,6 +6,7 @@ region and where credentials come from. Each executor builds its own clients fro
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -97,8 +98,17 @@ class Connection:
 
     def api(self, *, max_connections: int = 8, retry: RetryPolicy = RetryPolicy()) -> DynamoApi:
         """A data-path client (Scan, BatchWriteItem)."""
-        url = self.endpoint_url or f"https://dynamodb.{self.region}.amazonaws.com"
+        url = self.endpoint_url or aws_endpoint(self.region)
         return DynamoApi(url, self.region, self.botocore_credentials(), max_connections=max_connections, retry=retry)
+
+
+@functools.lru_cache(maxsize=None)
+def aws_endpoint(region: str) -> str:
+    """DynamoDB's URL in `region`, as botocore resolves it (aws, aws-cn, aws-us-gov partitions)."""
+    client = botocore.session.Session().create_client(
+        "dynamodb", region_name=region, aws_access_key_id="unused", aws_secret_access_key="unused"
+    )
+    return client.meta.endpoint_url
 
 
 def connection_for(side: str, kind: str, region: str | None, endpoint: Endpoint | None, credentials) -> Connection:

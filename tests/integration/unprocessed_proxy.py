@@ -39,9 +39,11 @@ class UnprocessedProxy:
       ``items_forwarded``   write requests the upstream accepted
       ``items_unprocessed`` write requests returned to the client in UnprocessedItems
       ``requests_seen``     requests of any kind received
+      ``errors_sent``       scripted error answers sent (``scripted_errors``, first BatchWriteItems only)
     """
 
-    def __init__(self, upstream_url: str, forward_every: int | None = 2, timeout: float = 120.0) -> None:
+    def __init__(self, upstream_url: str, forward_every: int | None = 2, timeout: float = 120.0,
+                 scripted_errors: list[tuple[int, str]] | None = None) -> None:
         if forward_every is not None and forward_every < 1:
             raise ValueError(f"forward_every must be >= 1 or None, got {forward_every}")
         upstream = urlsplit(upstream_url)
@@ -51,6 +53,9 @@ class UnprocessedProxy:
         self._timeout = timeout
         self._lock = threading.Lock()
         self.batches_seen = self.items_forwarded = self.items_unprocessed = self.requests_seen = 0
+        # The first BatchWriteItem requests get these (HTTP status, DynamoDB error code) answers instead.
+        self._scripted_errors = list(scripted_errors or [])
+        self.errors_sent = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="unprocessed-proxy",
@@ -105,8 +110,21 @@ class UnprocessedProxy:
         finally:
             connection.close()
 
+    def _scripted_error(self):
+        """The next scripted error answer, or None once they are used up."""
+        with self._lock:
+            if not self._scripted_errors:
+                return None
+            status, code = self._scripted_errors.pop(0)
+            self.errors_sent += 1
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected by the test"})
+        return status, "Injected", [("Content-Type", "application/x-amz-json-1.0")], body.encode()
+
     def _split_batch(self, headers: list[tuple[str, str]], body: bytes):
         """Forward part of a BatchWriteItem; return the response the client should see."""
+        scripted = self._scripted_error()
+        if scripted is not None:
+            return scripted
         request = json.loads(body)
         forwarded: dict[str, list] = {}
         held_back: dict[str, list] = {}

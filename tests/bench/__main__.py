@@ -1,0 +1,192 @@
+"""`./build.sh bench [--items N] [--scaling] [--out DIR]`: measure the migrator against its servers' ceilings.
+
+Steps of one run, each on fresh tables of two local dynalite servers (source and target):
+  workload        encode N demo items (~300 bytes each, every attribute type) as BatchWriteItem bodies
+  seed            send them to the source (its ingest rate is reported too), check the count
+  ingest_ceiling  send the same bodies to the target: what the target can take, items/s
+  scan_ceiling    parallel Scan of the source, items/s
+  spark_empty     the migrator on an empty table: Spark's start-up cost
+  migrator        ./submit.sh CONFIG --master local[2]: times, CPU, RSS, target count
+  plain_boto3     a one-process boto3 copy (Scan pages + batch_writer), items/s
+A failed step is reported with its reason; the steps that need it are skipped, the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+
+from migrator.demo import servers
+from tests.bench import ceilings, plain_copy, report, spark_job, workload
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE = "bench"  # in the source, and in the target for the ingest ceiling (the bodies name it)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./build.sh bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=200_000, help="items in the source table (default 200000)")
+    parser.add_argument("--scaling", action="store_true", help="run 100000 and 1000000 items and compare them")
+    parser.add_argument("--out", type=Path, default=REPO / "bench-output", help="folder for JSON, configs and logs")
+    parser.add_argument("--segments", type=int, default=8,
+                        help="source.scanSegments of the migrator and segments of the scan ceiling (default 8)")
+    parser.add_argument("--connections", type=int, default=16, help="connections of the ingest load generator")
+    parser.add_argument("--skip-plain", action="store_true", help="leave out the plain boto3 copy")
+    parser.add_argument("--skip-ceilings", action="store_true", help="leave out the ingest and scan ceilings")
+    args = parser.parse_args(argv)
+    if args.items < 1 or args.segments < 1 or args.connections < 1:
+        parser.error("--items, --segments and --connections must be positive")
+    # dynalite keeps tables in Node's heap; the default limit (about 4 GB) is too small for 1M-item tables.
+    os.environ.setdefault("NODE_OPTIONS", "--max-old-space-size=12288")
+    if servers.dynalite_executable() is None:
+        print("bench: dynalite not found; run ./build.sh (it installs dynalite with npm)", file=sys.stderr)
+        return 2
+
+    sizes = [100_000, 1_000_000] if args.scaling else [args.items]
+    results = []
+    for items in sizes:
+        result = measure(items, args)
+        path = report.write_json(args.out / f"bench-{items}.json", result)
+        report.print_table(f"migrator benchmark, {items} items ({path})", result["figures"])
+        results.append(result)
+    if args.scaling:
+        rows = report.scaling_rows(results[0], results[1])
+        path = report.write_json(args.out / "bench-scaling.json", {"figures": rows, "runs": [
+            str(args.out / f"bench-{r['items']}.json") for r in results]})
+        report.print_table(f"scaling ({path})", rows)
+    return 0 if all(step.get("ok") for r in results for step in r["steps"].values()) else 1
+
+
+def measure(items: int, args: argparse.Namespace) -> dict:
+    """One run of every step at `items` items; never raises for a failed step."""
+    out = args.out / f"run-{items}"
+    out.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    result: dict = {"items": items, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "machine": report.machine_facts(REPO),
+                    "settings": {"segments": args.segments, "connections": args.connections,
+                                 "master": spark_job.MASTER, "table": "hash pk (S) + range sk (N), no indexes",
+                                 "batch_items": workload.BATCH}, "steps": {}}
+    steps = result["steps"]
+    say(f"{items} items; output in {out}")
+    with ExitStack() as stack:
+        try:
+            source = stack.enter_context(servers.start_dynalite(out))
+            target = stack.enter_context(servers.start_dynalite(out))
+        except Exception as exc:  # noqa: BLE001 - reported, then nothing else can run
+            steps["servers"] = {"ok": False, "reason": f"{type(exc).__name__}: {exc}"}
+            return _finish(result, began)
+        pids = {"source": source.pid, "target": target.pid}
+        result["servers"] = {"source": source.url, "target": target.url, "kind": "dynalite"}
+        loaded: dict = {}
+
+        def build() -> dict:
+            loaded["workload"] = w = workload.build(TABLE, items)
+            return {"seconds": round(w.seconds, 3), "bodies": len(w.bodies),
+                    "wire_bytes_per_item": round(w.wire_bytes_per_item, 1),
+                    "item_size_bytes": round(w.item_size_bytes, 1)}
+
+        def seed() -> dict:
+            workload.create_table(source.url, TABLE)
+            sent = ceilings.send_bodies(source.url, loaded["workload"].bodies, TABLE, args.connections, source.pid)
+            return _counted(sent, source.url, TABLE, items)
+
+        def ingest() -> dict:
+            workload.create_table(target.url, TABLE)
+            try:
+                sent = ceilings.send_bodies(target.url, loaded["workload"].bodies, TABLE, args.connections,
+                                            target.pid)
+                return _counted(sent, target.url, TABLE, items)
+            finally:
+                workload.delete_table(target.url, TABLE)
+
+        def empty() -> dict:
+            workload.create_table(source.url, "empty")
+            return spark_job.run(out, "spark-empty", source.url, "empty", target.url, "empty-copy",
+                                 segments=args.segments, expected_items=0, server_pids=pids, timeout=600)
+
+        def migrate() -> dict:
+            try:
+                return spark_job.run(out, "migrator", source.url, TABLE, target.url, f"{TABLE}-copy",
+                                     segments=args.segments, expected_items=items, server_pids=pids,
+                                     timeout=600 + items / 500)
+            finally:
+                workload.delete_table(target.url, f"{TABLE}-copy")
+
+        def plain() -> dict:
+            try:
+                copied = plain_copy.copy(source.url, TABLE, target.url, f"{TABLE}-plain", pids)
+                return _counted(copied, target.url, f"{TABLE}-plain", items)
+            finally:
+                workload.delete_table(target.url, f"{TABLE}-plain")
+
+        step(steps, "workload", build)
+        step(steps, "seed", seed, "workload")
+        if not args.skip_ceilings:
+            step(steps, "ingest_ceiling", ingest, "workload")
+        loaded.clear()  # the bodies: up to ~700 MB at 1M items
+        if not args.skip_ceilings:
+            step(steps, "scan_ceiling", lambda: ceilings.scan_ceiling(source.url, TABLE, args.segments, source.pid),
+                 "seed")
+        step(steps, "spark_empty", empty)
+        step(steps, "migrator", migrate, "seed")
+        if not args.skip_plain:
+            step(steps, "plain_boto3", plain, "seed")
+        result["servers"]["peak_rss_mb"] = {role: _hwm_mb(pid) for role, pid in pids.items()}
+    return _finish(result, began)
+
+
+def step(steps: dict, name: str, run, *needs: str) -> None:
+    """Run one step and record its result, or why it failed or was skipped."""
+    missing = [need for need in needs if not steps.get(need, {}).get("ok")]
+    if missing:
+        steps[name] = {"ok": False, "reason": f"skipped: step {', '.join(missing)} failed"}
+        say(f"{name}: skipped ({', '.join(missing)} failed)")
+        return
+    say(f"{name} ...")
+    started = time.monotonic()
+    try:
+        outcome = run()
+    except Exception as exc:  # noqa: BLE001 - a failed step is a figure, not a crash
+        outcome = {"ok": False, "reason": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    outcome.setdefault("ok", True)
+    outcome["step_s"] = round(time.monotonic() - started, 1)
+    steps[name] = outcome
+    shown = {k: outcome[k] for k in ("items_per_s", "wall_s", "job_s", "cpu_s", "reason") if k in outcome}
+    say(f"{name}: {'ok' if outcome['ok'] else 'FAILED'} in {outcome['step_s']} s {shown}")
+
+
+def _counted(outcome: dict, url: str, table: str, expected: int) -> dict:
+    outcome["count"] = count = workload.count_items(url, table)
+    if count != expected:
+        outcome.update(ok=False, reason=f"table {table!r} holds {count} items, expected {expected}")
+    return outcome
+
+
+def _hwm_mb(pid: int) -> float | None:
+    try:
+        line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM"))
+        return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, StopIteration):
+        return None
+
+
+def _finish(result: dict, began: float) -> dict:
+    result["total_s"] = round(time.monotonic() - began, 1)
+    result["machine"]["load_average_at_end"] = os.getloadavg()
+    result["figures"] = report.figures(result["items"], result["steps"])
+    return result
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Figures from the steps of a run, the goals they are held against, the printed table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+WORKER_RSS_GOAL_MB = 300.0
+CPU_GOAL_US = 20.0
+INGEST_RATIO_GOAL = 0.8
+SCALING_GOAL = 10.5
+
+
+def figures(items: int, steps: dict) -> list[dict]:
+    """Rows of (figure, value, unit, goal, met); a figure whose step failed has value None."""
+    ingest, scan, empty, run, plain = (steps.get(k, {}) for k in ("ingest_ceiling", "scan_ceiling", "spark_empty",
+                                                                   "migrator", "plain_boto3"))
+    good = {k: v.get("ok", False) for k, v in steps.items()}
+    run_ok, empty_ok = good.get("migrator", False), good.get("spark_empty", False)
+    roles = run.get("tree", {}).get("roles", {}) if run_ok else {}
+    empty_roles = empty.get("tree", {}).get("roles", {}) if empty_ok else {}
+    job_rate = _div(items, run.get("job_s")) if run_ok else None
+    rows: list[dict] = []
+
+    def add(name, value, unit, goal=None, met=None, digits=1):
+        rows.append({"figure": name, "value": None if value is None else round(value, digits), "unit": unit,
+                     "goal": goal, "met": met})
+
+    add("target ingest ceiling (BatchWriteItem, pre-serialized)", ingest.get("items_per_s"), "items/s")
+    add("source scan ceiling (parallel Scan)", scan.get("items_per_s"), "items/s")
+    add("migrator wall time (submit to exit)", run.get("wall_s") if run_ok else None, "s")
+    add("migrator job time (Spark start-up excluded)", run.get("job_s") if run_ok else None, "s")
+    add("migrator items/s, with Spark start-up", _div(items, run.get("wall_s")) if run_ok else None, "items/s")
+    add("migrator items/s, Spark start-up excluded", job_rate, "items/s")
+    steady = run.get("job_s", 0) - empty.get("job_s", 0) if run_ok and empty_ok else None
+    add("migrator items/s, job time minus the empty job's (estimate)", _div(items, steady), "items/s")
+    add("time from submit to the first write", run.get("first_write_s") if run_ok else None, "s", digits=2)
+    ratio = _div(job_rate, ingest.get("items_per_s"))
+    add("migrator / ingest ceiling", ratio, "x", f">= {INGEST_RATIO_GOAL}", _met(ratio, ">=", INGEST_RATIO_GOAL), 3)
+    add("migrator / plain boto3 (job time)", _div(job_rate, plain.get("items_per_s")), "x", digits=2)
+    add("migrator / plain boto3 (wall time)",
+        _div(_div(items, run.get("wall_s")) if run_ok else None, plain.get("items_per_s")), "x", digits=2)
+    add("plain boto3 copy", plain.get("items_per_s"), "items/s")
+    add("plain boto3 copy: client CPU per item", plain.get("client_cpu_us_per_item"), "us/item")
+    add("spark-submit tree CPU, whole run", run.get("cpu_s") if run_ok else None, "s", digits=2)
+    add("spark-submit tree CPU, empty-table run (Spark start-up)", empty.get("cpu_s") if empty_ok else None, "s",
+        digits=2)
+    add("spark-submit tree CPU per item, start-up included", _per_item(run.get("cpu_s"), 0, items) if run_ok else None,
+        "us/item")
+    net = _per_item(run.get("cpu_s"), empty.get("cpu_s"), items) if run_ok and empty_ok else None
+    add("spark-submit tree CPU per item, start-up excluded", net, "us/item", f"<= {CPU_GOAL_US:.0f}",
+        _met(net, "<=", CPU_GOAL_US))
+    for role, label in (("python-worker", "Python workers"), ("jvm", "JVM"), ("python-driver", "Python driver")):
+        role_net = (_per_item(_role(roles, role, "cpu_s"), _role(empty_roles, role, "cpu_s"), items)
+                    if run_ok and empty_ok else None)
+        add(f"{label} CPU per item, start-up excluded", role_net, "us/item")
+    worker_rss = _role(roles, "python-worker", "peak_rss_mb")
+    add("peak RSS of one Python worker", worker_rss, "MB", f"<= {WORKER_RSS_GOAL_MB:.0f}",
+        _met(worker_rss, "<=", WORKER_RSS_GOAL_MB))
+    add("peak RSS of all Python workers together", _role(roles, "python-worker", "peak_rss_sum_mb"), "MB")
+    add("peak RSS of the driver JVM", _role(roles, "jvm", "peak_rss_mb"), "MB")
+    add("peak RSS of the Python driver", _role(roles, "python-driver", "peak_rss_mb"), "MB")
+    add("CPU used by other programs during the migrator run", run.get("other_cpu_s") if run_ok else None, "s")
+    return rows
+
+
+def scaling_rows(small: dict, large: dict) -> list[dict]:
+    """T(large)/T(small) and the workers' RSS at both sizes."""
+    rows = []
+    ratio_items = large["items"] / small["items"]
+    for key, label in (("job_s", "Spark start-up excluded"), ("wall_s", "wall")):
+        a, b = (r["steps"].get("migrator", {}).get(key) for r in (small, large))
+        ratio = _div(b, a)
+        goal = f"<= {SCALING_GOAL}" if key == "job_s" else None
+        rows.append({"figure": f"T({large['items']})/T({small['items']}), {label}",
+                     "value": None if ratio is None else round(ratio, 2), "unit": f"x (items x{ratio_items:.0f})",
+                     "goal": goal, "met": _met(ratio, "<=", SCALING_GOAL) if goal else None})
+    sizes = []
+    for result in (small, large):
+        rss = _role(result["steps"].get("migrator", {}).get("tree", {}).get("roles", {}), "python-worker",
+                    "peak_rss_mb")
+        sizes.append(rss)
+        rows.append({"figure": f"peak RSS of one Python worker at {result['items']} items",
+                     "value": rss, "unit": "MB", "goal": f"<= {WORKER_RSS_GOAL_MB:.0f}",
+                     "met": _met(rss, "<=", WORKER_RSS_GOAL_MB)})
+    growth = None if None in sizes else round(sizes[1] - sizes[0], 1)
+    rows.append({"figure": "worker RSS growth from the small to the large run", "value": growth, "unit": "MB",
+                 "goal": "flat (< 10% of the small run's)",
+                 "met": None if growth is None else growth < 0.1 * sizes[0]})
+    return rows
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    width = max(len(r["figure"]) for r in rows)
+    print(f"\n{title}")
+    print(f"{'figure':<{width}}  {'value':>12}  {'unit':<18} {'goal':<10} met?")
+    print("-" * (width + 50))
+    for r in rows:
+        value = "FAILED" if r["value"] is None else f"{r['value']:,}"
+        met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
+        print(f"{r['figure']:<{width}}  {value:>12}  {r['unit']:<18} {r['goal'] or '':<10} {met}")
+
+
+def write_json(path: Path, document: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return path
+
+
+def machine_facts(repo: Path) -> dict:
+    """What the figures depend on: cores, memory, versions, the commit, the load before the run."""
+    import pyspark
+
+    def command(*argv: str) -> str:
+        try:
+            done = subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=30)
+            return (done.stdout or done.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "unknown"
+
+    cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "unknown")
+    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal")))
+    dynalite = repo / "node_modules" / "dynalite" / "package.json"
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "pyspark": pyspark.__version__,
+        "java": command("java", "-version"),
+        "node": command("node", "--version"),
+        "dynalite": json.loads(dynalite.read_text()).get("version") if dynalite.exists() else None,
+        "commit": command("git", "rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(command("git", "status", "--porcelain", "--", "migrator") not in ("", "unknown")),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def _role(roles: dict, role: str, key: str):
+    return roles.get(role, {}).get(key)
+
+
+def _div(a, b):
+    return a / b if a is not None and b else None
+
+
+def _per_item(cpu, baseline, items: int):
+    return (cpu - (baseline or 0.0)) / items * 1e6 if cpu is not None and items else None
+
+
+def _met(value, op: str, goal: float):
+    if value is None:
+        return None
+    return value >= goal if op == ">=" else value <= goal
