@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from migrator.errors import SchemaError
+from migrator.errors import ConfigError, SchemaError
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _throughput(desc: dict, what: str) -> dict:
     tp = desc.get("ProvisionedThroughput", {})
     rcu, wcu = int(tp.get("ReadCapacityUnits", 0)), int(tp.get("WriteCapacityUnits", 0))
     if rcu <= 0 or wcu <= 0:
-        raise SchemaError(
+        raise ConfigError(
             f"target.billingMode: PROVISIONED needs capacity, but source {what} is on-demand and has none; "
             "use billingMode: PAY_PER_REQUEST or create the target table yourself"
         )

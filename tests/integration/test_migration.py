@@ -19,13 +19,17 @@ HASH_KEY = dict(key_schema=[{"AttributeName": "id", "KeyType": "HASH"}],
                 attribute_definitions=[{"AttributeName": "id", "AttributeType": "S"}])
 
 
-def assert_same_items(source_client, source_table, target_client, target_table, expected_count):
+def assert_same_items(source_client, source_table, target_client, target_table, expected_count, *, exact=False):
+    """Target == source item by item; `exact` compares the wire format to the letter (number spelling, set order)."""
     source_items = scan_all(source_client, source_table)
     target_items = scan_all(target_client, target_table)
     assert len(source_items) == expected_count
     assert len(target_items) == expected_count
     for source_item, target_item in zip(source_items, target_items):
-        assert canonical(target_item) == canonical(source_item)
+        if exact:
+            assert target_item == source_item
+        else:
+            assert canonical(target_item) == canonical(source_item)
 
 
 def test_every_attribute_type_arrives_exactly_and_task_counts_add_up(moto_source, moto_target, tmp_path):
@@ -44,7 +48,8 @@ def test_every_attribute_type_arrives_exactly_and_task_counts_add_up(moto_source
                      "--conf", "spark.eventLog.compress=false", "--conf", "spark.eventLog.rolling.enabled=false")
 
     assert run.returncode == 0, describe(run.stdout)
-    assert_same_items(source, source_table, target, target_table, len(items))
+    assert_same_items(source, source_table, target, target_table, len(items), exact=True)
+    assert sorted(scan_all(target, target_table), key=lambda i: i["id"]["S"]) == sorted(items, key=lambda i: i["id"]["S"])
     counts = task_counts(run.stdout)
     assert len(counts) == 3, describe(run.stdout)
     assert sorted(s for segments, _ in counts.values() for s in segments) == list(range(8))

@@ -1,6 +1,6 @@
 import pytest
 
-from migrator.errors import SchemaError
+from migrator.errors import ConfigError, SchemaError
 from migrator.schema import _info, check_keys, create_request
 
 
@@ -57,7 +57,7 @@ def test_billing_mode_override_to_on_demand_drops_capacity():
 
 def test_provisioned_override_of_an_on_demand_source_is_refused():
     """PROVISIONED needs numbers an on-demand source does not have: a clear error, not a failed CreateTable."""
-    with pytest.raises(SchemaError, match="target.billingMode: PROVISIONED needs capacity"):
+    with pytest.raises(ConfigError, match="target.billingMode: PROVISIONED needs capacity"):
         create_request(_info(source_description("PAY_PER_REQUEST")), "dst", "PROVISIONED")
 
 
