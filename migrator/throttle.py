@@ -1,0 +1,114 @@
+"""Throughput budgets: capacity units per second for the whole job, split over the tasks that run at once.
+
+DynamoDB counts 1 WCU per started KB of each item written and, for eventually consistent reads, 0.5 RCU per started
+4 KB of each Scan page. When the server reports ConsumedCapacity (DynamoDB does when asked; Alternator never does)
+the limiter charges what it reports; otherwise it charges the same rule applied to the DynamoDB JSON it moved,
+which overstates the size a little (type tags and quotes), so the limiter errs on the slow side.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# scylla-migrator's defaults: an on-demand table has no capacity to read, so assume DynamoDB's per-table quota.
+ON_DEMAND_CAPACITY = 40_000
+DEFAULT_PERCENT = 0.5
+WRITE_UNIT_BYTES = 1024
+READ_UNIT_BYTES = 4096
+
+
+def write_units(item_bytes: int) -> int:
+    """WCU to put one item of `item_bytes`."""
+    return max(1, math.ceil(item_bytes / WRITE_UNIT_BYTES))
+
+
+def read_units(page_bytes: int) -> float:
+    """RCU of an eventually consistent Scan page of `page_bytes`."""
+    return max(1, math.ceil(page_bytes / READ_UNIT_BYTES)) * 0.5
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Units per second for the whole job, and how many tasks share them at once."""
+
+    units_per_second: float  # 0 or less: no limit
+    concurrent_tasks: int
+    origin: str  # how the figure was set, for the log
+
+    @property
+    def per_task(self) -> float:
+        return self.units_per_second / max(1, self.concurrent_tasks) if self.units_per_second > 0 else 0.0
+
+
+def job_budget(configured: int | None, percent: float | None, table_capacity: int, billing_mode: str,
+               concurrent_tasks: int, what: str) -> Budget:
+    """The budget from the config, else from the table: its provisioned capacity, or 40000 when on-demand."""
+    share = DEFAULT_PERCENT if percent is None else percent
+    if configured is not None:
+        base, origin = configured, f"{what} {configured}"
+    elif billing_mode == "PROVISIONED" and table_capacity > 0:
+        base, origin = table_capacity, f"the table's provisioned {table_capacity}"
+    else:
+        base, origin = ON_DEMAND_CAPACITY, f"{ON_DEMAND_CAPACITY} for an on-demand table"
+    return Budget(units_per_second=base * share, concurrent_tasks=concurrent_tasks,
+                  origin=f"{origin} x {share:g}")
+
+
+class RateLimiter:
+    """A token bucket shared by the threads of one task.
+
+    `charge(units)` takes units from the bucket and, when that leaves it in debt, sleeps until the debt is paid back
+    at `rate` units per second. Charging what a request cost after it ran keeps the long-run rate exact while
+    requests of unknown cost (Scan pages) go out one after the other. The bucket holds at most `burst` units.
+    """
+
+    def __init__(self, rate: float, burst: float | None = None, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        self.rate = rate
+        self.burst = rate if burst is None else burst
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = 0.0  # start empty: the first second is not a burst above the budget
+        self._stamp = clock()
+        self.charged = 0.0
+
+    def charge(self, units: float) -> None:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= units
+            self.charged += units
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+
+    def refund(self, units: float) -> None:
+        """Give back units charged in advance that the server says were not consumed (negative: charge more)."""
+        with self._lock:
+            self._tokens = min(self.burst, self._tokens + units)
+            self.charged -= units
+
+
+class Unlimited:
+    """Stands in for RateLimiter when there is no budget."""
+
+    rate = 0.0
+    charged = 0.0
+
+    def charge(self, units: float) -> None:
+        pass
+
+    def refund(self, units: float) -> None:
+        pass
+
+
+def limiter(units_per_second: float) -> RateLimiter | Unlimited:
+    return RateLimiter(units_per_second) if units_per_second > 0 else Unlimited()

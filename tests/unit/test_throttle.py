@@ -1,0 +1,61 @@
+import pytest
+
+from migrator.throttle import RateLimiter, job_budget, read_units, write_units
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_long_run_rate_equals_the_budget():
+    """Charging 1000 requests of 3 units at 100 units/s takes 30 s of (fake) time, whatever the request size."""
+    clock = FakeClock()
+    bucket = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    for _ in range(1000):
+        bucket.charge(3)
+    assert clock.now == pytest.approx(30.0, rel=0.01)
+
+
+def test_idle_time_saves_at_most_one_burst():
+    """After a long pause only `burst` units go out without waiting."""
+    clock = FakeClock()
+    bucket = RateLimiter(10, burst=10, clock=clock, sleep=clock.sleep)
+    clock.now = 1000.0
+    bucket.charge(10)
+    assert clock.now == 1000.0
+    bucket.charge(10)
+    assert clock.now == pytest.approx(1001.0)
+
+
+def test_refund_gives_back_what_the_server_did_not_consume():
+    """Units charged in advance and refunded do not slow the next request."""
+    clock = FakeClock()
+    bucket = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    bucket.charge(10)
+    assert clock.now == pytest.approx(1.0)
+    bucket.refund(10)
+    bucket.charge(10)
+    assert clock.now == pytest.approx(1.0)
+    assert bucket.charged == pytest.approx(10)
+
+
+def test_capacity_units_follow_dynamodb_rules():
+    """1 WCU per started KB of an item; 0.5 RCU per started 4 KB of an eventually consistent page."""
+    assert [write_units(n) for n in (1, 1024, 1025, 400 * 1024)] == [1, 1, 2, 400]
+    assert [read_units(n) for n in (0, 4096, 4097, 1024 * 1024)] == [0.5, 0.5, 1.0, 128.0]
+
+
+def test_budget_defaults_follow_the_table_and_are_shared_by_concurrent_tasks():
+    """Configured figure first, else provisioned capacity, else 40000 for on-demand; times percent, split by tasks."""
+    assert job_budget(1000, 0.8, 5, "PROVISIONED", 4, "readThroughput").per_task == pytest.approx(200)
+    provisioned = job_budget(None, None, 300, "PROVISIONED", 3, "readThroughput")
+    assert provisioned.units_per_second == 150 and provisioned.per_task == 50
+    on_demand = job_budget(None, 1.5, 0, "PAY_PER_REQUEST", 6, "writeThroughput")
+    assert on_demand.units_per_second == 60_000 and on_demand.per_task == 10_000
