@@ -7,14 +7,17 @@ botocore still signs the requests (SigV4) and resolves credentials. Control-plan
 
 from __future__ import annotations
 
+import gzip
 import logging
 import random
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import urllib3
+from urllib3.util import SKIP_HEADER
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
@@ -39,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
+COMPRESS_MIN_BYTES = 1024  # smaller bodies gain nothing from gzip
 
 # Error codes that mean "slow down": DynamoDB's throttles and Alternator's load shedding.
 THROTTLE_CODES = frozenset(
@@ -70,21 +74,32 @@ class DynamoApi:
 
     def __init__(
         self,
-        url: str,
+        endpoint: str | Callable[[], str],
         region: str,
         credentials: Any,
         *,
         max_connections: int = 8,
         connect_timeout: float = 15.0,
         read_timeout: float = 60.0,
+        pool_timeout: float | None = None,
+        compress: bool = False,
+        minimal_headers: bool = False,
         retry: RetryPolicy = RetryPolicy(),
     ) -> None:
-        self.url = url.rstrip("/") + "/"
+        """`endpoint` is a URL, or a callable that names the node for the next request (Alternator)."""
+        self._next_url = endpoint if callable(endpoint) else (lambda url=endpoint: url)
+        self.url = endpoint if isinstance(endpoint, str) else "the Alternator cluster"
         self.region = region
         self.retry = retry
         self._credentials = credentials
+        self._compress = compress
+        self._pool_timeout = pool_timeout
+        # urllib3 adds User-Agent and Accept-Encoding unless told to skip them; Alternator needs neither.
+        self._base_headers = {"Content-Type": CONTENT_TYPE}
+        if minimal_headers:
+            self._base_headers.update({"User-Agent": SKIP_HEADER, "Accept-Encoding": SKIP_HEADER})
         self._pool = urllib3.PoolManager(
-            num_pools=4,
+            num_pools=16,
             maxsize=max_connections,
             block=True,
             retries=False,
@@ -97,32 +112,45 @@ class DynamoApi:
         Throttling, 5xx answers, timeouts, connection errors and CRC mismatches are retried with backoff;
         other errors, and the last of the retried ones, raise RequestError.
         """
+        return self.call_sized(operation, request)[0]
+
+    def call_sized(self, operation: str, request: dict | bytes) -> tuple[dict, int]:
+        """`call`, also returning the size of the answer's body in bytes."""
         body = request if isinstance(request, bytes) else dumps(request)
+        if self._compress and len(body) >= COMPRESS_MIN_BYTES:
+            body, encoding = gzip.compress(body, compresslevel=1), "gzip"
+        else:
+            encoding = None
         attempt = 0
         while True:
             attempt += 1
+            url = self._next_url()
             try:
-                return self._send(operation, body)
+                return self._send(url, operation, body, encoding)
             except _Retryable as exc:
                 if attempt >= self.retry.max_attempts:
                     error = ThrottledError if exc.throttled else RequestError
                     raise error(
-                        f"{operation} to {self.url} failed {attempt} times; last error: {exc}",
+                        f"{operation} to {url} failed {attempt} times; last error: {exc}",
                         code=exc.code,
                         status=exc.status,
                     ) from None
                 pause = self.retry.delay(attempt)
-                logger.debug("%s to %s: %s; retrying in %.2fs", operation, self.url, exc, pause)
+                logger.debug("%s to %s: %s; retrying in %.2fs", operation, url, exc, pause)
                 time.sleep(pause)
 
-    def _send(self, operation: str, body: bytes) -> dict:
-        headers = {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + operation}
+    def _send(self, url: str, operation: str, body: bytes, encoding: str | None) -> tuple[dict, int]:
+        headers = {**self._base_headers, "X-Amz-Target": TARGET_PREFIX + operation}
+        if encoding:
+            headers["Content-Encoding"] = encoding
         if self._credentials is not None:
-            signed = AWSRequest(method="POST", url=self.url, data=body, headers=headers)
+            signed = AWSRequest(method="POST", url=url, data=body, headers=headers)
             SigV4Auth(self._credentials.get_frozen_credentials(), "dynamodb", self.region).add_auth(signed)
             headers = dict(signed.headers.items())
         try:
-            response = self._pool.request("POST", self.url, body=body, headers=headers, preload_content=True)
+            response = self._pool.request(
+                "POST", url, body=body, headers=headers, preload_content=True, pool_timeout=self._pool_timeout
+            )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from None
         data = response.data
@@ -130,14 +158,14 @@ class DynamoApi:
         if expected_crc is not None and int(expected_crc) != zlib.crc32(data):
             raise _Retryable(f"CRC32 mismatch on a {len(data)}-byte answer")
         if response.status == 200:
-            return loads(data)
+            return loads(data), len(data)
         code, message = _error_of(data)
         if code in THROTTLE_CODES:
             raise _Retryable(f"{code}: {message}", code=code, status=response.status, throttled=True)
         if code in TRANSIENT_CODES or response.status >= 500:
             raise _Retryable(f"HTTP {response.status} {code}: {message}", code=code, status=response.status)
         raise RequestError(
-            f"{operation} to {self.url} was refused: HTTP {response.status} {code}: {message}",
+            f"{operation} to {url} was refused: HTTP {response.status} {code}: {message}",
             code=code,
             status=response.status,
         )

@@ -21,7 +21,7 @@ from botocore.credentials import (
 )
 
 from migrator.api_client import DynamoApi, RetryPolicy
-from migrator.config import Credentials, Endpoint
+from migrator.config import AlternatorSettings, Credentials
 from migrator.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ class Connection:
     region: str
     endpoint_url: str | None = None
     credentials: Credentials | None = field(default=None, repr=False)
+    alternator: AlternatorSettings | None = None  # client keys; None for type dynamodb
+    report_capacity: bool = False  # ask for ConsumedCapacity (never for Alternator with removeConsumedCapacity)
 
     @property
     def name(self) -> str:
@@ -97,9 +99,26 @@ class Connection:
         )
 
     def api(self, *, max_connections: int = 8, retry: RetryPolicy = RetryPolicy()) -> DynamoApi:
-        """A data-path client (Scan, BatchWriteItem)."""
-        url = self.endpoint_url or aws_endpoint(self.region)
-        return DynamoApi(url, self.region, self.botocore_credentials(), max_connections=max_connections, retry=retry)
+        """A data-path client (Scan, BatchWriteItem); for Alternator it spreads requests over the live nodes."""
+        if self.kind != "alternator":
+            url = self.endpoint_url or aws_endpoint(self.region)
+            return DynamoApi(url, self.region, self.botocore_credentials(), max_connections=max_connections,
+                             retry=retry)
+        from migrator.alternator_nodes import NodeRouter
+
+        tuning = self.alternator or AlternatorSettings()
+        ms = lambda value, default: value / 1000 if value else default  # noqa: E731
+        return DynamoApi(
+            NodeRouter(self.endpoint_url, tuning),
+            self.region,
+            self.botocore_credentials(),
+            max_connections=tuning.max_connections or max_connections,
+            connect_timeout=ms(tuning.connection_timeout_ms, 15.0),
+            pool_timeout=ms(tuning.connection_acquisition_timeout_ms, None),
+            compress=tuning.compression,
+            minimal_headers=tuning.optimize_headers,
+            retry=retry,
+        )
 
 
 @functools.lru_cache(maxsize=None)
@@ -111,8 +130,10 @@ def aws_endpoint(region: str) -> str:
     return client.meta.endpoint_url
 
 
-def connection_for(side: str, kind: str, region: str | None, endpoint: Endpoint | None, credentials) -> Connection:
-    """Resolve the region now, on the driver, so that every executor signs for the same one."""
+def connection_for(side: str, settings) -> Connection:
+    """The Connection of a SourceSettings or TargetSettings. The region is resolved now, on the driver, so that
+    every executor signs for the same one."""
+    region, endpoint = settings.region, settings.endpoint
     if region is None:
         region = botocore.session.Session().get_config_variable("region")
     if region is None:
@@ -122,10 +143,13 @@ def connection_for(side: str, kind: str, region: str | None, endpoint: Endpoint 
                 "add region: us-east-1 (or your table's region)"
             )
         region = LOCAL_DEFAULT_REGION
+    alternator = settings.type == "alternator"
     return Connection(
         side=side,
-        kind=kind,
+        kind=settings.type,
         region=region,
         endpoint_url=endpoint.url if endpoint is not None else None,
-        credentials=credentials,
+        credentials=settings.credentials,
+        alternator=(settings.alternator or AlternatorSettings()) if alternator else None,
+        report_capacity=not (alternator and settings.remove_consumed_capacity),
     )

@@ -290,24 +290,28 @@ def redacted_yaml(cfg: MigratorConfig) -> str:
 
 # ---- what this version can run ----------------------------------------------------------------------------------
 
-_THROTTLE = "throughput control is not built yet; remove the key to run without a rate limit"
-_TUNING = "alternator client tuning is not built yet; remove the key"
 
 
 _DEFAULTS = {cls: {f.name: f.default for f in fields(cls)}
              for cls in (SourceSettings, TargetSettings, AlternatorSettings)}
 
 
+def _section_of(cfg: MigratorConfig, section: str):
+    """`cfg.<section>` for a dotted section such as "source.alternator", or None where a part is missing."""
+    settings = cfg
+    for name in section.split("."):
+        settings = getattr(settings, name)
+        if settings is None:
+            return None
+    return settings
+
+
 def _set(section: str, attribute: str) -> Callable[[MigratorConfig], bool]:
     """A check that `cfg.<section>.<attribute>` exists and differs from its default, e.g. `_set("source", "rack")`."""
 
     def check(cfg: MigratorConfig) -> bool:
-        settings = cfg
-        for name in section.split("."):
-            settings = getattr(settings, name)
-            if settings is None:
-                return False
-        return getattr(settings, attribute) != _DEFAULTS[type(settings)][attribute]
+        settings = _section_of(cfg, section)
+        return settings is not None and getattr(settings, attribute) != _DEFAULTS[type(settings)][attribute]
 
     return check
 
@@ -315,19 +319,33 @@ def _set(section: str, attribute: str) -> Callable[[MigratorConfig], bool]:
 NOT_BUILT_YET: tuple[tuple[str, Callable[[MigratorConfig], bool], str], ...] = (
     ("source.type", lambda cfg: cfg.source.type == S3_EXPORT,
      "reading a DynamoDB S3 export is not built yet; use type: dynamodb or alternator"),
-    ("source.readThroughput", _set("source", "read_throughput"), _THROTTLE),
-    ("source.throughputReadPercent", _set("source", "throughput_read_percent"), _THROTTLE),
-    *((f"source.{key}", _set("source.alternator", ATTRIBUTE_NAMES[key]), _TUNING) for key in ALTERNATOR_KEYS),
     ("target.type", lambda cfg: cfg.target.type == S3_EXPORT,
      "writing a DynamoDB S3 export is not built yet; use type: alternator or dynamodb"),
-    ("target.writeThroughput", _set("target", "write_throughput"), _THROTTLE),
-    ("target.throughputWritePercent", _set("target", "throughput_write_percent"), _THROTTLE),
     ("target.streamChanges", _set("target", "stream_changes"),
      "replicating changes from DynamoDB Streams is not built yet; set streamChanges: false"),
     ("target.skipInitialSnapshotTransfer", _set("target", "skip_initial_snapshot_transfer"),
      "streaming without a snapshot is not built yet; remove the key"),
-    *((f"target.{key}", _set("target.alternator", ATTRIBUTE_NAMES[key]), _TUNING) for key in ALTERNATOR_KEYS),
     ("renames", lambda cfg: bool(cfg.renames), "renaming attributes is not built yet; remove the renames"),
+)
+
+
+# Alternator client keys of scylla-migrator's Java client that the data path's HTTP pool (urllib3) has no
+# equivalent for: refused rather than ignored.
+_NO_EQUIVALENT = "the data path's HTTP pool (urllib3) has no such setting: it keeps a connection until the server " \
+                 "closes it; remove the key"
+def _positive(section: str, attribute: str) -> Callable[[MigratorConfig], bool]:
+    """A check that `cfg.<section>.<attribute>` is set to more than 0 (0 means "no limit", which is what we do)."""
+
+    def check(cfg: MigratorConfig) -> bool:
+        settings = _section_of(cfg, section)
+        return settings is not None and bool(getattr(settings, attribute))
+
+    return check
+
+
+NO_EQUIVALENT: tuple[tuple[str, Callable[[MigratorConfig], bool], str], ...] = tuple(
+    (f"{side}.{key}", _positive(f"{side}.alternator", ATTRIBUTE_NAMES[key]), _NO_EQUIVALENT)
+    for side in ("source", "target") for key in ("connectionMaxIdleTimeMs", "connectionTimeToLiveMs")
 )
 
 
@@ -336,6 +354,9 @@ def check_supported(cfg: MigratorConfig) -> list[str]:
     for path, used, fix in NOT_BUILT_YET:
         if used(cfg):
             raise ConfigError(f"{path}: not supported yet; {fix}")
+    for path, used, fix in NO_EQUIVALENT:
+        if used(cfg):
+            raise ConfigError(f"{path}: not supported; {fix}")
     warnings = []
     if cfg.savepoints is not None:
         warnings.append("savepoints: not written yet by this version; an interrupted run starts over "

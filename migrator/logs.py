@@ -25,4 +25,7 @@ def setup(level: int = logging.INFO) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
+    # alternator-client warns on every failed /localnodes poll (each second, in every task) against a server
+    # that is not ScyllaDB; the driver says once what discovery found instead.
+    logging.getLogger("alternator").setLevel(logging.ERROR)
     _configured = True

@@ -30,6 +30,15 @@ class TableInfo:
     def key_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.key_schema)
 
+    @property
+    def average_item_bytes(self) -> float | None:
+        """From DescribeTable's size and count, when the server fills them in (both are approximate)."""
+        return self.size_bytes / self.item_count if self.item_count > 0 and self.size_bytes > 0 else None
+
+    def capacity(self, kind: str) -> int:
+        """Provisioned ReadCapacityUnits or WriteCapacityUnits; 0 for on-demand tables."""
+        return int(self.description.get("ProvisionedThroughput", {}).get(kind, 0))
+
 
 def describe(client, table: str, side: str) -> TableInfo | None:
     """TableInfo of `table`, or None when it does not exist."""

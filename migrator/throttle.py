@@ -58,6 +58,21 @@ def job_budget(configured: int | None, percent: float | None, table_capacity: in
                   origin=f"{origin} x {share:g}")
 
 
+# A Scan page should cost at most this share of a task's read budget per second, so that one page is a small bite.
+PAGE_SHARE = 0.25
+ASSUMED_ITEM_BYTES = 1024  # when DescribeTable gives no size and count (Alternator, some local servers)
+
+
+def scan_limit(read_units_per_task: float, average_item_bytes: float | None) -> int | None:
+    """Items per Scan page (`Limit`), or None when a full 1 MB page already fits the budget comfortably."""
+    if read_units_per_task <= 0:
+        return None
+    page_bytes = read_units_per_task * PAGE_SHARE / 0.5 * READ_UNIT_BYTES
+    if page_bytes >= 1024 * 1024:
+        return None
+    return max(1, int(page_bytes // (average_item_bytes or ASSUMED_ITEM_BYTES)))
+
+
 class RateLimiter:
     """A token bucket shared by the threads of one task.
 

@@ -14,6 +14,7 @@ from migrator.api_client import RetryPolicy
 from migrator.aws import Connection
 from migrator.errors import MigratorError, TransferError
 from migrator.readers.scan import prefetch, scan_pages
+from migrator.throttle import limiter
 from migrator.writers.batch_writer import BatchWriter
 
 logger = logging.getLogger("migrator.task")
@@ -31,6 +32,9 @@ class TransferSettings:
     batch_size: int = 25
     writes_in_flight: int = 4
     retry: RetryPolicy = RetryPolicy()
+    read_units_per_second: float = 0.0  # this task's share of the job's budget; 0: no limit
+    write_units_per_second: float = 0.0
+    scan_limit: int | None = None  # items per Scan page, so that a page is a small bite of the read budget
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,12 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
     started = time.monotonic()
     source_api = settings.source.api(retry=settings.retry)
     target_api = settings.target.api(max_connections=settings.writes_in_flight, retry=settings.retry)
+    read_limiter = limiter(settings.read_units_per_second)
+    if settings.read_units_per_second or settings.write_units_per_second:
+        logger.info(
+            "migrator task %d: budget %s read, %s write", task,
+            _rate(settings.read_units_per_second, "RCU"), _rate(settings.write_units_per_second, "WCU"),
+        )
     done: list[int] = []
     scanned = 0
     with BatchWriter(
@@ -61,6 +71,8 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
         batch_size=settings.batch_size,
         max_in_flight=settings.writes_in_flight,
         retry=settings.retry,
+        limiter=limiter(settings.write_units_per_second),
+        report_capacity=settings.target.report_capacity,
     ) as writer:
         for segment in segments:
             where = (
@@ -69,7 +81,11 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
             )
             count = 0
             try:
-                for page in prefetch(scan_pages(source_api, settings.source_table, segment, settings.total_segments)):
+                pages = scan_pages(
+                    source_api, settings.source_table, segment, settings.total_segments,
+                    limit=settings.scan_limit, limiter=read_limiter, report_capacity=settings.source.report_capacity,
+                )
+                for page in prefetch(pages):
                     writer.put_many(page)
                     count += len(page)
                 writer.flush()
@@ -90,6 +106,10 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
         "migrator task %d: segments %s transferred %d items in %.1f s", task, _segment_list(done), scanned, seconds
     )
     return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds)
+
+
+def _rate(units_per_second: float, unit: str) -> str:
+    return f"{units_per_second:.1f} {unit}/s" if units_per_second > 0 else "unlimited"
 
 
 def _segment_list(segments: list[int]) -> str:

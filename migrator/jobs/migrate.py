@@ -7,10 +7,12 @@ import time
 from functools import partial
 
 from migrator import logs, schema
+from migrator.alternator_nodes import describe_nodes
 from migrator.aws import connection_for
 from migrator.config import MigratorConfig
 from migrator.errors import SchemaError
 from migrator.segments import plan_segments
+from migrator.throttle import job_budget, scan_limit
 from migrator.transfer import TaskResult, TransferSettings, transfer_segments
 
 logger = logging.getLogger(__name__)
@@ -21,15 +23,18 @@ DEFAULT_BATCH_SIZE = 25
 def run(spark, config: MigratorConfig) -> int:
     """Copy the source table into the target; 0 when every scanned item was written, else 1."""
     src, dst = config.source, config.target
-    source = connection_for("source", src.type, src.region, src.endpoint, src.credentials)
-    target = connection_for("target", dst.type, dst.region, dst.endpoint, dst.credentials)
-    logger.info("source: %s table %r at %s (region %s)", src.type, src.table, source.name, source.region)
-    logger.info("target: %s table %r at %s (region %s)", dst.type, dst.table, target.name, target.region)
+    source = connection_for("source", src)
+    target = connection_for("target", dst)
+    for side, settings, connection in (("source", src, source), ("target", dst, target)):
+        logger.info("%s: %s table %r at %s (region %s)", side, settings.type, settings.table, connection.name,
+                    connection.region)
+        if connection.kind == "alternator":
+            logger.info("%s: %s", side, describe_nodes(connection.endpoint_url, connection.alternator))
 
     source_info = schema.describe(source.boto3_client(), src.table, "source")
     if source_info is None:
         raise SchemaError(f"source table {src.table!r} does not exist at {source.name}; check source.table and source.endpoint")
-    schema.ensure_target(target.boto3_client(), source_info, dst.table, dst.billing_mode)
+    target_info = schema.ensure_target(target.boto3_client(), source_info, dst.table, dst.billing_mode)
 
     sc = spark.sparkContext
     plan = plan_segments(
@@ -44,6 +49,16 @@ def run(spark, config: MigratorConfig) -> int:
         "scanning %d of %d segments (%s; %d skipped) in %d Spark tasks",
         len(plan.segments), plan.total, how, plan.skipped, plan.partitions,
     )
+    concurrent = min(plan.partitions, sc.defaultParallelism)
+    read = job_budget(src.read_throughput, src.throughput_read_percent,
+                      source_info.capacity("ReadCapacityUnits"), source_info.billing_mode, concurrent,
+                      "source.readThroughput")
+    write = job_budget(dst.write_throughput, dst.throughput_write_percent,
+                       target_info.capacity("WriteCapacityUnits"), target_info.billing_mode, concurrent,
+                       "target.writeThroughput")
+    for what, budget, unit in (("read", read, "RCU"), ("write", write, "WCU")):
+        logger.info("%s budget: %.0f %s/s (%s), shared by %d concurrent tasks: %.1f %s/s per task",
+                    what, budget.units_per_second, unit, budget.origin, concurrent, budget.per_task, unit)
     settings = TransferSettings(
         source=source,
         source_table=src.table,
@@ -51,6 +66,9 @@ def run(spark, config: MigratorConfig) -> int:
         target_table=dst.table,
         total_segments=plan.total,
         batch_size=dst.max_items_per_batch or DEFAULT_BATCH_SIZE,
+        read_units_per_second=read.per_task,
+        write_units_per_second=write.per_task,
+        scan_limit=scan_limit(read.per_task, source_info.average_item_bytes),
     )
     sc.setJobDescription(
         f"migrate {src.type} table {src.table!r} -> {dst.type} table {dst.table!r}: "

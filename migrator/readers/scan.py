@@ -8,16 +8,34 @@ from collections.abc import Iterator
 from typing import Any
 
 from migrator.api_client import DynamoApi
+from migrator.throttle import RateLimiter, Unlimited, read_units
 
 
-def scan_pages(api: DynamoApi, table: str, segment: int, total_segments: int) -> Iterator[list[dict]]:
+def scan_pages(
+    api: DynamoApi,
+    table: str,
+    segment: int,
+    total_segments: int,
+    *,
+    limit: int | None = None,
+    limiter: RateLimiter | Unlimited = Unlimited(),
+    report_capacity: bool = False,
+) -> Iterator[list[dict]]:
     """Yield the Items of every Scan page of `segment` (of `total_segments`), in server order.
 
     Scans are eventually consistent: a bulk copy does not need to pay twice the read capacity for strong reads.
+    Each page is charged to `limiter` after it arrives: the capacity the server reports, else 0.5 RCU per started
+    4 KB of the answer. `limit` caps the items per page so that one page is a small bite of the budget.
     """
     request: dict[str, Any] = {"TableName": table, "Segment": segment, "TotalSegments": total_segments}
+    if limit is not None:
+        request["Limit"] = limit
+    if report_capacity:
+        request["ReturnConsumedCapacity"] = "TOTAL"
     while True:
-        page = api.call("Scan", request)
+        page, size = api.call_sized("Scan", request)
+        consumed = page.get("ConsumedCapacity")
+        limiter.charge(consumed["CapacityUnits"] if consumed else read_units(size))
         yield page.get("Items", [])
         last_key = page.get("LastEvaluatedKey")
         if not last_key:

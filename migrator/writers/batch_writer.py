@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from migrator.api_client import DynamoApi, RetryPolicy, dumps
 from migrator.errors import TransferError
+from migrator.throttle import RateLimiter, Unlimited, write_units
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,10 @@ class BatchWriter:
     Use as a context manager: leaving the block flushes, and an error in any batch is raised from `put` or
     `flush`. Items the server leaves in UnprocessedItems are re-sent with exponential backoff; after
     `retry.max_attempts` rounds without progress the writer gives up with TransferError.
+
+    Each item is encoded to JSON once, when it is put: its length gives the write units charged to `limiter`
+    (unless the server reports ConsumedCapacity, asked for with `report_capacity`), and the batch body is the
+    encoded items joined.
     """
 
     def __init__(
@@ -33,13 +38,18 @@ class BatchWriter:
         batch_size: int = 25,
         max_in_flight: int = 4,
         retry: RetryPolicy = RetryPolicy(),
+        limiter: RateLimiter | Unlimited = Unlimited(),
+        report_capacity: bool = False,
     ) -> None:
         self.api = api
         self.table = table
         self.batch_size = batch_size
         self.retry = retry
         self.max_in_flight = max_in_flight
-        self._pending: list[dict] = []
+        self.limiter = limiter
+        self._head = b'{"RequestItems":{' + dumps(table) + b":["
+        self._tail = b']},"ReturnConsumedCapacity":"TOTAL"}' if report_capacity else b"]}}"
+        self._pending: list[bytes] = []
         self._in_flight: deque[Future] = deque()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="batch-write")
         self._lock = threading.Lock()
@@ -58,7 +68,7 @@ class BatchWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def put(self, item: dict) -> None:
-        self._pending.append(item)
+        self._pending.append(dumps(item))
         if len(self._pending) >= self.batch_size:
             self._submit()
 
@@ -79,7 +89,7 @@ class BatchWriter:
             self._in_flight.popleft().result()  # raises the first failure, if any
         self._in_flight.append(self._pool.submit(self._write, batch))
 
-    def _write(self, batch: list[dict]) -> None:
+    def _write(self, batch: list[bytes]) -> None:
         body = self._encode(batch)
         if len(body) > MAX_REQUEST_BYTES and len(batch) > 1:
             half = len(batch) // 2
@@ -89,12 +99,14 @@ class BatchWriter:
         rounds = rounds_without_progress = 0
         while True:
             rounds += 1
+            estimate = sum(write_units(len(item)) for item in batch)
+            self.limiter.charge(estimate)
             answer = self.api.call("BatchWriteItem", body)
-            with self._lock:
-                self.requests += 1
             left = answer.get("UnprocessedItems", {}).get(self.table, [])
             done = len(batch) - len(left)
+            self._settle(answer, estimate, left)
             with self._lock:
+                self.requests += 1
                 self.written += done
             if not left:
                 return
@@ -104,11 +116,19 @@ class BatchWriter:
                     f"BatchWriteItem to table {self.table!r}: {len(left)} items still unprocessed after "
                     f"{rounds_without_progress} attempts without progress"
                 )
-            batch = [request["PutRequest"]["Item"] for request in left]
+            batch = [dumps(request["PutRequest"]["Item"]) for request in left]
             with self._lock:
                 self.unprocessed_resent += len(batch)
             time.sleep(self.retry.delay(rounds))
             body = self._encode(batch)
 
-    def _encode(self, batch: list[dict]) -> bytes:
-        return dumps({"RequestItems": {self.table: [{"PutRequest": {"Item": item}} for item in batch]}})
+    def _settle(self, answer: dict, estimate: int, left: list[dict]) -> None:
+        """Correct the advance charge: by the capacity the server reports, else by the items it did not take."""
+        consumed = [c for c in answer.get("ConsumedCapacity") or () if c.get("TableName") == self.table]
+        if consumed:
+            self.limiter.refund(estimate - sum(c.get("CapacityUnits", 0) for c in consumed))
+        elif left:
+            self.limiter.refund(sum(write_units(len(dumps(r["PutRequest"]["Item"]))) for r in left))
+
+    def _encode(self, batch: list[bytes]) -> bytes:
+        return self._head + b",".join(b'{"PutRequest":{"Item":' + item + b"}}" for item in batch) + self._tail

@@ -22,7 +22,7 @@ class FakePool:
         self.answers = list(answers)
         self.requests: list[tuple[str, dict]] = []
 
-    def request(self, method, url, body=None, headers=None, preload_content=True):
+    def request(self, method, url, body=None, headers=None, preload_content=True, **kwargs):
         self.requests.append((headers["X-Amz-Target"].split(".")[-1], loads(body)))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
@@ -37,6 +37,10 @@ class FakeApi:
         self.handler = handler
         self.calls: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
+
+    def call_sized(self, operation, request):
+        answer = self.call(operation, request)
+        return answer, len(dumps(answer))
 
     def call(self, operation, request):
         doc = loads(request) if isinstance(request, bytes) else loads(dumps(request))  # as sent, not as mutated later

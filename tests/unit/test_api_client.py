@@ -1,7 +1,7 @@
 import urllib3
 import pytest
 
-from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.api_client import DynamoApi, RetryPolicy, loads
 from migrator.errors import RequestError, ThrottledError
 from tests.unit.fakes import FakePool, FakeResponse
 
@@ -72,7 +72,7 @@ def test_requests_are_signed_when_credentials_are_given():
     seen = {}
 
     class Pool:
-        def request(self, method, url, body=None, headers=None, preload_content=True):
+        def request(self, method, url, body=None, headers=None, preload_content=True, **kwargs):
             seen.update(headers)
             return FakeResponse(200, {})
 
@@ -83,3 +83,45 @@ def test_requests_are_signed_when_credentials_are_given():
     assert "/eu-west-1/dynamodb/aws4_request" in seen["Authorization"]
     assert "secret" not in seen["Authorization"]
     assert seen["X-Amz-Target"] == "DynamoDB_20120810.Scan"
+
+
+def test_a_retry_goes_to_the_next_node():
+    """With a node picker, each attempt asks for a node, so a refused connection is retried elsewhere."""
+    nodes = iter(["http://127.0.0.1:1", "http://127.0.0.2:1"])
+    urls = []
+
+    class Pool:
+        def request(self, method, url, body=None, headers=None, preload_content=True, **kwargs):
+            urls.append(url)
+            if len(urls) == 1:
+                raise urllib3.exceptions.NewConnectionError(None, "refused")
+            return FakeResponse(200, {})
+
+    api = DynamoApi(lambda: next(nodes), "us-east-1", None, retry=FAST)
+    api._pool = Pool()
+    api.call("BatchWriteItem", {})
+    assert urls == ["http://127.0.0.1:1", "http://127.0.0.2:1"]
+
+
+def test_compression_and_minimal_headers():
+    """compression gzips bodies of 1 KB and more; optimizeHeaders leaves out User-Agent and Accept-Encoding."""
+    import gzip
+
+    from urllib3.util import SKIP_HEADER
+
+    seen = []
+
+    class Pool:
+        def request(self, method, url, body=None, headers=None, preload_content=True, **kwargs):
+            seen.append((headers, body))
+            return FakeResponse(200, {})
+
+    api = DynamoApi("http://127.0.0.1:1", "us-east-1", None, compress=True, minimal_headers=True, retry=FAST)
+    api._pool = Pool()
+    big = {"TableName": "t", "pad": "x" * 2000}
+    api.call("Scan", big)
+    api.call("Scan", {"TableName": "t"})
+    (headers, body), (small_headers, small_body) = seen
+    assert headers["Content-Encoding"] == "gzip" and loads(gzip.decompress(body)) == big
+    assert "Content-Encoding" not in small_headers and loads(small_body) == {"TableName": "t"}
+    assert headers["User-Agent"] is SKIP_HEADER and headers["Accept-Encoding"] is SKIP_HEADER

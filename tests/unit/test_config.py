@@ -442,16 +442,11 @@ def test_redact_matches_secret_key_spellings():
 
 # ---- check_supported -----------------------------------------------------------------------------------------
 
-_THROTTLE = "throughput control is not built yet; remove the key to run without a rate limit"
-_TUNING = "alternator client tuning is not built yet; remove the key"
+_NO_EQUIVALENT = ("the data path's HTTP pool (urllib3) has no such setting: it keeps a connection until the server "
+                  "closes it; remove the key")
 
 
 @pytest.mark.parametrize(("raw", "message"), [
-    (config(source={"readThroughput": 100}), f"source.readThroughput: not supported yet; {_THROTTLE}"),
-    (config(source={"throughputReadPercent": 0.5}), f"source.throughputReadPercent: not supported yet; {_THROTTLE}"),
-    (config(target={"writeThroughput": 100}), f"target.writeThroughput: not supported yet; {_THROTTLE}"),
-    (config(target={"throughputWritePercent": 1.0}),
-     f"target.throughputWritePercent: not supported yet; {_THROTTLE}"),
     (config(target={"streamChanges": True}), "target.streamChanges: not supported yet; replicating changes from "
      "DynamoDB Streams is not built yet; set streamChanges: false"),
     (config(renames=[{"from": "a", "to": "b"}]),
@@ -461,7 +456,8 @@ _TUNING = "alternator client tuning is not built yet; remove the key"
      "source.type: not supported yet; reading a DynamoDB S3 export is not built yet; use type: dynamodb or alternator"),
     (config(target={"type": "dynamodb-s3-export", "table": DROP, "endpoint": DROP, "path": "/out"}),
      "target.type: not supported yet; writing a DynamoDB S3 export is not built yet; use type: alternator or dynamodb"),
-    (config(target={"datacenter": "dc1", "rack": "r1"}), f"target.datacenter: not supported yet; {_TUNING}"),
+    (config(target={"connectionMaxIdleTimeMs": 600000}),
+     f"target.connectionMaxIdleTimeMs: not supported; {_NO_EQUIVALENT}"),
 ])
 def test_check_supported_rejects_what_is_not_built(load, raw, message):
     """Each key whose behaviour is not built yet stops the run with a one-line fix."""
@@ -472,16 +468,28 @@ def test_check_supported_rejects_what_is_not_built(load, raw, message):
 
 @pytest.mark.parametrize("side", ["source", "target"])
 @pytest.mark.parametrize("key", ALTERNATOR_KEYS)
-def test_check_supported_rejects_each_alternator_tuning_key(load, side, key):
-    """Every Alternator client key set to a non-default value is not built yet, on either side."""
+def test_check_supported_accepts_alternator_keys_with_an_equivalent(load, side, key):
+    """Alternator client keys run, except the two pool settings urllib3 has no equivalent for."""
     cfg = load(config(source={"type": "alternator", "endpoint": {"host": "http://old", "port": 8000}}))
     settings = getattr(cfg, side).alternator
     attribute = ATTRIBUTE_NAMES[key]
     value = True if isinstance(getattr(settings, attribute), bool) else 1
+    if key == "rack":
+        settings = dataclasses.replace(settings, datacenter="dc1")
     tuned = dataclasses.replace(getattr(cfg, side), alternator=dataclasses.replace(settings, **{attribute: value}))
-    with pytest.raises(ConfigError) as info:
-        check_supported(dataclasses.replace(cfg, **{side: tuned}))
-    assert str(info.value) == f"{side}.{key}: not supported yet; {_TUNING}"
+    tuned_cfg = dataclasses.replace(cfg, **{side: tuned})
+    if key in ("connectionMaxIdleTimeMs", "connectionTimeToLiveMs"):
+        with pytest.raises(ConfigError) as info:
+            check_supported(tuned_cfg)
+        assert str(info.value) == f"{side}.{key}: not supported; {_NO_EQUIVALENT}"
+    else:
+        check_supported(tuned_cfg)
+
+
+def test_check_supported_accepts_connection_ttl_zero(load):
+    """connectionTimeToLiveMs: 0 means unlimited, which is what the pool does anyway."""
+    cfg = load(config(target={"connectionTimeToLiveMs": 0}))
+    check_supported(cfg)
 
 
 def test_check_supported_rejects_skip_initial_snapshot(load):

@@ -59,3 +59,13 @@ def test_budget_defaults_follow_the_table_and_are_shared_by_concurrent_tasks():
     assert provisioned.units_per_second == 150 and provisioned.per_task == 50
     on_demand = job_budget(None, 1.5, 0, "PAY_PER_REQUEST", 6, "writeThroughput")
     assert on_demand.units_per_second == 60_000 and on_demand.per_task == 10_000
+
+
+def test_scan_limit_keeps_a_page_a_small_share_of_the_budget():
+    """10 RCU/s per task, 200-byte items: a page costs at most 2.5 RCU, i.e. 5 x 4 KB = 20480 bytes, 102 items."""
+    from migrator.throttle import scan_limit
+
+    assert scan_limit(10, 200) == 102
+    assert scan_limit(10_000, 200) is None  # a 1 MB page is a small bite already
+    assert scan_limit(0, 200) is None  # no budget, no limit
+    assert scan_limit(2, None) == 4  # unknown size: 1 KB assumed

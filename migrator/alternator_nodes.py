@@ -1,0 +1,87 @@
+"""Which Alternator node the next request goes to: discovery and refresh by ScyllaDB's alternator-client.
+
+Alternator has no server-side load balancer. Its nodes list their live peers at `GET /localnodes` (optionally
+for one datacenter or rack); alternator-client polls that list in a background thread and hands out nodes round
+robin. The data path asks it for a node before every request, so a retry after a failed request goes to another
+node. A server that does not answer /localnodes (DynamoDB Local, moto, dynalite) is used as a single node.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from migrator.config import AlternatorSettings
+
+logger = logging.getLogger(__name__)
+
+
+def _routing_scope(settings: AlternatorSettings):
+    """Rack, then its datacenter, then the whole cluster; or datacenter then cluster; or the cluster."""
+    from alternator.core import ClusterScope, DatacenterScope, RackScope
+
+    if settings.rack:
+        return RackScope(settings.datacenter, settings.rack,
+                         fallback=DatacenterScope(settings.datacenter, fallback=ClusterScope()))
+    if settings.datacenter:
+        return DatacenterScope(settings.datacenter, fallback=ClusterScope())
+    return ClusterScope()
+
+
+def library_config(endpoint_url: str, settings: AlternatorSettings | None):
+    """alternator-client's Config for a seed endpoint and the scylla-migrator Alternator keys."""
+    from alternator import Config, NodeListPollingConfig, TimeoutConfig
+
+    settings = settings or AlternatorSettings()
+    url = urlsplit(endpoint_url)
+    polling = NodeListPollingConfig()
+    timeouts = TimeoutConfig()
+    return Config(
+        seed_hosts=[url.hostname],
+        port=url.port or (443 if url.scheme == "https" else 80),
+        scheme=url.scheme,
+        routing_scope=_routing_scope(settings),
+        node_list_polling=NodeListPollingConfig(
+            active_interval_ms=settings.active_refresh_interval_ms or polling.active_interval_ms,
+            idle_interval_ms=settings.idle_refresh_interval_ms or polling.idle_interval_ms,
+        ),
+        timeouts=TimeoutConfig(
+            discovery_seconds=(settings.connection_timeout_ms / 1000) if settings.connection_timeout_ms
+            else timeouts.discovery_seconds,
+            connect_seconds=(settings.connection_timeout_ms / 1000) if settings.connection_timeout_ms
+            else timeouts.connect_seconds,
+            read_seconds=timeouts.read_seconds,
+        ),
+    )
+
+
+class NodeRouter:
+    """Hands out Alternator node URLs, round robin over the live nodes the library knows of."""
+
+    def __init__(self, endpoint_url: str, settings: AlternatorSettings | None) -> None:
+        from alternator.client import _create_manager  # the library's discovery, with its seed fallback
+
+        self.endpoint_url = endpoint_url
+        self._manager = _create_manager(library_config(endpoint_url, settings))
+        self._manager.start()
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(self._manager.nodes.nodes)
+
+    def __call__(self) -> str:
+        return self._manager.next_node_uri()
+
+    def close(self) -> None:
+        self._manager.stop()
+
+
+def describe_nodes(endpoint_url: str, settings: AlternatorSettings | None) -> str:
+    """What discovery finds from `endpoint_url`, in a sentence for the driver's log."""
+    router = NodeRouter(endpoint_url, settings)
+    try:
+        if router._manager.refresh_nodes():
+            return f"{len(router.nodes)} nodes discovered through /localnodes: {', '.join(router.nodes)}"
+        return (f"{endpoint_url} does not answer /localnodes (not a ScyllaDB node?); using it as a single node")
+    finally:
+        router.close()

@@ -1,0 +1,27 @@
+from alternator.core import ClusterScope, DatacenterScope, RackScope
+
+from migrator.alternator_nodes import library_config
+from migrator.config import AlternatorSettings
+
+
+def test_endpoint_and_keys_map_to_the_library_config():
+    """Seed, port and scheme come from the endpoint; refresh intervals and timeouts from the Alternator keys."""
+    config = library_config("https://scylla-1:8043", AlternatorSettings(
+        active_refresh_interval_ms=500, idle_refresh_interval_ms=30_000, connection_timeout_ms=2_000))
+    assert (list(config.seed_hosts), config.port, config.scheme) == (["scylla-1"], 8043, "https")
+    assert config.node_list_polling.active_interval_ms == 500
+    assert config.node_list_polling.idle_interval_ms == 30_000
+    assert config.timeouts.connect_seconds == 2.0 and config.timeouts.discovery_seconds == 2.0
+
+
+def test_rack_falls_back_to_its_datacenter_then_the_cluster():
+    """rack routes to the rack first, then the datacenter, then any node, as scylla-migrator does."""
+    scope = library_config("http://n:8000", AlternatorSettings(datacenter="dc1", rack="r1")).routing_scope
+    assert isinstance(scope, RackScope) and (scope.datacenter, scope.rack) == ("dc1", "r1")
+    assert isinstance(scope.fallback, DatacenterScope) and scope.fallback.datacenter == "dc1"
+    assert isinstance(scope.fallback.fallback, ClusterScope)
+
+
+def test_no_preference_routes_over_the_cluster():
+    """Without datacenter and rack every live node is used."""
+    assert isinstance(library_config("http://n:8000", None).routing_scope, ClusterScope)
