@@ -88,6 +88,7 @@ class DynamoApi:
     ) -> None:
         """`endpoint` is a URL, or a callable that names the node for the next request (Alternator)."""
         self._next_url = endpoint if callable(endpoint) else (lambda url=endpoint: url)
+        self._router = endpoint if hasattr(endpoint, "close") else None  # stopped by close()
         self.url = endpoint if isinstance(endpoint, str) else "the Alternator cluster"
         self.region = region
         self.retry = retry
@@ -105,6 +106,18 @@ class DynamoApi:
             retries=False,
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
         )
+
+    def close(self) -> None:
+        """Stop the node router's refresh thread, if any, and close pooled connections."""
+        if self._router is not None:
+            self._router.close()
+        self._pool.clear()
+
+    def __enter__(self) -> DynamoApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def call(self, operation: str, request: dict | bytes) -> dict:
         """Send `request` (a dict, or JSON already encoded) and return the decoded answer.

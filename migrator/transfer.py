@@ -55,8 +55,13 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
     table, the segment and the cause, so that Spark retries the task (puts are idempotent).
     """
     started = time.monotonic()
-    source_api = settings.source.api(retry=settings.retry)
-    target_api = settings.target.api(max_connections=settings.writes_in_flight, retry=settings.retry)
+    with settings.source.api(retry=settings.retry) as source_api, \
+            settings.target.api(max_connections=settings.writes_in_flight, retry=settings.retry) as target_api:
+        return _transfer(settings, segments, task, source_api, target_api, started)
+
+
+def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, source_api, target_api,
+              started: float) -> TaskResult:
     read_limiter = limiter(settings.read_units_per_second)
     if settings.read_units_per_second or settings.write_units_per_second:
         logger.info(

@@ -38,6 +38,12 @@ class FakeApi:
         self.calls: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.closed = True
+
     def call_sized(self, operation, request):
         answer = self.call(operation, request)
         return answer, len(dumps(answer))

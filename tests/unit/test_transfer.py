@@ -37,6 +37,7 @@ def test_task_copies_its_segments_and_logs_the_counts(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="migrator.task"):
         result = transfer_segments(settings(), [1, 3], task=5)
     assert (result.segments, result.scanned, result.written) == ((1, 3), 19, 19)
+    assert source.closed and target.closed  # Alternator routers' refresh threads end with the task
     written = [r["PutRequest"]["Item"]["id"]["S"] for _, doc in target.calls for r in doc["RequestItems"]["dst"]]
     assert sorted(written) == sorted([f"1-{i}" for i in range(7)] + [f"3-{i}" for i in range(12)])
     lines = [r.getMessage() for r in caplog.records]
