@@ -1,4 +1,4 @@
-"""BatchWriteItem with several batches in flight, UnprocessedItems re-sent with backoff, nothing dropped."""
+"""BatchWriteItem (puts and deletes) with several batches in flight, UnprocessedItems re-sent, nothing dropped."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024 - 64 * 1024
 
 
 class BatchWriter:
-    """Puts items into `table`, `batch_size` per BatchWriteItem, with up to `max_in_flight` requests at once.
+    """Puts items into `table` (and deletes keys from it), `batch_size` requests per BatchWriteItem, with up to
+    `max_in_flight` BatchWriteItem calls at once.
 
-    Use as a context manager: leaving the block flushes, and an error in any batch is raised from `put` or
-    `flush`. Items the server leaves in UnprocessedItems are re-sent with exponential backoff; after
+    Use as a context manager: leaving the block flushes, and an error in any batch is raised from `put`, `delete`
+    or `flush`. One batch must not hold two requests for the same key (the server refuses it). Items the server leaves in UnprocessedItems are re-sent with exponential backoff; after
     `retry.max_attempts` rounds without progress the writer gives up with TransferError.
     """
 
@@ -39,11 +40,12 @@ class BatchWriter:
         self.batch_size = batch_size
         self.retry = retry
         self.max_in_flight = max_in_flight
-        self._pending: list[dict] = []
+        self._pending: list[dict] = []  # {"PutRequest": {"Item": ...}} or {"DeleteRequest": {"Key": ...}}
         self._in_flight: deque[Future] = deque()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="batch-write")
         self._lock = threading.Lock()
-        self.written = 0
+        self.written = 0  # puts acknowledged
+        self.deleted = 0  # deletes acknowledged
         self.requests = 0
         self.unprocessed_resent = 0
 
@@ -58,7 +60,14 @@ class BatchWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def put(self, item: dict) -> None:
-        self._pending.append(item)
+        self._add({"PutRequest": {"Item": item}})
+
+    def delete(self, key: dict) -> None:
+        """Delete the item with `key` (its key attributes only); deleting an absent item is not an error."""
+        self._add({"DeleteRequest": {"Key": key}})
+
+    def _add(self, request: dict) -> None:
+        self._pending.append(request)
         if len(self._pending) >= self.batch_size:
             self._submit()
 
@@ -94,8 +103,10 @@ class BatchWriter:
                 self.requests += 1
             left = answer.get("UnprocessedItems", {}).get(self.table, [])
             done = len(batch) - len(left)
+            deletes_done = _deletes(batch) - _deletes(left)
             with self._lock:
-                self.written += done
+                self.written += done - deletes_done
+                self.deleted += deletes_done
             if not left:
                 return
             rounds_without_progress = 0 if done else rounds_without_progress + 1
@@ -104,11 +115,15 @@ class BatchWriter:
                     f"BatchWriteItem to table {self.table!r}: {len(left)} items still unprocessed after "
                     f"{rounds_without_progress} attempts without progress"
                 )
-            batch = [request["PutRequest"]["Item"] for request in left]
+            batch = left
             with self._lock:
                 self.unprocessed_resent += len(batch)
             time.sleep(self.retry.delay(rounds))
             body = self._encode(batch)
 
     def _encode(self, batch: list[dict]) -> bytes:
-        return dumps({"RequestItems": {self.table: [{"PutRequest": {"Item": item}} for item in batch]}})
+        return dumps({"RequestItems": {self.table: batch}})
+
+
+def _deletes(requests: list[dict]) -> int:
+    return sum(1 for request in requests if "DeleteRequest" in request)
