@@ -10,12 +10,20 @@ from typing import Any
 from migrator.api_client import DynamoApi
 
 
-def scan_pages(api: DynamoApi, table: str, segment: int, total_segments: int) -> Iterator[list[dict]]:
+def scan_pages(
+    api: DynamoApi, table: str, segment: int, total_segments: int, *, limit: int | None = None,
+    projection: dict | None = None,
+) -> Iterator[list[dict]]:
     """Yield the Items of every Scan page of `segment` (of `total_segments`), in server order.
 
     Scans are eventually consistent: a bulk copy does not need to pay twice the read capacity for strong reads.
+    `limit` caps the items of each page (not of the scan); `projection` holds ProjectionExpression and
+    ExpressionAttributeNames to read only some attributes (see `items.key_projection`).
     """
     request: dict[str, Any] = {"TableName": table, "Segment": segment, "TotalSegments": total_segments}
+    if limit is not None:
+        request["Limit"] = limit
+    request.update(projection or {})
     while True:
         page = api.call("Scan", request)
         yield page.get("Items", [])
@@ -23,6 +31,18 @@ def scan_pages(api: DynamoApi, table: str, segment: int, total_segments: int) ->
         if not last_key:
             return
         request["ExclusiveStartKey"] = last_key
+
+
+def first_items(pages: Iterator[list[dict]], count: int) -> Iterator[list[dict]]:
+    """The pages of `pages` up to `count` items in all; the last page is cut, and no further page is read."""
+    left = count
+    for page in pages:
+        if left <= 0:
+            return
+        yield page[:left]
+        left -= len(page)
+        if left <= 0:
+            return
 
 
 _DONE = object()
