@@ -22,8 +22,9 @@ class BatchWriter:
     `max_in_flight` BatchWriteItem calls at once.
 
     Use as a context manager: leaving the block flushes, and an error in any batch is raised from `put`, `delete`
-    or `flush`. One batch must not hold two requests for the same key (the server refuses it). Items the server leaves in UnprocessedItems are re-sent with exponential backoff; after
-    `retry.max_attempts` rounds without progress the writer gives up with TransferError.
+    or `flush`. One batch must not hold two requests for the same key (the server refuses it). Requests the server
+    leaves in UnprocessedItems are re-sent with exponential backoff; after `retry.max_attempts` rounds without
+    progress the writer gives up with TransferError.
     """
 
     def __init__(

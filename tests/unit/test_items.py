@@ -4,7 +4,8 @@ from migrator.items import canonical_number, key_id, key_of, key_projection, key
 def test_key_id_is_the_same_for_numbers_spelt_differently():
     """Two servers returning 1.50 and 1.5, or 100 and 1E+2, name the same key."""
     names = ("pk", "sk")
-    assert key_id({"pk": {"S": "a"}, "sk": {"N": "1.50"}}, names) == key_id({"sk": {"N": "1.5"}, "pk": {"S": "a"}}, names)
+    assert key_id({"pk": {"S": "a"}, "sk": {"N": "1.50"}}, names) == \
+        key_id({"sk": {"N": "1.5"}, "pk": {"S": "a"}}, names)
     assert key_id({"pk": {"N": "100"}}, ("pk",)) == key_id({"pk": {"N": "1E+2"}}, ("pk",))
     assert key_id({"pk": {"S": "1"}}, ("pk",)) != key_id({"pk": {"N": "1"}}, ("pk",))
     assert key_id({"pk": {"B": "AA=="}}, ("pk",)) != key_id({"pk": {"B": "AQ=="}}, ("pk",))
