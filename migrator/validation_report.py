@@ -89,9 +89,8 @@ def report(results: Sequence[PassResult], *, context: dict, failures_to_fetch: i
         logger.info("validator examples: %d shown of %d differences (validation.failuresToFetch: %d)",
                     len(examples), found, failures_to_fetch)
     if totals.copied or totals.rewritten or totals.deleted:
-        logger.info("validator repair: on target %r, %d missing items copied, %d differing items rewritten, "
-                    "%d extra items deleted; run the validator again to confirm", target, totals.copied,
-                    totals.rewritten, totals.deleted)
+        logger.info("validator repair: target %r: %d missing copied, %d differing rewritten, %d extra deleted; "
+                    "run the validator again to confirm", target, totals.copied, totals.rewritten, totals.deleted)
     logger.info("validator verdict: %s", verdict(totals, sample))
     document = {
         "verdict": "identical" if totals.identical else "different",

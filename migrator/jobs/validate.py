@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
@@ -59,50 +60,63 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
                    "deleteExtraRows": settings.delete_extra},
         "startedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    max_tasks = src.max_map_tasks or sc.defaultParallelism
-    if sample_size:
-        # The target often reports no count yet (new table, or Alternator): the larger count is the better guess.
-        estimated = max(source_info.item_count, target_info.item_count)
-        rng = random.Random()
-        sample = plan_sample(sample_size, estimated, max_tasks, rng)
-        source_plan, limit = sample.segments, sample.limit
-        target_plan = plan_sample(sample_size, estimated, max_tasks, rng).segments  # other random segments
-        context["sample"] = {"size": sample_size, "estimatedItems": estimated, "totalSegments": source_plan.total,
-                             "candidateSegments": len(source_plan.segments), "itemsPerSegment": limit.per_segment,
-                             "itemsPerTask": limit.per_task}
-        _log_sample(sample)
-        mode = f"sample of {sample_size}"
-    else:
-        source_plan = _full_plan(src.scan_segments, source_info.size_bytes, sc.defaultParallelism, src.max_map_tasks)
-        target_plan = _full_plan(src.scan_segments, target_info.size_bytes, sc.defaultParallelism, src.max_map_tasks)
-        limit = None
-        if config.skip_segments:
-            logger.info("skipSegments: ignored by the validator, which checks every segment")
-        mode = "full"
+    plans = _plans(sc, config, source_info, target_info, sample_size)
+    if plans.sample is not None:
+        context["sample"] = plans.sample
+    if config.skip_segments:
+        logger.info("skipSegments: ignored by the validator, which reads every segment")
     repairs = ", ".join(name for name, on in context["repair"].items() if on)
-    logger.info("validating (%s) with floatingPointTolerance %s, up to %d examples%s; report to %s", mode,
+    logger.info("validating (%s) with floatingPointTolerance %s, up to %d examples%s; report to %s", plans.mode,
                 settings.tolerance, options.failures_to_fetch, f", repairing: {repairs}" if repairs else "", path)
 
     started = time.monotonic()
+    tables = {"source": f"{src.type} table {src.table!r}", "target": f"{dst.type} table {dst.table!r}"}
     results: list[PassResult] = []
-    for number, (side, plan, check) in enumerate(
-            (("source", source_plan, check_source_segments), ("target", target_plan, check_target_segments)), 1):
-        other = "target" if side == "source" else "source"
-        tables = {"source": f"{src.type} table {src.table!r}", "target": f"{dst.type} table {dst.table!r}"}
-        action = "looked up on" if side == "source" else "checked to exist on"
+    for number, (side, plan, check, action) in enumerate((
+        ("source", plans.source, check_source_segments, f"looked up on {tables['target']}"),
+        ("target", plans.target, check_target_segments, f"checked to exist on {tables['source']}"),
+    ), 1):
         logger.info("%s pass: %d of %d segments in %d Spark tasks", side, len(plan.segments), plan.total,
                     plan.partitions)
-        sc.setJobDescription(
-            f"validate ({mode}) pass {number}/2: items of {tables[side]} {action} {tables[other]}: "
-            f"{len(plan.segments)} of {plan.total} segments in {plan.partitions} tasks"
-        )
+        sc.setJobDescription(f"validate ({plans.mode}) pass {number}/2: items of {tables[side]} {action}: "
+                             f"{len(plan.segments)} of {plan.total} segments in {plan.partitions} tasks")
         results += (
             sc.parallelize(plan.assignments(), plan.partitions)
-            .mapPartitions(partial(_check_partition, check, settings, plan.total, limit))
+            .mapPartitions(partial(_check_partition, check, settings, plan.total, plans.limit))
             .collect()
         )
     return report(results, context=context, failures_to_fetch=options.failures_to_fetch, report_path=path,
-                  seconds=time.monotonic() - started, sample=bool(sample_size))
+                  seconds=time.monotonic() - started, sample=plans.limit is not None)
+
+
+@dataclass(frozen=True)
+class _Plans:
+    mode: str  # "full" or "sample of N", for logs and the Spark UI
+    source: SegmentPlan
+    target: SegmentPlan
+    limit: SampleLimit | None  # None: read whole segments
+    sample: dict | None  # the sample's parameters, for the report
+
+
+def _plans(sc, config: MigratorConfig, source_info, target_info, sample_size: int | None) -> _Plans:
+    """Full: every segment of each table, split as the migration splits the source. Sample: random segments."""
+    src = config.source
+    if not sample_size:
+        source, target = (plan_segments(scan_segments=src.scan_segments, table_size_bytes=info.size_bytes,
+                                        default_parallelism=sc.defaultParallelism, max_map_tasks=src.max_map_tasks)
+                          for info in (source_info, target_info))
+        return _Plans("full", source, target, None, None)
+    # The target often reports no count yet (new table, or Alternator): the larger count is the better guess.
+    estimated = max(source_info.item_count, target_info.item_count)
+    max_tasks = src.max_map_tasks or sc.defaultParallelism
+    rng = random.Random()
+    sample = plan_sample(sample_size, estimated, max_tasks, rng)
+    target = plan_sample(sample_size, estimated, max_tasks, rng).segments  # other random segments
+    _log_sample(sample)
+    parameters = {"size": sample_size, "estimatedItems": estimated, "totalSegments": sample.segments.total,
+                  "candidateSegments": len(sample.segments.segments), "itemsPerSegment": sample.limit.per_segment,
+                  "itemsPerTask": sample.limit.per_task}
+    return _Plans(f"sample of {sample_size}", sample.segments, target, sample.limit, parameters)
 
 
 def _describe(connection, table: str, side: str) -> schema.TableInfo:
@@ -124,19 +138,15 @@ def _check_partition(check, settings: ValidationSettings, total: int, limit: Sam
         yield check(settings, assigned, task, total, limit)
 
 
-def _full_plan(scan_segments: int | None, size_bytes: int, parallelism: int, max_tasks: int | None) -> SegmentPlan:
-    return plan_segments(scan_segments=scan_segments, table_size_bytes=size_bytes, default_parallelism=parallelism,
-                         max_map_tasks=max_tasks)
-
-
 def _log_sample(sample: SamplePlan) -> None:
     if sample.estimated_items == 0:
         logger.warning("both tables report ItemCount 0 (new, not refreshed yet, or a server that does not count "
                        "items): splitting them in %d segments", sample.segments.total)
     what = "all" if sample.covers_everything else f"up to {len(sample.segments.segments)} random"
-    logger.info("sample of %d items on each side: %s of %d segments (ItemCount about %d); items read: at most %d "
-                "per segment, %d per task", sample.size, what, sample.segments.total, sample.estimated_items,
-                sample.limit.per_segment, sample.limit.per_task)
+    count = f"about {sample.estimated_items}" if sample.estimated_items else "unknown"
+    logger.info("sample of %d items on each side: %s of %d segments (ItemCount %s); items read: at most %d per "
+                "segment, %d per task", sample.size, what, sample.segments.total, count, sample.limit.per_segment,
+                sample.limit.per_task)
 
 
 def _report_path(from_command_line: str | None, from_config: str | None) -> Path:
