@@ -106,7 +106,8 @@ def test_identical_tables_exit_0_with_all_counts_0(moto_source, moto_target, tmp
 
 def test_injected_differences_are_counted_and_shown_exactly(moto_source, moto_target, tmp_path):
     """A missing item, an extra one, a number beyond the tolerance, one within it, a set in another order and a
-    changed nested number: 1 missing, 2 differing, 1 extra, with their keys and attribute paths; exit 1."""
+    changed nested number: 1 missing, 2 differing, 1 extra, with their keys and attribute paths; exit 1. CQL-only
+    keys are ignored with a log line."""
     items = list(sample_data.demo_items(300))
     target_items, changed = injected(items)
     source_table, target_table = tables(moto_source, moto_target, "diff", items, target_items, COMPOSITE_KEY)
@@ -116,12 +117,15 @@ def test_injected_differences_are_counted_and_shown_exactly(moto_source, moto_ta
         "the target server did not keep the other set order, so this test would not check it"
     config = write_config(tmp_path / "diff.yaml", moto_source.url, source_table, moto_target.url, target_table,
                           source_extra={"scanSegments": 4},
-                          top={"validation": {"failuresToFetch": 10, "floatingPointTolerance": TOLERANCE}})
+                          top={"validation": {"failuresToFetch": 10, "floatingPointTolerance": TOLERANCE,
+                                              "compareTimestamps": True, "ttlToleranceMillis": 60000}})
     report = tmp_path / "report.json"
 
     run = validate(config, "--report", str(report), "--master", "local[2]")
 
     assert run.returncode == 1, describe(run.stdout)
+    assert "validation: compareTimestamps, ttlToleranceMillis accepted for scylla-migrator configs and ignored" \
+        in run.stdout
     assert counts_of(run) == {"source": 300, "target": 300, "missing": 1, "differing": 2, "extra": 1}
     assert "validator verdict: DIFFERENT - 1 missing, 2 differing, 1 extra (300 source and 300 target items checked)" \
         in run.stdout
