@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Run a migration with spark-submit.
+# Run a migration, or validate one, with spark-submit.
 #   ./submit.sh CONFIG [spark-submit options]   e.g. ./submit.sh config.yaml --master spark://host:7077
+#   ./submit.sh --validate CONFIG [--sample N] [--report PATH] [spark-submit options]
+#                                                compare the target with the source (exit 0 same, 1 different, 2 error)
 #   ./submit.sh --demo                           build if needed, then migrate a sample table between two local servers
 # Without --master the job runs in this machine's Spark: local[*,4], all cores and 4 attempts per task. With any
 # other master the executors get the code from dist/migrator.zip and its Python dependencies from
@@ -9,7 +11,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)
 VENV=$ROOT/.venv
 
-usage() { echo "usage: ./submit.sh CONFIG [spark-submit options] | ./submit.sh --demo" >&2; exit 2; }
+usage() {
+  echo "usage: ./submit.sh CONFIG [spark-submit options] | ./submit.sh --validate CONFIG [--sample N]" \
+       "[--report PATH] [spark-submit options] | ./submit.sh --demo" >&2
+  exit 2
+}
 
 # Built, and dist/migrator.zip is not older than the package's sources.
 built() {
@@ -25,10 +31,30 @@ if [ "$1" = "--demo" ]; then
   export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1}
   exec "$VENV/bin/python" -m migrator.demo "$@"
 fi
-case "$1" in -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; -*) usage ;; esac
+app_args=()  # arguments of the application, after dist/main.py
+if [ "$1" = "--validate" ]; then
+  app_args+=(--validate)
+  shift
+  [ $# -ge 1 ] || usage
+fi
+case "$1" in -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; -*) usage ;; esac
 
 config=$1
 shift
+spark_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sample|--report)
+      [ ${#app_args[@]} -gt 0 ] || { echo "submit.sh: $1 only applies to --validate" >&2; exit 2; }
+      [ $# -ge 2 ] || usage
+      app_args+=("$1" "$2"); shift 2 ;;
+    --sample=*|--report=*)
+      [ ${#app_args[@]} -gt 0 ] || { echo "submit.sh: ${1%%=*} only applies to --validate" >&2; exit 2; }
+      app_args+=("$1"); shift ;;
+    *) spark_args+=("$1"); shift ;;
+  esac
+done
+set -- ${spark_args[@]+"${spark_args[@]}"}
 [ -f "$config" ] || { echo "submit.sh: config file '$config' not found; pass the path of your YAML config" >&2; exit 2; }
 config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
 built || "$ROOT/build.sh"
@@ -63,4 +89,4 @@ if [ -z "${SPARK_HOME:-}" ]; then
   SPARK_HOME=$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
   export SPARK_HOME
 fi
-exec "$SPARK_HOME/bin/spark-submit" "${opts[@]}" "$@" "$ROOT/dist/main.py"
+exec "$SPARK_HOME/bin/spark-submit" "${opts[@]}" "$@" "$ROOT/dist/main.py" ${app_args[@]+"${app_args[@]}"}

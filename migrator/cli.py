@@ -1,7 +1,8 @@
 """Entry point of the Spark application: find the config, start Spark, run the job, map errors to exit codes.
 
-spark-submit runs `dist/main.py`, which calls `main()`. Exit status: 0 done, 1 failed or items lost,
-2 bad config or arguments (one line on stderr, no traceback).
+spark-submit runs `dist/main.py`, which calls `main()`. Exit status of a migration: 0 done, 1 failed or items
+lost, 2 bad config or arguments (one line on stderr, no traceback). With `--validate`: 0 the tables hold the same
+items, 1 they differ, 2 any error (so that a script can tell "different" from "could not check").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from migrator.errors import ConfigError, MigratorError
 logger = logging.getLogger("migrator")
 
 CONFIG_CONF_KEY = "spark.scylla.config"
+VALIDATE_ERROR = 2  # a validation that could not finish; 1 means the tables differ
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -29,12 +31,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _ArgumentParser(prog="migrator", description="Copy a DynamoDB table into ScyllaDB Alternator.")
     parser.add_argument("--config", help=f"YAML config (default: the Spark conf {CONFIG_CONF_KEY})")
     parser.add_argument("--validate", action="store_true", help="compare source and target instead of copying")
+    parser.add_argument("--sample", type=int, metavar="N",
+                        help="with --validate: check about N random items each way (default: validation.sampleSize, "
+                             "else every item)")
+    parser.add_argument("--report", metavar="PATH",
+                        help="with --validate: write the JSON report here (default: validation.reportPath, else "
+                             "validation-report-<UTC time>.json)")
     parser.add_argument("--version", action="version", version=f"migrator {__version__}")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.validate:
+        for name in ("sample", "report"):
+            if getattr(args, name) is not None:
+                raise ConfigError(f"arguments: --{name} only applies to --validate; add --validate or remove it")
+    if args.sample is not None and args.sample < 1:
+        raise ConfigError(f"arguments: --sample must be a positive number of items, got {args.sample}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     logs.setup()
+    args = None
     try:
         args = parse_args(argv)
         path = args.config or _spark_conf(CONFIG_CONF_KEY)
@@ -43,15 +59,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{CONFIG_CONF_KEY}: not set; pass --conf {CONFIG_CONF_KEY}=/path/to/config.yaml to spark-submit"
             )
         config = load_config(path)
-        if args.validate:
-            raise ConfigError("--validate: not supported yet; this version only migrates")
         for warning in check_supported(config):
             logger.warning("%s", warning)
         logger.info("migrator %s; config %s:\n%s", __version__, path, redacted_yaml(config).rstrip())
-        spark = _start_spark(config)
-        from migrator.jobs import migrate
-
+        spark = _start_spark(config, "migrator validate" if args.validate else "migrator")
         try:
+            if args.validate:
+                from migrator.jobs import validate
+
+                return validate.run(spark, config, sample_size=args.sample, report_path=args.report)
+            from migrator.jobs import migrate
+
             return migrate.run(spark, config)
         finally:
             spark.stop()
@@ -61,14 +79,22 @@ def main(argv: list[str] | None = None) -> int:
     except MigratorError as exc:
         logger.error("%s", exc)
         print(f"migrator: error: {exc}", file=sys.stderr)
-        return exc.exit_status
+        return VALIDATE_ERROR if _validating(args) else exc.exit_status
     except Exception as exc:
         cause = _task_failure(exc)
         if cause is None:
-            raise
+            if not _validating(args):
+                raise
+            logger.exception("the validator failed")
+            print(f"migrator: error: the validator failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return VALIDATE_ERROR
         logger.error("the Spark job failed: %s", cause)
         print(f"migrator: error: the Spark job failed: {cause}", file=sys.stderr)
-        return 1
+        return VALIDATE_ERROR if _validating(args) else 1
+
+
+def _validating(args: argparse.Namespace | None) -> bool:
+    return args is not None and args.validate
 
 
 def _spark_conf(key: str) -> str | None:
@@ -79,10 +105,10 @@ def _spark_conf(key: str) -> str | None:
     return SparkConf().get(key, None)
 
 
-def _start_spark(config):
+def _start_spark(config, app: str):
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(f"migrator: {config.source.table} -> {config.target.table}")
+    builder = SparkSession.builder.appName(f"{app}: {config.source.table} -> {config.target.table}")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     logger.info("Spark UI: %s (application %s)", spark.sparkContext.uiWebUrl, spark.sparkContext.applicationId)

@@ -122,6 +122,8 @@ class Savepoints:
 
 @dataclass(frozen=True)
 class Validation:
+    """The `validation` section; these defaults apply when it is absent."""
+
     compare_timestamps: bool = False
     ttl_tolerance_millis: int = 0
     writetime_tolerance_millis: int = 0
@@ -129,6 +131,10 @@ class Validation:
     floating_point_tolerance: float = 0.0
     timestamp_ms_tolerance: int = 0
     copy_missing_rows: bool = False
+    copy_differing_rows: bool = False
+    delete_extra_rows: bool = False
+    sample_size: int | None = None  # None: check every item
+    report_path: str | None = None  # None: validation-report-<UTC time>.json in the current directory
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,8 @@ RENAME_KEYS = ("from", "to")
 SAVEPOINTS_KEYS = ("path", "intervalSeconds")
 VALIDATION_KEYS = (
     "compareTimestamps", "ttlToleranceMillis", "writetimeToleranceMillis", "failuresToFetch",
-    "floatingPointTolerance", "timestampMsTolerance", "copyMissingRows",
+    "floatingPointTolerance", "timestampMsTolerance", "copyMissingRows", "copyDifferingRows", "deleteExtraRows",
+    "sampleSize", "reportPath",
     "repairWritetimeStrategy", "hashColumns", "numericTypePolicy",  # accepted as scylla-migrator does; unused
 )
 
@@ -205,7 +212,8 @@ ATTRIBUTE_NAMES = {
     "compareTimestamps": "compare_timestamps", "ttlToleranceMillis": "ttl_tolerance_millis",
     "writetimeToleranceMillis": "writetime_tolerance_millis", "failuresToFetch": "failures_to_fetch",
     "floatingPointTolerance": "floating_point_tolerance", "timestampMsTolerance": "timestamp_ms_tolerance",
-    "copyMissingRows": "copy_missing_rows",
+    "copyMissingRows": "copy_missing_rows", "copyDifferingRows": "copy_differing_rows",
+    "deleteExtraRows": "delete_extra_rows", "sampleSize": "sample_size", "reportPath": "report_path",
 }
 
 

@@ -18,6 +18,7 @@ def scan_pages(
     total_segments: int,
     *,
     limit: int | None = None,
+    projection: dict | None = None,
     limiter: RateLimiter | Unlimited = Unlimited(),
     report_capacity: bool = False,
 ) -> Iterator[list[dict]]:
@@ -25,11 +26,14 @@ def scan_pages(
 
     Scans are eventually consistent: a bulk copy does not need to pay twice the read capacity for strong reads.
     Each page is charged to `limiter` after it arrives: the capacity the server reports, else 0.5 RCU per started
-    4 KB of the answer. `limit` caps the items per page so that one page is a small bite of the budget.
+    4 KB of the answer. `limit` caps the items of each page (not of the scan), so that one page is a small bite
+    of the budget; `projection` holds ProjectionExpression and ExpressionAttributeNames to read only some
+    attributes (see `items.key_projection`).
     """
     request: dict[str, Any] = {"TableName": table, "Segment": segment, "TotalSegments": total_segments}
     if limit is not None:
         request["Limit"] = limit
+    request.update(projection or {})
     if report_capacity:
         request["ReturnConsumedCapacity"] = "TOTAL"
     while True:
@@ -41,6 +45,18 @@ def scan_pages(
         if not last_key:
             return
         request["ExclusiveStartKey"] = last_key
+
+
+def first_items(pages: Iterator[list[dict]], count: int) -> Iterator[list[dict]]:
+    """The pages of `pages` up to `count` items in all; the last page is cut, and no further page is read."""
+    left = count
+    for page in pages:
+        if left <= 0:
+            return
+        yield page[:left]
+        left -= len(page)
+        if left <= 0:
+            return
 
 
 _DONE = object()

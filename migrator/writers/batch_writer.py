@@ -7,6 +7,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
 
 from migrator.api_client import DynamoApi, RetryPolicy, dumps
 from migrator.errors import TransferError
@@ -18,16 +19,40 @@ logger = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 16 * 1024 * 1024 - 64 * 1024
 
 
-class BatchWriter:
-    """Puts items into `table`, `batch_size` per BatchWriteItem, with up to `max_in_flight` requests at once.
+class _Request(NamedTuple):
+    """One write request, encoded once: its JSON, the write units it is charged, and whether it deletes."""
 
-    Use as a context manager: leaving the block flushes, and an error in any batch is raised from `put` or
-    `flush`. Items the server leaves in UnprocessedItems are re-sent with exponential backoff; after
-    `retry.max_attempts` rounds without progress the writer gives up with TransferError.
+    body: bytes
+    units: int
+    delete: bool
+
+
+def _put(item: dict) -> _Request:
+    encoded = dumps(item)
+    return _Request(b'{"PutRequest":{"Item":' + encoded + b"}}", write_units(len(encoded)), False)
+
+
+def _delete(key: dict) -> _Request:
+    return _Request(dumps({"DeleteRequest": {"Key": key}}), 1, True)
+
+
+def _decoded(request: dict) -> _Request:
+    """A request the server handed back in UnprocessedItems."""
+    return _put(request["PutRequest"]["Item"]) if "PutRequest" in request else _delete(request["DeleteRequest"]["Key"])
+
+
+class BatchWriter:
+    """Puts items into `table` (and deletes keys from it), `batch_size` requests per BatchWriteItem, with up to
+    `max_in_flight` BatchWriteItem calls at once.
+
+    Use as a context manager: leaving the block flushes, and an error in any batch is raised from `put`, `delete`
+    or `flush`. One batch must not hold two requests for the same key (the server refuses it). Requests the server
+    leaves in UnprocessedItems are re-sent with exponential backoff; after `retry.max_attempts` rounds without
+    progress the writer gives up with TransferError.
 
     Each item is encoded to JSON once, when it is put: its length gives the write units charged to `limiter`
     (unless the server reports ConsumedCapacity, asked for with `report_capacity`), and the batch body is the
-    encoded items joined.
+    encoded requests joined.
     """
 
     def __init__(
@@ -49,11 +74,12 @@ class BatchWriter:
         self.limiter = limiter
         self._head = b'{"RequestItems":{' + dumps(table) + b":["
         self._tail = b']},"ReturnConsumedCapacity":"TOTAL"}' if report_capacity else b"]}}"
-        self._pending: list[bytes] = []
+        self._pending: list[_Request] = []
         self._in_flight: deque[Future] = deque()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="batch-write")
         self._lock = threading.Lock()
-        self.written = 0
+        self.written = 0  # puts acknowledged
+        self.deleted = 0  # deletes acknowledged
         self.requests = 0
         self.unprocessed_resent = 0
 
@@ -68,20 +94,27 @@ class BatchWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def put(self, item: dict) -> None:
-        self._pending.append(dumps(item))
-        if len(self._pending) >= self.batch_size:
-            self._submit()
+        self._add(_put(item))
+
+    def delete(self, key: dict) -> None:
+        """Delete the item with `key` (its key attributes only); deleting an absent item is not an error."""
+        self._add(_delete(key))
 
     def put_many(self, items: list[dict]) -> None:
         for item in items:
-            self.put(item)
+            self._add(_put(item))
 
     def flush(self) -> None:
-        """Send what is pending and wait until every item so far is acknowledged by the server."""
+        """Send what is pending and wait until every request so far is acknowledged by the server."""
         if self._pending:
             self._submit()
         while self._in_flight:
             self._in_flight.popleft().result()
+
+    def _add(self, request: _Request) -> None:
+        self._pending.append(request)
+        if len(self._pending) >= self.batch_size:
+            self._submit()
 
     def _submit(self) -> None:
         batch, self._pending = self._pending, []
@@ -89,7 +122,7 @@ class BatchWriter:
             self._in_flight.popleft().result()  # raises the first failure, if any
         self._in_flight.append(self._pool.submit(self._write, batch))
 
-    def _write(self, batch: list[bytes]) -> None:
+    def _write(self, batch: list[_Request]) -> None:
         body = self._encode(batch)
         if len(body) > MAX_REQUEST_BYTES and len(batch) > 1:
             half = len(batch) // 2
@@ -99,15 +132,17 @@ class BatchWriter:
         rounds = rounds_without_progress = 0
         while True:
             rounds += 1
-            estimate = sum(write_units(len(item)) for item in batch)
+            estimate = sum(r.units for r in batch)
             self.limiter.charge(estimate)
             answer = self.api.call("BatchWriteItem", body)
-            left = answer.get("UnprocessedItems", {}).get(self.table, [])
-            done = len(batch) - len(left)
+            left = [_decoded(r) for r in answer.get("UnprocessedItems", {}).get(self.table, [])]
             self._settle(answer, estimate, left)
+            deletes_done = sum(r.delete for r in batch) - sum(r.delete for r in left)
+            done = len(batch) - len(left)
             with self._lock:
                 self.requests += 1
-                self.written += done
+                self.written += done - deletes_done
+                self.deleted += deletes_done
             if not left:
                 return
             rounds_without_progress = 0 if done else rounds_without_progress + 1
@@ -116,19 +151,19 @@ class BatchWriter:
                     f"BatchWriteItem to table {self.table!r}: {len(left)} items still unprocessed after "
                     f"{rounds_without_progress} attempts without progress"
                 )
-            batch = [dumps(request["PutRequest"]["Item"]) for request in left]
+            batch = left
             with self._lock:
                 self.unprocessed_resent += len(batch)
             time.sleep(self.retry.delay(rounds))
             body = self._encode(batch)
 
-    def _settle(self, answer: dict, estimate: int, left: list[dict]) -> None:
-        """Correct the advance charge: by the capacity the server reports, else by the items it did not take."""
+    def _settle(self, answer: dict, estimate: int, left: list[_Request]) -> None:
+        """Correct the advance charge: by the capacity the server reports, else by the requests it did not take."""
         consumed = [c for c in answer.get("ConsumedCapacity") or () if c.get("TableName") == self.table]
         if consumed:
             self.limiter.refund(estimate - sum(c.get("CapacityUnits", 0) for c in consumed))
         elif left:
-            self.limiter.refund(sum(write_units(len(dumps(r["PutRequest"]["Item"]))) for r in left))
+            self.limiter.refund(sum(r.units for r in left))
 
-    def _encode(self, batch: list[bytes]) -> bytes:
-        return self._head + b",".join(b'{"PutRequest":{"Item":' + item + b"}}" for item in batch) + self._tail
+    def _encode(self, batch: list[_Request]) -> bytes:
+        return self._head + b",".join(r.body for r in batch) + self._tail

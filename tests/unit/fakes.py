@@ -53,3 +53,81 @@ class FakeApi:
         with self._lock:
             self.calls.append((operation, doc))
         return self.handler(operation, doc)
+
+
+class FakeDynamo:
+    """An in-memory DynamoDB speaking Scan, BatchGetItem and BatchWriteItem in wire format, for task-logic tests.
+
+    `tables` maps a table name to (key names, items). Scan pages hold at most `page_size` items; an item's segment
+    is a hash of its key, so every TotalSegments splits a table. `fail_on` names an operation that is refused.
+    """
+
+    def __init__(self, tables: dict, page_size: int = 7, fail_on: str | None = None) -> None:
+        from migrator.items import key_id
+
+        self._key_id = key_id
+        self.keys = {name: tuple(keys) for name, (keys, _) in tables.items()}
+        self.items = {name: {key_id(i, keys): i for i in items} for name, (keys, items) in tables.items()}
+        self.page_size = page_size
+        self.fail_on = fail_on
+        self.calls: list[tuple[str, dict]] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.closed = True
+
+    def call_sized(self, operation, request):
+        answer = self.call(operation, request)
+        return answer, len(dumps(answer))
+
+    def call(self, operation, request):
+        from migrator.errors import RequestError
+
+        doc = loads(request) if isinstance(request, bytes) else loads(dumps(request))
+        with self._lock:
+            self.calls.append((operation, doc))
+            if operation == self.fail_on:
+                raise RequestError(f"{operation} was refused: ValidationException: injected")
+            return getattr(self, "_" + operation)(doc)
+
+    def segment_of(self, table: str, item: dict, total: int) -> int:
+        return zlib.crc32(self._key_id(item, self.keys[table]).encode()) % total
+
+    def _Scan(self, doc):
+        table, total = doc["TableName"], doc["TotalSegments"]
+        chosen = sorted((k, i) for k, i in self.items[table].items()
+                        if self.segment_of(table, i, total) == doc["Segment"])
+        start = self._key_id(doc["ExclusiveStartKey"], self.keys[table]) if "ExclusiveStartKey" in doc else None
+        chosen = [i for k, i in chosen if start is None or k > start]
+        page = chosen[: min(self.page_size, doc.get("Limit", self.page_size))]
+        answer = {"Items": [self._project(i, doc) for i in page]}
+        if len(page) < len(chosen):
+            answer["LastEvaluatedKey"] = {k: page[-1][k] for k in self.keys[table]}
+        return answer
+
+    def _BatchGetItem(self, doc):
+        (table, request), = doc["RequestItems"].items()
+        stored = self.items[table]
+        found = [stored[self._key_id(k, self.keys[table])] for k in request["Keys"]
+                 if self._key_id(k, self.keys[table]) in stored]
+        return {"Responses": {table: [self._project(i, request) for i in found]}, "UnprocessedKeys": {}}
+
+    def _BatchWriteItem(self, doc):
+        (table, requests), = doc["RequestItems"].items()
+        for r in requests:
+            if "PutRequest" in r:
+                item = r["PutRequest"]["Item"]
+                self.items[table][self._key_id(item, self.keys[table])] = item
+            else:
+                self.items[table].pop(self._key_id(r["DeleteRequest"]["Key"], self.keys[table]), None)
+        return {"UnprocessedItems": {}}
+
+    @staticmethod
+    def _project(item, doc):
+        if "ProjectionExpression" not in doc:
+            return item
+        names = [doc["ExpressionAttributeNames"][p.strip()] for p in doc["ProjectionExpression"].split(",")]
+        return {n: item[n] for n in names if n in item}

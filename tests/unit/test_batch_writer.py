@@ -101,3 +101,31 @@ def test_flush_waits_for_every_batch_in_flight():
         writer.put_many(items(40))
         writer.flush()
         assert len(done) == 40
+
+
+def test_deletes_are_sent_as_delete_requests_with_the_key_and_counted_apart():
+    """delete(key) sends a DeleteRequest carrying only the key; puts and deletes share batches and counters differ."""
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
+    with BatchWriter(api, "t", batch_size=25, retry=FAST) as writer:
+        writer.put_many(items(3))
+        writer.delete({"id": {"S": "gone-1"}})
+        writer.delete({"id": {"S": "gone-2"}})
+    requests = [r for _, doc in api.calls for r in doc["RequestItems"]["t"]]
+    assert [r["DeleteRequest"]["Key"] for r in requests if "DeleteRequest" in r] == [
+        {"id": {"S": "gone-1"}}, {"id": {"S": "gone-2"}}]
+    assert len([r for r in requests if "PutRequest" in r]) == 3
+    assert (writer.written, writer.deleted) == (3, 2)
+
+
+def test_unprocessed_deletes_are_resent_as_deletes():
+    """A delete left unprocessed is sent again as the same DeleteRequest, and counted once when done."""
+    answers = iter([
+        lambda doc: {"UnprocessedItems": {"t": [r for r in doc["RequestItems"]["t"] if "DeleteRequest" in r]}},
+        lambda doc: {"UnprocessedItems": {}},
+    ])
+    api = FakeApi(lambda op, doc: next(answers)(doc))
+    with BatchWriter(api, "t", batch_size=25, retry=FAST) as writer:
+        writer.put(items(1)[0])
+        writer.delete({"id": {"S": "gone"}})
+    assert api.calls[1][1]["RequestItems"]["t"] == [{"DeleteRequest": {"Key": {"id": {"S": "gone"}}}}]
+    assert (writer.written, writer.deleted, writer.unprocessed_resent) == (1, 1, 1)

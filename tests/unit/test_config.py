@@ -124,6 +124,26 @@ def test_renames_skip_segments_and_validation_parse(load):
     assert cfg.validation.failures_to_fetch == 5 and cfg.validation.copy_missing_rows is False
 
 
+def test_validator_keys_parse_and_default(load):
+    """The validator's own keys parse; without a validation section the validator's defaults apply."""
+    cfg = load(config(validation={"copyMissingRows": True, "copyDifferingRows": True, "deleteExtraRows": True,
+                                  "sampleSize": 1000, "reportPath": "out/report.json"}))
+    v = cfg.validation
+    assert (v.copy_missing_rows, v.copy_differing_rows, v.delete_extra_rows) == (True, True, True)
+    assert (v.sample_size, v.report_path, v.failures_to_fetch) == (1000, "out/report.json", 100)
+    assert load(config()).validation is None
+
+
+@pytest.mark.parametrize(("validation", "message"), [
+    ({"sampleSize": 0}, "validation.sampleSize: must be a positive integer, got 0"),
+    ({"deleteExtraRows": "yes"}, "validation.deleteExtraRows: must be true or false, got 'yes'"),
+    ({"copyDiferingRows": True}, "validation.copyDiferingRows: unknown key; did you mean 'copyDifferingRows'?"),
+])
+def test_validator_key_errors(error, validation, message):
+    """Bad validator values and misspelt keys are one-line errors."""
+    assert error(config(validation=validation)) == message
+
+
 def test_s3_export_source_is_parsed(load):
     """A dynamodb-s3-export source keeps its S3 keys in `s3_export` and has no table."""
     table = {"attributeDefinitions": [{"name": "id", "type": "S"}], "keySchema": [{"name": "id", "type": "HASH"}]}

@@ -34,5 +34,17 @@ def test_readme_count_command_adds_up_the_task_summary_lines(tmp_path):
 
 def test_readme_names_every_build_and_submit_command():
     """Every command build.sh and submit.sh accept is in the README."""
-    for command in ("./build.sh test", "./submit.sh --demo", "./submit.sh config.yaml", "./build.sh\n"):
+    for command in ("./build.sh test", "./submit.sh --demo", "./submit.sh config.yaml", "./build.sh\n",
+                    "./submit.sh --validate config.yaml", "--sample 10000", "--report check.json"):
         assert command in README, command
+
+
+def test_readme_validator_output_is_in_the_format_the_code_writes():
+    """The documented per-task lines parse with the validator's summary pattern and add up to the totals shown."""
+    from migrator.logs import VALIDATOR_SUMMARY
+
+    block = next(b for b in code_blocks() if "validator verdict: DIFFERENT" in b and "validator task" in b)
+    lines = VALIDATOR_SUMMARY.findall(block)
+    assert len(lines) == 8
+    source = sum(int(checked) for _, side, _, checked, _ in lines if side == "source")
+    assert f"validator total: source 'demo-orders': {source} items checked" in block

@@ -3,7 +3,8 @@ import threading
 import pytest
 
 from migrator.errors import RequestError
-from migrator.readers.scan import prefetch, scan_pages
+from migrator.items import key_projection
+from migrator.readers.scan import first_items, prefetch, scan_pages
 from tests.unit.fakes import FakeApi
 
 
@@ -19,6 +20,30 @@ def test_scan_follows_last_evaluated_key_within_its_segment():
     assert got == [[{"id": {"S": "a"}}], [{"id": {"S": "b"}}], []]
     assert [doc.get("ExclusiveStartKey") for _, doc in api.calls] == [None, {"id": {"S": "a"}}, {"id": {"S": "b"}}]
     assert all(doc["Segment"] == 3 and doc["TotalSegments"] == 8 for _, doc in api.calls)
+
+
+def test_scan_sends_limit_and_projection_with_every_page():
+    """limit and a key projection go into every Scan request of the segment."""
+    pages = [{"Items": [{"id": {"S": "a"}}], "LastEvaluatedKey": {"id": {"S": "a"}}}, {"Items": []}]
+    api = FakeApi(lambda op, doc: pages.pop(0))
+    list(scan_pages(api, "t", 0, 1, limit=5, projection=key_projection(["id"])))
+    assert all(doc["Limit"] == 5 and doc["ProjectionExpression"] == "#k0" and
+               doc["ExpressionAttributeNames"] == {"#k0": "id"} for _, doc in api.calls)
+    assert len(api.calls) == 2
+
+
+def test_first_items_stops_reading_once_it_has_enough():
+    """first_items cuts the page that passes the count and does not ask for the next page."""
+    asked = []
+
+    def pages():
+        for page in ([1, 2], [3, 4, 5], [6]):
+            asked.append(page)
+            yield page
+
+    assert list(first_items(pages(), 4)) == [[1, 2], [3, 4]]
+    assert asked == [[1, 2], [3, 4, 5]]
+    assert list(first_items(iter([[1], []]), 5)) == [[1], []]
 
 
 def test_prefetch_yields_every_page_in_order():

@@ -1,0 +1,174 @@
+"""The validator as a Spark job: a source pass and a target pass over segments, then counts, examples, verdict."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+
+from migrator import logs, schema
+from migrator.aws import connection_for
+from migrator.config import MigratorConfig, Validation
+from migrator.errors import ConfigError, SchemaError
+from migrator.sampling import SampleLimit, SamplePlan, plan_sample
+from migrator.segments import SegmentPlan, plan_segments
+from migrator.validation import PassResult, ValidationSettings, check_source_segments, check_target_segments
+from migrator.validation_report import default_report_path, report
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 25
+# Keys scylla-migrator requires or accepts that mean nothing for DynamoDB tables.
+NOT_FOR_DYNAMODB = ("compareTimestamps", "ttlToleranceMillis", "writetimeToleranceMillis", "timestampMsTolerance",
+                    "repairWritetimeStrategy", "hashColumns", "numericTypePolicy")
+
+
+def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report_path: str | None = None) -> int:
+    """Compare the source table with the target; 0 when they hold the same items, 1 when anything differs."""
+    options = config.validation or Validation()
+    sample_size = sample_size or options.sample_size
+    path = _report_path(report_path, options.report_path)
+    _log_unused_keys(config)
+    src, dst = config.source, config.target
+    source = connection_for("source", src)
+    target = connection_for("target", dst)
+    logger.info("source: %s table %r at %s (region %s)", src.type, src.table, source.name, source.region)
+    logger.info("target: %s table %r at %s (region %s)", dst.type, dst.table, target.name, target.region)
+    source_info = _describe(source, src.table, "source")
+    target_info = _describe(target, dst.table, "target")
+    schema.check_keys(source_info, target_info)
+
+    settings = ValidationSettings(
+        source=source, source_table=src.table, target=target, target_table=dst.table,
+        key_names=source_info.key_names, tolerance=str(Decimal(repr(options.floating_point_tolerance))),
+        examples_per_task=options.failures_to_fetch, copy_missing=options.copy_missing_rows,
+        copy_differing=options.copy_differing_rows, delete_extra=options.delete_extra_rows,
+        renames=tuple((r.from_name, r.to_name) for r in config.renames),
+        batch_size=dst.max_items_per_batch or DEFAULT_BATCH_SIZE,
+    )
+    sc = spark.sparkContext
+    context = {
+        "source": {"type": src.type, "table": src.table, "endpoint": source.name},
+        "target": {"type": dst.type, "table": dst.table, "endpoint": target.name},
+        "floatingPointTolerance": settings.tolerance,
+        "repair": {"copyMissingRows": settings.copy_missing, "copyDifferingRows": settings.copy_differing,
+                   "deleteExtraRows": settings.delete_extra},
+        "startedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    plans = _plans(sc, config, source_info, target_info, sample_size)
+    if plans.sample is not None:
+        context["sample"] = plans.sample
+    if config.skip_segments:
+        logger.info("skipSegments: ignored by the validator, which reads every segment")
+    repairs = ", ".join(name for name, on in context["repair"].items() if on)
+    logger.info("validating (%s) with floatingPointTolerance %s, up to %d examples%s; report to %s", plans.mode,
+                settings.tolerance, options.failures_to_fetch, f", repairing: {repairs}" if repairs else "", path)
+
+    started = time.monotonic()
+    tables = {"source": f"{src.type} table {src.table!r}", "target": f"{dst.type} table {dst.table!r}"}
+    results: list[PassResult] = []
+    for number, (side, plan, check, action) in enumerate((
+        ("source", plans.source, check_source_segments, f"looked up on {tables['target']}"),
+        ("target", plans.target, check_target_segments, f"checked to exist on {tables['source']}"),
+    ), 1):
+        logger.info("%s pass: %d of %d segments in %d Spark tasks", side, len(plan.segments), plan.total,
+                    plan.partitions)
+        sc.setJobDescription(f"validate ({plans.mode}) pass {number}/2: items of {tables[side]} {action}: "
+                             f"{len(plan.segments)} of {plan.total} segments in {plan.partitions} tasks")
+        results += (
+            sc.parallelize(plan.assignments(), plan.partitions)
+            .mapPartitions(partial(_check_partition, check, settings, plan.total, plans.limit))
+            .collect()
+        )
+    return report(results, context=context, failures_to_fetch=options.failures_to_fetch, report_path=path,
+                  seconds=time.monotonic() - started, sample=plans.limit is not None)
+
+
+@dataclass(frozen=True)
+class _Plans:
+    mode: str  # "full" or "sample of N", for logs and the Spark UI
+    source: SegmentPlan
+    target: SegmentPlan
+    limit: SampleLimit | None  # None: read whole segments
+    sample: dict | None  # the sample's parameters, for the report
+
+
+def _plans(sc, config: MigratorConfig, source_info, target_info, sample_size: int | None) -> _Plans:
+    """Full: every segment of each table, split as the migration splits the source. Sample: random segments."""
+    src = config.source
+    if not sample_size:
+        source, target = (plan_segments(scan_segments=src.scan_segments, table_size_bytes=info.size_bytes,
+                                        default_parallelism=sc.defaultParallelism, max_map_tasks=src.max_map_tasks)
+                          for info in (source_info, target_info))
+        return _Plans("full", source, target, None, None)
+    # The target often reports no count yet (new table, or Alternator): the larger count is the better guess.
+    estimated = max(source_info.item_count, target_info.item_count)
+    max_tasks = src.max_map_tasks or sc.defaultParallelism
+    rng = random.Random()
+    sample = plan_sample(sample_size, estimated, max_tasks, rng)
+    target = plan_sample(sample_size, estimated, max_tasks, rng).segments  # other random segments
+    _log_sample(sample)
+    parameters = {"size": sample_size, "estimatedItems": estimated, "totalSegments": sample.segments.total,
+                  "candidateSegments": len(sample.segments.segments), "itemsPerSegment": sample.limit.per_segment,
+                  "itemsPerTask": sample.limit.per_task}
+    return _Plans(f"sample of {sample_size}", sample.segments, target, sample.limit, parameters)
+
+
+def _describe(connection, table: str, side: str) -> schema.TableInfo:
+    info = schema.describe(connection.boto3_client(), table, side)
+    if info is None:
+        raise SchemaError(f"{side} table {table!r} does not exist at {connection.name}; check {side}.table and "
+                          f"{side}.endpoint")
+    return info
+
+
+def _check_partition(check, settings: ValidationSettings, total: int, limit: SampleLimit | None, segments):
+    """Runs on an executor: one Spark partition = one task = one tuple of segments."""
+    from pyspark import TaskContext
+
+    logs.setup()
+    context = TaskContext.get()
+    task = context.partitionId() if context is not None else 0
+    for assigned in segments:
+        yield check(settings, assigned, task, total, limit)
+
+
+def _log_sample(sample: SamplePlan) -> None:
+    if sample.estimated_items == 0:
+        logger.warning("both tables report ItemCount 0 (new, not refreshed yet, or a server that does not count "
+                       "items): splitting them in %d segments", sample.segments.total)
+    what = "all" if sample.covers_everything else f"up to {len(sample.segments.segments)} random"
+    count = f"about {sample.estimated_items}" if sample.estimated_items else "unknown"
+    logger.info("sample of %d items on each side: %s of %d segments (ItemCount %s); items read: at most %d per "
+                "segment, %d per task", sample.size, what, sample.segments.total, count, sample.limit.per_segment,
+                sample.limit.per_task)
+
+
+def _report_path(from_command_line: str | None, from_config: str | None) -> Path:
+    """The report's path; its directory must exist now, not only when the report is written at the end."""
+    if from_command_line:
+        path, origin = Path(from_command_line), "--report"
+    elif from_config:
+        path, origin = Path(from_config), "validation.reportPath"
+    else:
+        return default_report_path()
+    if path.is_dir():
+        raise ConfigError(f"{origin}: {str(path)!r} is a directory; give a file name such as "
+                          f"{str(path / 'report.json')!r}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{origin}: directory {str(path.parent)!r} does not exist; create it or choose another "
+                          "path")
+    return path
+
+
+def _log_unused_keys(config: MigratorConfig) -> None:
+    """Nothing is ignored silently: say which validation keys have no effect on DynamoDB tables."""
+    present = [key for key in NOT_FOR_DYNAMODB if key in ((config.raw or {}).get("validation") or {})]
+    if present:
+        logger.info("validation: %s accepted for scylla-migrator configs and ignored: they apply to CQL or MySQL "
+                    "tables; DynamoDB numbers always compare as decimals", ", ".join(present))

@@ -1,0 +1,96 @@
+"""BatchGetItem for many keys: 100 keys per request, several requests in flight, UnprocessedKeys re-sent."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from migrator.api_client import DynamoApi, RetryPolicy, dumps
+from migrator.errors import TransferError
+from migrator.items import key_id, key_projection
+
+MAX_KEYS_PER_REQUEST = 100  # BatchGetItem's limit on DynamoDB and Alternator
+
+
+class BatchGetter:
+    """Reads items of `table` by key, `MAX_KEYS_PER_REQUEST` keys per BatchGetItem, up to `max_in_flight` at once.
+
+    Reads are strongly consistent by default, so an item written just before the check is not reported missing.
+    `keys_only` reads only the key attributes (enough to learn that an item exists). Keys the server leaves in
+    UnprocessedKeys are re-sent with exponential backoff; after `retry.max_attempts` rounds without progress the
+    getter gives up with TransferError. Use as a context manager, or call `close()`.
+    """
+
+    def __init__(
+        self,
+        api: DynamoApi,
+        table: str,
+        key_names: Sequence[str],
+        *,
+        keys_only: bool = False,
+        consistent: bool = True,
+        max_in_flight: int = 4,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self.api = api
+        self.table = table
+        self.key_names = tuple(key_names)
+        self.retry = retry
+        self._options: dict = {"ConsistentRead": consistent}
+        if keys_only:
+            self._options.update(key_projection(self.key_names))
+        self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="batch-get")
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.unprocessed_resent = 0
+
+    def __enter__(self) -> BatchGetter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def get(self, keys: Sequence[dict]) -> dict[str, dict]:
+        """The items found for `keys`, by `items.key_id`; a key without an item is absent. Duplicates are read once."""
+        by_id: dict[str, dict] = {}
+        for key in keys:
+            by_id.setdefault(key_id(key, self.key_names), key)
+        unique = list(by_id.values())
+        chunks = [unique[i : i + MAX_KEYS_PER_REQUEST] for i in range(0, len(unique), MAX_KEYS_PER_REQUEST)]
+        futures = [self._pool.submit(self._get_chunk, chunk) for chunk in chunks]
+        found: dict[str, dict] = {}
+        for future in futures:
+            found.update(future.result())  # raises the first failure
+        return found
+
+    def _get_chunk(self, keys: list[dict]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        rounds = rounds_without_progress = 0
+        while True:
+            rounds += 1
+            answer = self.api.call("BatchGetItem", self._encode(keys))
+            with self._lock:
+                self.requests += 1
+            for item in answer.get("Responses", {}).get(self.table, []):
+                found[key_id(item, self.key_names)] = item
+            left = answer.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+            if not left:
+                return found
+            rounds_without_progress = 0 if len(left) < len(keys) else rounds_without_progress + 1
+            if rounds_without_progress >= self.retry.max_attempts:
+                raise TransferError(
+                    f"BatchGetItem from table {self.table!r}: {len(left)} keys still unprocessed after "
+                    f"{rounds_without_progress} attempts without progress"
+                )
+            with self._lock:
+                self.unprocessed_resent += len(left)
+            keys = left
+            time.sleep(self.retry.delay(rounds))
+
+    def _encode(self, keys: list[dict]) -> bytes:
+        return dumps({"RequestItems": {self.table: {"Keys": keys, **self._options}}})

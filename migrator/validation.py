@@ -1,0 +1,250 @@
+"""One validator task: check its segments of one table against the other table, count, keep examples, repair.
+
+Plain Python with no Spark in it: `jobs/validate.py` calls these inside each partition. Two passes, each about
+one parallel scan of one side plus batched point reads (BatchGetItem) on the other:
+
+    source pass  scan source segments; look every item up on the target; count missing and differing items,
+                 copy them to the target when asked (copyMissingRows, copyDifferingRows)
+    target pass  scan target segments, key attributes only; look the keys up on the source, key attributes only;
+                 count extra items, delete them from the target when asked (deleteExtraRows)
+
+Only counters and at most `examples_per_task` examples go back to the driver, never the items.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.aws import Connection
+from migrator.compare import diff_items
+from migrator.errors import MigratorError, TransferError
+from migrator.items import key_id, key_of, key_projection, renamed
+from migrator.readers.batch_get import BatchGetter
+from migrator.readers.scan import first_items, prefetch, scan_pages
+from migrator.sampling import SampleLimit
+from migrator.writers.batch_writer import BatchWriter
+
+logger = logging.getLogger("migrator.task")
+
+MISSING, DIFFERING, EXTRA = "missing", "differing", "extra"
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Everything a task needs, picklable; built once on the driver."""
+
+    source: Connection
+    source_table: str
+    target: Connection
+    target_table: str
+    key_names: tuple[str, ...]  # the source's key attributes
+    tolerance: str = "0"  # floatingPointTolerance, as exact decimal text
+    examples_per_task: int = 100
+    copy_missing: bool = False
+    copy_differing: bool = False
+    delete_extra: bool = False
+    renames: tuple[tuple[str, str], ...] = ()  # (source name, target name); empty until renames exist
+    batch_size: int = 25
+    in_flight: int = 4  # BatchGetItem and BatchWriteItem requests at once, each
+    retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def target_key_names(self) -> tuple[str, ...]:
+        names = dict(self.renames)
+        return tuple(names.get(name, name) for name in self.key_names)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One difference found: the item's key in wire format and, for a differing item, `path: source != target`."""
+
+    kind: str  # MISSING, DIFFERING or EXTRA
+    key: dict
+    differences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What a task sends back to the driver: counters and a few examples."""
+
+    side: str  # "source" or "target": the table this pass scanned
+    task: int
+    segments: tuple[int, ...]
+    checked: int = 0
+    missing: int = 0
+    differing: int = 0
+    extra: int = 0
+    copied: int = 0
+    rewritten: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    examples: tuple[Example, ...] = field(default=())
+
+
+def check_source_segments(settings: ValidationSettings, segments: Iterable[int], task: int, total_segments: int,
+                          limit: SampleLimit | None = None) -> PassResult:
+    """Look every item of the source `segments` up on the target; a sample reads only as much as `limit` says."""
+    started = time.monotonic()
+    s = settings
+    tolerance = Decimal(s.tolerance)
+    renames = dict(s.renames)
+    target_keys = s.target_key_names
+    source_api = s.source.api(retry=s.retry)
+    target_api = s.target.api(max_connections=2 * s.in_flight, retry=s.retry)
+    counts = dict.fromkeys(("checked", MISSING, DIFFERING, "copied", "rewritten"), 0)
+    examples: list[Example] = []
+    done: list[int] = []
+    repairing = s.copy_missing or s.copy_differing
+    with source_api, target_api, \
+            BatchGetter(target_api, s.target_table, target_keys, max_in_flight=s.in_flight, retry=s.retry) as getter, \
+            _writer(target_api, s, repairing) as writer:
+        for segment in segments:
+            quota = _quota(limit, counts["checked"])
+            if quota == 0:
+                break
+            where = (f"segment {segment}/{total_segments} of source table {s.source_table!r} checked against "
+                     f"target table {s.target_table!r}")
+            before = dict(counts)
+            try:
+                for page in prefetch(_pages(source_api, s.source_table, segment, total_segments, quota)):
+                    expected = [renamed(item, renames) for item in page]  # what the target should hold
+                    found = getter.get([key_of(item, target_keys) for item in expected])
+                    for item in expected:
+                        counts["checked"] += 1
+                        actual = found.get(key_id(item, target_keys))
+                        if actual is None:
+                            counts[MISSING] += 1
+                            _keep(examples, s, Example(MISSING, key_of(item, target_keys)))
+                            if s.copy_missing:
+                                writer.put(item)
+                                counts["copied"] += 1
+                            continue
+                        differences = diff_items(item, actual, tolerance)
+                        if differences:
+                            counts[DIFFERING] += 1
+                            _keep(examples, s, Example(DIFFERING, key_of(item, target_keys),
+                                                       tuple(str(d) for d in differences)))
+                            if s.copy_differing:
+                                writer.put(item)
+                                counts["rewritten"] += 1
+                if writer is not None:
+                    writer.flush()
+            except MigratorError as exc:
+                raise TransferError(f"{where}: {exc}") from exc
+            done.append(segment)
+            _log_segment(task, "source", segment, total_segments, {k: counts[k] - before[k] for k in counts}, limit)
+    result = PassResult("source", task, tuple(done), counts["checked"], missing=counts[MISSING],
+                        differing=counts[DIFFERING], copied=counts["copied"], rewritten=counts["rewritten"],
+                        seconds=time.monotonic() - started, examples=tuple(examples))
+    log_summary(result, sample=limit is not None)
+    return result
+
+
+def check_target_segments(settings: ValidationSettings, segments: Iterable[int], task: int, total_segments: int,
+                          limit: SampleLimit | None = None) -> PassResult:
+    """Check that every item of the target `segments` exists on the source; a sample reads as `limit` says."""
+    started = time.monotonic()
+    s = settings
+    source_names = dict(zip(s.target_key_names, s.key_names))
+    source_api = s.source.api(max_connections=s.in_flight, retry=s.retry)
+    target_api = s.target.api(max_connections=s.in_flight + 1, retry=s.retry)
+    counts = dict.fromkeys(("checked", EXTRA, "deleted"), 0)
+    examples: list[Example] = []
+    done: list[int] = []
+    projection = key_projection(s.target_key_names)
+    with source_api, target_api, \
+            BatchGetter(source_api, s.source_table, s.key_names, keys_only=True, max_in_flight=s.in_flight,
+                        retry=s.retry) as getter, _writer(target_api, s, s.delete_extra) as writer:
+        for segment in segments:
+            quota = _quota(limit, counts["checked"])
+            if quota == 0:
+                break
+            where = (f"segment {segment}/{total_segments} of target table {s.target_table!r} checked against "
+                     f"source table {s.source_table!r}")
+            before = dict(counts)
+            try:
+                pages = _pages(target_api, s.target_table, segment, total_segments, quota, projection)
+                for page in prefetch(pages):
+                    source_keys = [{source_names[n]: key[n] for n in s.target_key_names} for key in page]
+                    found = getter.get(source_keys)
+                    for key, source_key in zip(page, source_keys):
+                        counts["checked"] += 1
+                        if key_id(source_key, s.key_names) in found:
+                            continue
+                        counts[EXTRA] += 1
+                        target_key = key_of(key, s.target_key_names)
+                        _keep(examples, s, Example(EXTRA, target_key))
+                        if s.delete_extra:
+                            writer.delete(target_key)
+                            counts["deleted"] += 1
+                if writer is not None:
+                    writer.flush()
+            except MigratorError as exc:
+                raise TransferError(f"{where}: {exc}") from exc
+            done.append(segment)
+            _log_segment(task, "target", segment, total_segments, {k: counts[k] - before[k] for k in counts}, limit)
+    result = PassResult("target", task, tuple(done), counts["checked"], extra=counts[EXTRA],
+                        deleted=counts["deleted"], seconds=time.monotonic() - started, examples=tuple(examples))
+    log_summary(result, sample=limit is not None)
+    return result
+
+
+def log_summary(result: PassResult, sample: bool = False) -> None:
+    """The per-task line README documents: `validator task 3: source segments [3, 7] checked 5120 items in 3.0 s:
+    0 missing, 1 differing` (a target pass counts extra items instead; a sample says `sample of N segments`)."""
+    if result.side == "source":
+        counts = {MISSING: result.missing, DIFFERING: result.differing, "copied": result.copied,
+                  "rewritten": result.rewritten}
+    else:
+        counts = {EXTRA: result.extra, "deleted": result.deleted}
+    if sample:
+        segments = f"sample of {len(result.segments)} segments"
+    else:
+        segments = "segments [" + ", ".join(str(s) for s in result.segments) + "]"
+    logger.info("validator task %d: %s %s checked %d items in %.1f s: %s", result.task, result.side, segments,
+                result.checked, result.seconds, _counts_text(counts))
+
+
+def _log_segment(task: int, side: str, segment: int, total: int, counts: dict[str, int],
+                 limit: SampleLimit | None) -> None:
+    level = logging.INFO if limit is None else logging.DEBUG  # a sample reads many tiny segments
+    logger.log(level, "validator task %d: %s segment %d/%d checked %d items: %s", task, side, segment, total,
+               counts["checked"], _counts_text(counts))
+
+
+def _quota(limit: SampleLimit | None, checked: int) -> int | None:
+    """Items to read from the next segment: None for all of it, 0 when the task has its share of the sample."""
+    if limit is None:
+        return None
+    return max(0, min(limit.per_segment, limit.per_task - checked))
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    """`0 missing, 1 differing`; repair counts only when not zero."""
+    parts = [f"{counts[k]} {k}" for k in (MISSING, DIFFERING, EXTRA) if k in counts]
+    parts += [f"{counts[k]} {k}" for k in ("copied", "rewritten", "deleted") if counts.get(k)]
+    return ", ".join(parts)
+
+
+def _pages(api: DynamoApi, table: str, segment: int, total: int, quota: int | None,
+           projection: dict | None = None) -> Iterator[list[dict]]:
+    if quota is None:
+        return scan_pages(api, table, segment, total, projection=projection)
+    return first_items(scan_pages(api, table, segment, total, limit=quota, projection=projection), quota)
+
+
+def _writer(api: DynamoApi, s: ValidationSettings, enabled: bool):
+    if not enabled:
+        return nullcontext(None)
+    return BatchWriter(api, s.target_table, batch_size=s.batch_size, max_in_flight=s.in_flight, retry=s.retry)
+
+
+def _keep(examples: list[Example], s: ValidationSettings, example: Example) -> None:
+    if len(examples) < s.examples_per_task:
+        examples.append(example)
