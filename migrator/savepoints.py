@@ -1,0 +1,238 @@
+"""Savepoint files: the config plus the progress of a run, written so that the alphabetically last file is the newest.
+
+A savepoint is a config this migrator can run: the YAML as loaded, with `skipSegments` (the segments whose items
+are all written and acknowledged) and `source.scanSegments` (the segment count the run used, so that a resumed run
+splits the table the same way even when the count was derived from the table size). Secrets are never written:
+every value under a secret-looking key (the whole `credentials` block) becomes `NOT_STORED`, which the config
+loader refuses with a message saying how to resume (`migrator.resume`).
+
+Names are `savepoint_<13-digit epoch millis>_<10-digit counter>.yaml`. The millis never go backwards and the counter
+grows by one per file, both seeded from the files already in the directory. Files are written to a hidden temporary
+sibling, fsync'ed and renamed, so a reader never sees half a savepoint.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migrator import __version__
+from migrator.config_values import NOT_STORED, is_secret_key
+from migrator.errors import ConfigError, SavepointError
+
+logger = logging.getLogger(__name__)
+
+NAME = re.compile(r"savepoint_(\d{13})_(\d{10})\.yaml")
+MAX_COUNTER = 10**10 - 1
+REASONS = ("interval", "signal", "failure", "final")
+
+
+def savepoint_name(millis: int, counter: int) -> str:
+    return f"savepoint_{millis:013d}_{counter:010d}.yaml"
+
+
+def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozenset[int], reason: str,
+                   detail: str = "", items: int = 0, now: float | None = None) -> str:
+    """The savepoint file for config `raw` with `done` segments of `total_segments`; a header comment says why."""
+    doc = without_secrets(raw)
+    doc.pop("skipSegments", None)
+    source = dict(doc.get("source") or {})
+    source["scanSegments"] = total_segments
+    doc["source"] = source
+    when = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.timezone.utc)
+    header = [
+        f"# migrator {__version__} savepoint, written {when.isoformat(timespec='seconds')} ({reason}"
+        + (f": {detail}" if detail else "") + ")",
+        f"# progress: {len(done)} of {total_segments} segments done, {total_segments - len(done)} remain; "
+        f"{items} items copied by the run that wrote this file",
+        "# resume: ./submit.sh THIS_FILE, or ./submit.sh YOUR_CONFIG --resume THIS_FILE (credentials are not stored)",
+    ]
+    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    skip = yaml.safe_dump({"skipSegments": sorted(done)}, default_flow_style=None, width=100)
+    return "\n".join(header) + "\n" + body + skip
+
+
+def without_secrets(obj: Any) -> Any:
+    """A copy of nested dicts/lists with every value under a secret-looking key replaced by `NOT_STORED`."""
+    if isinstance(obj, Mapping):
+        return {key: NOT_STORED if is_secret_key(key) and value is not None else without_secrets(value)
+                for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [without_secrets(value) for value in obj]
+    return obj
+
+
+class SavepointDir:
+    """A local directory of savepoint files."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self._millis = 0
+        self._counter: int | None = None  # seeded from the directory at the first write
+
+    def check(self) -> None:
+        """Create the directory if needed and make sure this process can write there; ConfigError if not."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ConfigError(f"savepoints.path: cannot write savepoints to {str(self.path)!r}: {reason}; "
+                              "create the directory or point savepoints.path to a writable one") from None
+
+    def names(self) -> list[str]:
+        """The savepoint file names in the directory, oldest first."""
+        try:
+            return sorted(entry.name for entry in os.scandir(self.path) if NAME.fullmatch(entry.name))
+        except FileNotFoundError:
+            return []
+
+    def newest(self) -> Path | None:
+        names = self.names()
+        return self.path / names[-1] if names else None
+
+    def write(self, text: str) -> Path:
+        """Write `text` as the next savepoint file, atomically; return its path. SavepointError on failure."""
+        name = self._next_name()
+        final = self.path / name
+        temporary = self.path / f".{name}.tmp"
+        try:
+            with open(temporary, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, final)
+            _fsync_directory(self.path)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise SavepointError(f"cannot write savepoint {str(final)!r}: {exc.strerror or exc}") from exc
+        return final
+
+    def _next_name(self) -> str:
+        if self._counter is None:
+            self._counter = 0
+            names = self.names()
+            if names:
+                millis, counter = NAME.fullmatch(names[-1]).groups()
+                self._millis, self._counter = int(millis), int(counter)
+        if self._counter >= MAX_COUNTER:
+            raise SavepointError(f"savepoints.path: {str(self.path)!r} holds a savepoint with the largest counter "
+                                 f"({MAX_COUNTER}); move the old savepoints away")
+        self._millis = max(self._millis, int(time.time() * 1000))
+        self._counter += 1
+        return savepoint_name(self._millis, self._counter)
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make the rename durable (POSIX); some file systems cannot open a directory, which is fine to skip."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class SavepointWriter:
+    """The progress of one run, and the savepoints that record it.
+
+    `segment_done` is called (from the progress server's threads) for each segment whose items are all written and
+    acknowledged. `save` writes a savepoint: an interval one only when progress changed since the last file, a
+    terminal one (signal, failure, final) also when no terminal savepoint was written yet. `start` writes interval
+    savepoints every `interval_seconds` in a daemon thread; a failed interval write is logged with its cause and
+    tried again at the next interval, while a failed terminal write raises SavepointError.
+    """
+
+    def __init__(self, directory: SavepointDir, raw: Mapping, total_segments: int, done: frozenset[int]) -> None:
+        self.directory = directory
+        self.raw = raw
+        self.total_segments = total_segments
+        self._state = threading.Lock()
+        self._writing = threading.Lock()  # one write at a time; held while a file is written
+        self._done = set(done)
+        self._items: dict[int, int] = {}  # items per segment copied by this run
+        self._version = 0  # bumped for every newly finished segment
+        self._written_version = 0
+        self._terminal_written = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_path: Path | None = None
+
+    def segment_done(self, segment: int, items: int | None = None) -> None:
+        with self._state:
+            if items is not None:
+                self._items[segment] = items
+            if segment not in self._done:
+                self._done.add(segment)
+                self._version += 1
+
+    @property
+    def done(self) -> frozenset[int]:
+        with self._state:
+            return frozenset(self._done)
+
+    def save(self, reason: str, detail: str = "") -> Path | None:
+        """Write a savepoint now if there is something new to record; return its path, or None."""
+        if reason not in REASONS:
+            raise ValueError(f"unknown savepoint reason {reason!r}")
+        terminal = reason != "interval"
+        with self._writing:
+            with self._state:
+                version, done, items = self._version, frozenset(self._done), sum(self._items.values())
+            if version == self._written_version and (not terminal or self._terminal_written):
+                return None
+            text = savepoint_text(self.raw, total_segments=self.total_segments, done=done, reason=reason,
+                                  detail=detail, items=items)
+            path = self.directory.write(text)
+            self._written_version = version
+            self._terminal_written = self._terminal_written or terminal
+            self.last_path = path
+        logger.info("savepoint %s written (%s): %d of %d segments done, %d remain", path, reason, len(done),
+                    self.total_segments, self.total_segments - len(done))
+        return path
+
+    def start(self, interval_seconds: float) -> None:
+        self._thread = threading.Thread(target=self._every, args=(interval_seconds,), name="savepoints",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _every(self, interval_seconds: float) -> None:
+        while not self._stop.wait(interval_seconds):
+            try:
+                self.save("interval")
+            except SavepointError as exc:
+                logger.warning("%s; trying again in %s s", exc, interval_seconds)
+
+
+def find_savepoint(path: str | Path) -> Path:
+    """`path` itself when it is a file, else the newest savepoint in the directory `path`; ConfigError if none."""
+    target = Path(path).expanduser()
+    if target.is_file():
+        return target
+    if target.is_dir():
+        newest = SavepointDir(target).newest()
+        if newest is None:
+            raise ConfigError(f"--resume: no savepoint_*.yaml file in {str(target)!r}; give a savepoint file or "
+                              "the savepoints.path directory of the run to resume")
+        return newest
+    raise ConfigError(f"--resume: {str(target)!r} not found; give a savepoint file or a directory of savepoints")
