@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from migrator.api_client import RetryPolicy
 from migrator.aws import Connection
 from migrator.errors import MigratorError, TransferError
+from migrator.progress import ProgressAddress
 from migrator.readers.scan import prefetch, scan_pages
 from migrator.writers.batch_writer import BatchWriter
 
@@ -31,6 +32,7 @@ class TransferSettings:
     batch_size: int = 25
     writes_in_flight: int = 4
     retry: RetryPolicy = RetryPolicy()
+    progress: ProgressAddress | None = None  # where to report finished segments (when savepoints are on)
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,13 @@ class TaskResult:
     seconds: float
 
 
-def transfer_segments(settings: TransferSettings, segments: Iterable[int], task: int) -> TaskResult:
+def transfer_segments(settings: TransferSettings, segments: Iterable[int], task: int,
+                      on_segment_done: Callable[[int, int], None] | None = None) -> TaskResult:
     """Copy `segments` and log one line per segment and a summary line (the format README documents).
 
     Returns only once every item is acknowledged by the target. Failures raise TransferError naming the
     table, the segment and the cause, so that Spark retries the task (puts are idempotent).
+    `on_segment_done(segment, items)` is called once a segment's items are all written and acknowledged.
     """
     started = time.monotonic()
     source_api = settings.source.api(retry=settings.retry)
@@ -80,6 +84,8 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
             logger.info(
                 "migrator task %d: segment %d/%d transferred %d items", task, segment, settings.total_segments, count
             )
+            if on_segment_done is not None:
+                on_segment_done(segment, count)
     if writer.written != scanned:  # the writer raises before this can happen; a last guard against loss
         raise TransferError(
             f"task {task}, segments {done} of {settings.source_table!r}: scanned {scanned} items "
