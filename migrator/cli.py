@@ -1,7 +1,7 @@
 """Entry point of the Spark application: find the config, start Spark, run the job, map errors to exit codes.
 
 spark-submit runs `dist/main.py`, which calls `main()`. Exit status: 0 done, 1 failed or items lost,
-2 bad config or arguments (one line on stderr, no traceback).
+2 bad config or arguments (one line on stderr, no traceback), 128 + N stopped by signal N after a savepoint.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import sys
 
 from migrator import __version__, logs
 from migrator.config import check_supported, load_config, redacted_yaml
-from migrator.errors import ConfigError, MigratorError
+from migrator.errors import ConfigError, Interrupted, MigratorError
+from migrator.savepoints import SavepointDir
 
 logger = logging.getLogger("migrator")
 
@@ -47,14 +48,25 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("--validate: not supported yet; this version only migrates")
         for warning in check_supported(config):
             logger.warning("%s", warning)
+        if config.savepoints is not None:
+            SavepointDir(config.savepoints.path).check()
         logger.info("migrator %s; config %s:\n%s", __version__, path, redacted_yaml(config).rstrip())
         spark = _start_spark(config)
         from migrator.jobs import migrate
 
+        interrupted = False
         try:
             return migrate.run(spark, config)
+        except Interrupted:
+            interrupted = True
+            raise
         finally:
-            spark.stop()
+            try:
+                spark.stop()
+            except Exception as exc:
+                if not interrupted:
+                    raise
+                logger.info("Spark was stopped already (%s)", type(exc).__name__)  # spark-submit is shutting down
     except ConfigError as exc:
         print(f"migrator: error: {exc}", file=sys.stderr)
         return exc.exit_status

@@ -340,8 +340,4 @@ def check_supported(cfg: MigratorConfig) -> list[str]:
     for path, used, fix in NOT_BUILT_YET:
         if used(cfg):
             raise ConfigError(f"{path}: not supported yet; {fix}")
-    warnings = []
-    if cfg.savepoints is not None:
-        warnings.append("savepoints: not written yet by this version; an interrupted run starts over "
-                        "(puts are idempotent)")
-    return warnings
+    return []
