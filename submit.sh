@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run a migration with spark-submit.
 #   ./submit.sh CONFIG [spark-submit options]   e.g. ./submit.sh config.yaml --master spark://host:7077
+#   ./submit.sh CONFIG --resume SAVEPOINT ...    skip what a savepoint (a file, or the newest in a directory) has done
 #   ./submit.sh --demo                           build if needed, then migrate a sample table between two local servers
 # Without --master the job runs in this machine's Spark: local[*,4], all cores and 4 attempts per task. With any
 # other master the executors get the code from dist/migrator.zip and its Python dependencies from
@@ -25,12 +26,26 @@ if [ "$1" = "--demo" ]; then
   export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1}
   exec "$VENV/bin/python" -m migrator.demo "$@"
 fi
-case "$1" in -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; -*) usage ;; esac
+case "$1" in -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; -*) usage ;; esac
 
 config=$1
 shift
 [ -f "$config" ] || { echo "submit.sh: config file '$config' not found; pass the path of your YAML config" >&2; exit 2; }
 config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
+
+# --resume is the application's option: it goes after dist/main.py, everything else to spark-submit.
+app_args=()
+spark_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --resume)
+      [ $# -ge 2 ] || { echo "submit.sh: --resume needs a savepoint file or a directory of savepoints" >&2; exit 2; }
+      app_args+=(--resume "$2"); shift 2 ;;
+    --resume=*) app_args+=(--resume "${1#--resume=}"); shift ;;
+    *) spark_args+=("$1"); shift ;;
+  esac
+done
+set -- ${spark_args[@]+"${spark_args[@]}"}
 built || "$ROOT/build.sh"
 
 master=""
@@ -63,4 +78,4 @@ if [ -z "${SPARK_HOME:-}" ]; then
   SPARK_HOME=$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
   export SPARK_HOME
 fi
-exec "$SPARK_HOME/bin/spark-submit" "${opts[@]}" "$@" "$ROOT/dist/main.py"
+exec "$SPARK_HOME/bin/spark-submit" "${opts[@]}" "$@" "$ROOT/dist/main.py" ${app_args[@]+"${app_args[@]}"}

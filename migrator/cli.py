@@ -14,6 +14,7 @@ import sys
 from migrator import __version__, logs
 from migrator.config import check_supported, load_config, redacted_yaml
 from migrator.errors import ConfigError, Interrupted, MigratorError
+from migrator.resume import resume_config
 from migrator.savepoints import SavepointDir
 
 logger = logging.getLogger("migrator")
@@ -29,6 +30,9 @@ class _ArgumentParser(argparse.ArgumentParser):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _ArgumentParser(prog="migrator", description="Copy a DynamoDB table into ScyllaDB Alternator.")
     parser.add_argument("--config", help=f"YAML config (default: the Spark conf {CONFIG_CONF_KEY})")
+    parser.add_argument("--resume", metavar="SAVEPOINT",
+                        help="skip the segments a savepoint records as done: a savepoint file, or a directory of "
+                             "savepoints (the newest is used); everything else comes from the config")
     parser.add_argument("--validate", action="store_true", help="compare source and target instead of copying")
     parser.add_argument("--version", action="version", version=f"migrator {__version__}")
     return parser.parse_args(argv)
@@ -48,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("--validate: not supported yet; this version only migrates")
         for warning in check_supported(config):
             logger.warning("%s", warning)
+        if args.resume:
+            config = resume_config(config, path, args.resume)
         if config.savepoints is not None:
             SavepointDir(config.savepoints.path).check()
         logger.info("migrator %s; config %s:\n%s", __version__, path, redacted_yaml(config).rstrip())
