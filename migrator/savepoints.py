@@ -49,16 +49,34 @@ def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozen
     source["scanSegments"] = total_segments
     doc["source"] = source
     when = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.timezone.utc)
+    left_out = secret_paths(raw)
     header = [
         f"# migrator {__version__} savepoint, written {when.isoformat(timespec='seconds')} ({reason}"
         + (f": {detail}" if detail else "") + ")",
         f"# progress: {len(done)} of {total_segments} segments done, {total_segments - len(done)} remain; "
         f"{items} items copied by the run that wrote this file",
-        "# resume: ./submit.sh THIS_FILE, or ./submit.sh YOUR_CONFIG --resume THIS_FILE (credentials are not stored)",
+        f"# not stored: {', '.join(left_out)}; resume: ./submit.sh YOUR_CONFIG --resume THIS_FILE" if left_out
+        else "# resume: ./submit.sh THIS_FILE, or ./submit.sh YOUR_CONFIG --resume THIS_FILE",
     ]
     body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
     skip = yaml.safe_dump({"skipSegments": sorted(done)}, default_flow_style=None, width=100)
     return "\n".join(header) + "\n" + body + skip
+
+
+def secret_paths(obj: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of the values `without_secrets` leaves out, e.g. `source.credentials`."""
+    paths: list[str] = []
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if is_secret_key(key) and value is not None:
+                paths.append(path)
+            else:
+                paths += secret_paths(value, path)
+    elif isinstance(obj, (list, tuple)):
+        for index, value in enumerate(obj):
+            paths += secret_paths(value, f"{prefix}[{index}]")
+    return paths
 
 
 def without_secrets(obj: Any) -> Any:

@@ -15,7 +15,7 @@ from migrator.errors import Interrupted, SavepointError, SchemaError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.progress.reporter import ProgressReporter
 from migrator.progress.server import ProgressServer
-from migrator.savepoints import SavepointDir, SavepointWriter
+from migrator.savepoints import SavepointDir, SavepointWriter, secret_paths
 from migrator.segments import SegmentPlan, plan_segments, segment_ranges
 from migrator.transfer import TaskResult, TransferSettings, transfer_segments
 
@@ -73,7 +73,7 @@ def run(spark, config: MigratorConfig) -> int:
         writer = SavepointWriter(SavepointDir(config.savepoints.path), config.raw, plan.total, config.skip_segments)
     started = time.monotonic()
     results = _run_job(sc, config, plan, settings, writer)
-    status = report(results, source_info, src.table, dst.table, time.monotonic() - started)
+    status = report(results, source_info, src.table, dst.table, time.monotonic() - started, skipped=plan.skipped)
     if writer is not None:
         for result in results:
             if result.written == result.scanned:
@@ -132,9 +132,9 @@ def _resume_hint(writer: SavepointWriter | None) -> str:
     if writer.last_path is None:
         return "no savepoint written"
     done = len(writer.done)
+    alone = "" if secret_paths(writer.raw) else f", or ./submit.sh {writer.last_path}"
     return (f"savepoint {writer.last_path} holds {done} of {writer.total_segments} segments done; resume with "
-            f"./submit.sh YOUR_CONFIG --resume {writer.directory.path} (or ./submit.sh {writer.last_path} "
-            "when the config has no credentials)")
+            f"./submit.sh YOUR_CONFIG --resume {writer.directory.path}{alone}")
 
 
 def _transfer_partition(settings: TransferSettings, segments):
@@ -153,7 +153,8 @@ def _transfer_partition(settings: TransferSettings, segments):
             reporter.close()
 
 
-def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float) -> int:
+def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float, *,
+           skipped: int = 0) -> int:
     """Log the per-task counts, their sum, the source's count and the verdict; return the exit status."""
     for r in sorted(results, key=lambda r: r.task):
         logger.info("task %d: %d segments, %d items in %.1f s", r.task, len(r.segments), r.written, r.seconds)
@@ -164,11 +165,15 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
         "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s)",
         len(results), written, source_table, target_table, seconds, rate,
     )
-    logger.info(
-        "migrator source count: %d items scanned (exact); DescribeTable ItemCount %d "
-        "(approximate: AWS refreshes it about every six hours; some local servers always say 0)",
-        scanned, source_info.item_count,
-    )
+    if skipped:
+        logger.info("migrator source count: %d items scanned in the segments of this run (exact); the %d skipped "
+                    "segments were copied by an earlier run", scanned, skipped)
+    else:
+        logger.info(
+            "migrator source count: %d items scanned (exact); DescribeTable ItemCount %d "
+            "(approximate: AWS refreshes it about every six hours; some local servers always say 0)",
+            scanned, source_info.item_count,
+        )
     if written != scanned:
         logger.error("migrator verdict: FAILED - %d items scanned but %d written", scanned, written)
         return 1

@@ -83,6 +83,18 @@ def test_no_secret_is_written_and_the_count_and_progress_are(tmp_path):
     assert "skipSegments: [1, 5, 9]\n" in text
     assert text.startswith("# migrator ") and "(interval)" in text.splitlines()[0]
     assert "# progress: 3 of 16 segments done, 13 remain" in text
+    assert ("# not stored: source.credentials, target.credentials; resume: ./submit.sh YOUR_CONFIG --resume "
+            "THIS_FILE") in text
+
+
+def test_a_config_without_credentials_gives_a_savepoint_that_runs_alone(tmp_path):
+    """Nothing left out: the header says the savepoint itself can be run, and it loads as the config."""
+    raw = {side: {k: v for k, v in section.items() if k != "credentials"} for side, section in RAW.items()}
+    text = savepoint_text(raw, total_segments=4, done={2}, reason="final")
+    assert "# resume: ./submit.sh THIS_FILE, or ./submit.sh YOUR_CONFIG --resume THIS_FILE" in text
+    path = tmp_path / "alone.yaml"
+    path.write_text(text)
+    assert load_config(path).skip_segments == frozenset({2})
 
 
 def test_a_savepoint_alone_says_the_credentials_are_missing_and_runs_once_they_are_removed(tmp_path):
