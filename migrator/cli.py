@@ -15,7 +15,7 @@ from migrator import __version__, logs
 from migrator.config import check_supported, load_config, redacted_yaml
 from migrator.errors import ConfigError, Interrupted, MigratorError
 from migrator.resume import resume_config
-from migrator.savepoints import SavepointDir
+from migrator.savepoint_stores import open_store
 
 logger = logging.getLogger("migrator")
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:
             config = resume_config(config, path, args.resume)
         if config.savepoints is not None:
-            SavepointDir(config.savepoints.path).check()
+            open_store(config.savepoints.path).check()
         logger.info("migrator %s; config %s:\n%s", __version__, path, redacted_yaml(config).rstrip())
         spark = _start_spark(config)
         from migrator.jobs import migrate

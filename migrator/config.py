@@ -21,7 +21,7 @@ from migrator.errors import ConfigError
 __all__ = [
     "AlternatorSettings", "AssumeRole", "Credentials", "Endpoint", "MigratorConfig", "Rename", "Savepoints",
     "SourceSettings", "TargetSettings", "Validation", "accepted_key_paths", "check_supported", "load_config",
-    "parse_config", "read_yaml", "redact", "redacted_yaml", "ALTERNATOR_KEYS", "ATTRIBUTE_NAMES", "NOT_BUILT_YET",
+    "parse_config", "parse_yaml", "read_yaml", "redact", "redacted_yaml", "ALTERNATOR_KEYS", "ATTRIBUTE_NAMES", "NOT_BUILT_YET",
 ]
 
 
@@ -249,6 +249,11 @@ def read_yaml(path: str | Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(f"{origin}: cannot read: {reason}") from None
+    return parse_yaml(text, origin)
+
+
+def parse_yaml(text: str, origin: str) -> Any:
+    """YAML text as loaded (duplicate keys refused); ConfigError naming `origin` and the line on any problem."""
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:

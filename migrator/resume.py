@@ -11,22 +11,22 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from migrator.config import MigratorConfig, parse_config, read_yaml
+from migrator.config import MigratorConfig, parse_config, parse_yaml
 from migrator.config_values import as_int, as_list
 from migrator.errors import ConfigError
-from migrator.savepoints import find_savepoint
+from migrator.savepoint_stores import find_savepoint
 from migrator.segments import MAX_SEGMENTS
 
 logger = logging.getLogger("migrator")
 
 
 def resume_config(config: MigratorConfig, origin: str, resume_from: str) -> MigratorConfig:
-    """`config` (loaded from `origin`) with the progress of the savepoint `resume_from` (a file or a directory)."""
-    path = find_savepoint(resume_from)
-    raw = read_yaml(path)
+    """`config` (loaded from `origin`) with the progress of the savepoint `resume_from`: a file or a directory, or
+    an s3:// object or prefix."""
+    path, text = find_savepoint(resume_from)
+    raw = parse_yaml(text, path)
     total, done = savepoint_progress(raw, path)
     _check_same_tables(config, raw, path)
     scan_segments = config.source.scan_segments
@@ -42,7 +42,7 @@ def resume_config(config: MigratorConfig, origin: str, resume_from: str) -> Migr
     return parse_config(merged, origin)
 
 
-def savepoint_progress(raw: Any, path: Path) -> tuple[int, frozenset[int]]:
+def savepoint_progress(raw: Any, path: str) -> tuple[int, frozenset[int]]:
     """(segment count, done segments) of a savepoint as loaded; ConfigError when it is not a savepoint."""
     where = f"--resume: {str(path)!r}"
     source = raw.get("source") if isinstance(raw, Mapping) else None
@@ -57,7 +57,7 @@ def savepoint_progress(raw: Any, path: Path) -> tuple[int, frozenset[int]]:
     return total, frozenset(done)
 
 
-def _check_same_tables(config: MigratorConfig, raw: Mapping, path: Path) -> None:
+def _check_same_tables(config: MigratorConfig, raw: Mapping, path: str) -> None:
     """The savepoint must belong to the migration the config describes."""
     recorded = (_table(raw, "source"), _table(raw, "target"))
     wanted = (config.source.table, config.target.table)

@@ -1,22 +1,17 @@
-"""Savepoint files: the config plus the progress of a run, written so that the alphabetically last file is the newest.
+"""Savepoints: the config plus the progress of a run, and the writer that records that progress while it runs.
 
 A savepoint is a config this migrator can run: the YAML as loaded, with `skipSegments` (the segments whose items
 are all written and acknowledged) and `source.scanSegments` (the segment count the run used, so that a resumed run
 splits the table the same way even when the count was derived from the table size). Secrets are never written:
 every value under a secret-looking key (the whole `credentials` block) becomes `NOT_STORED`, which the config
-loader refuses with a message saying how to resume (`migrator.resume`).
-
-Names are `savepoint_<13-digit epoch millis>_<10-digit counter>.yaml`. The millis never go backwards and the counter
-grows by one per file, both seeded from the files already in the directory. Files are written to a hidden temporary
-sibling, fsync'ed and renamed, so a reader never sees half a savepoint.
+loader refuses with a message saying how to resume (`migrator.resume`). Where the files go and how they are named:
+`migrator.savepoint_stores`.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-import os
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -27,17 +22,12 @@ import yaml
 
 from migrator import __version__
 from migrator.config_values import NOT_STORED, is_secret_key
-from migrator.errors import ConfigError, SavepointError
+from migrator.errors import SavepointError
+from migrator.savepoint_stores import SavepointStore
 
 logger = logging.getLogger(__name__)
 
-NAME = re.compile(r"savepoint_(\d{13})_(\d{10})\.yaml")
-MAX_COUNTER = 10**10 - 1
 REASONS = ("interval", "signal", "failure", "final")
-
-
-def savepoint_name(millis: int, counter: int) -> str:
-    return f"savepoint_{millis:013d}_{counter:010d}.yaml"
 
 
 def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozenset[int], reason: str,
@@ -89,83 +79,6 @@ def without_secrets(obj: Any) -> Any:
     return obj
 
 
-class SavepointDir:
-    """A local directory of savepoint files."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser().absolute()
-        self._millis = 0
-        self._counter: int | None = None  # seeded from the directory at the first write
-
-    def check(self) -> None:
-        """Create the directory if needed and make sure this process can write there; ConfigError if not."""
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / f".write-test-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise ConfigError(f"savepoints.path: cannot write savepoints to {str(self.path)!r}: {reason}; "
-                              "create the directory or point savepoints.path to a writable one") from None
-
-    def names(self) -> list[str]:
-        """The savepoint file names in the directory, oldest first."""
-        try:
-            return sorted(entry.name for entry in os.scandir(self.path) if NAME.fullmatch(entry.name))
-        except FileNotFoundError:
-            return []
-
-    def newest(self) -> Path | None:
-        names = self.names()
-        return self.path / names[-1] if names else None
-
-    def write(self, text: str) -> Path:
-        """Write `text` as the next savepoint file, atomically; return its path. SavepointError on failure."""
-        name = self._next_name()
-        final = self.path / name
-        temporary = self.path / f".{name}.tmp"
-        try:
-            with open(temporary, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, final)
-            _fsync_directory(self.path)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise SavepointError(f"cannot write savepoint {str(final)!r}: {exc.strerror or exc}") from exc
-        return final
-
-    def _next_name(self) -> str:
-        if self._counter is None:
-            self._counter = 0
-            names = self.names()
-            if names:
-                millis, counter = NAME.fullmatch(names[-1]).groups()
-                self._millis, self._counter = int(millis), int(counter)
-        if self._counter >= MAX_COUNTER:
-            raise SavepointError(f"savepoints.path: {str(self.path)!r} holds a savepoint with the largest counter "
-                                 f"({MAX_COUNTER}); move the old savepoints away")
-        self._millis = max(self._millis, int(time.time() * 1000))
-        self._counter += 1
-        return savepoint_name(self._millis, self._counter)
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make the rename durable (POSIX); some file systems cannot open a directory, which is fine to skip."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class SavepointWriter:
     """The progress of one run, and the savepoints that record it.
 
@@ -176,8 +89,8 @@ class SavepointWriter:
     tried again at the next interval, while a failed terminal write raises SavepointError.
     """
 
-    def __init__(self, directory: SavepointDir, raw: Mapping, total_segments: int, done: frozenset[int]) -> None:
-        self.directory = directory
+    def __init__(self, store: SavepointStore, raw: Mapping, total_segments: int, done: frozenset[int]) -> None:
+        self.store = store
         self.raw = raw
         self.total_segments = total_segments
         self._state = threading.Lock()
@@ -189,7 +102,7 @@ class SavepointWriter:
         self._terminal_written = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.last_path: Path | None = None
+        self.last_path: Path | str | None = None
 
     def segment_done(self, segment: int, items: int | None = None) -> None:
         with self._state:
@@ -204,7 +117,7 @@ class SavepointWriter:
         with self._state:
             return frozenset(self._done)
 
-    def save(self, reason: str, detail: str = "") -> Path | None:
+    def save(self, reason: str, detail: str = "") -> Path | str | None:
         """Write a savepoint now if there is something new to record; return its path, or None."""
         if reason not in REASONS:
             raise ValueError(f"unknown savepoint reason {reason!r}")
@@ -216,7 +129,7 @@ class SavepointWriter:
                 return None
             text = savepoint_text(self.raw, total_segments=self.total_segments, done=done, reason=reason,
                                   detail=detail, items=items)
-            path = self.directory.write(text)
+            path = self.store.write(text)
             self._written_version = version
             self._terminal_written = self._terminal_written or terminal
             self.last_path = path
@@ -240,17 +153,3 @@ class SavepointWriter:
                 self.save("interval")
             except SavepointError as exc:
                 logger.warning("%s; trying again in %s s", exc, interval_seconds)
-
-
-def find_savepoint(path: str | Path) -> Path:
-    """`path` itself when it is a file, else the newest savepoint in the directory `path`; ConfigError if none."""
-    target = Path(path).expanduser()
-    if target.is_file():
-        return target
-    if target.is_dir():
-        newest = SavepointDir(target).newest()
-        if newest is None:
-            raise ConfigError(f"--resume: no savepoint_*.yaml file in {str(target)!r}; give a savepoint file or "
-                              "the savepoints.path directory of the run to resume")
-        return newest
-    raise ConfigError(f"--resume: {str(target)!r} not found; give a savepoint file or a directory of savepoints")

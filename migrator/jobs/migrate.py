@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import time
 from functools import partial
+from pathlib import Path
 
 from migrator import logs, schema
 from migrator.aws import connection_for
@@ -15,7 +16,8 @@ from migrator.errors import Interrupted, SavepointError, SchemaError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.progress.reporter import ProgressReporter
 from migrator.progress.server import ProgressServer
-from migrator.savepoints import SavepointDir, SavepointWriter, secret_paths
+from migrator.savepoint_stores import open_store
+from migrator.savepoints import SavepointWriter, secret_paths
 from migrator.segments import SegmentPlan, plan_segments, segment_ranges
 from migrator.transfer import TaskResult, TransferSettings, transfer_segments
 
@@ -70,7 +72,7 @@ def run(spark, config: MigratorConfig) -> int:
     )
     writer = None
     if config.savepoints is not None:
-        writer = SavepointWriter(SavepointDir(config.savepoints.path), config.raw, plan.total, config.skip_segments)
+        writer = SavepointWriter(open_store(config.savepoints.path), config.raw, plan.total, config.skip_segments)
     started = time.monotonic()
     results = _run_job(sc, config, plan, settings, writer)
     status = report(results, source_info, src.table, dst.table, time.monotonic() - started, skipped=plan.skipped)
@@ -132,9 +134,10 @@ def _resume_hint(writer: SavepointWriter | None) -> str:
     if writer.last_path is None:
         return "no savepoint written"
     done = len(writer.done)
-    alone = "" if secret_paths(writer.raw) else f", or ./submit.sh {writer.last_path}"
+    local = isinstance(writer.last_path, Path)  # spark-submit's config must be a local file
+    alone = f", or ./submit.sh {writer.last_path}" if local and not secret_paths(writer.raw) else ""
     return (f"savepoint {writer.last_path} holds {done} of {writer.total_segments} segments done; resume with "
-            f"./submit.sh YOUR_CONFIG --resume {writer.directory.path}{alone}")
+            f"./submit.sh YOUR_CONFIG --resume {writer.store.location}{alone}")
 
 
 def _transfer_partition(settings: TransferSettings, segments):

@@ -13,6 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 
@@ -20,7 +21,8 @@ from migrator.demo import sample_data
 from migrator.demo.sample_data import canonical, fill_table, scan_all
 from migrator.demo.servers import HOST, client_for
 from migrator.logs import TASK_SUMMARY
-from migrator.savepoints import SavepointDir, savepoint_text
+from migrator.savepoint_stores import SavepointDir
+from migrator.savepoints import savepoint_text
 from tests.conftest import fresh_table_name
 from tests.integration.spark_run import REPO, describe, run_submit, write_config
 from tests.integration.unprocessed_proxy import UnprocessedProxy
@@ -246,3 +248,36 @@ def test_a_savepoint_alone_says_which_credentials_it_lacks(moto_source, moto_tar
             "savepoint: ./submit.sh YOUR_CONFIG --resume SAVEPOINT, or delete this line from the savepoint to use "
             "the AWS default credential chain") in run.stdout
     assert "Traceback" not in run.stdout
+
+
+def test_savepoints_can_go_to_s3_and_a_run_resumes_from_there(moto_source, moto_target, source_table, tmp_path):
+    """savepoints.path s3://bucket/prefix (moto's S3, AWS default chain): the final savepoint is an object there,
+    without the secret, and --resume with the prefix reads it."""
+    bucket, target_table = fresh_table_name("sp-bucket"), fresh_table_name("sp-copy")
+    s3_env = {"AWS_ENDPOINT_URL_S3": moto_source.url, "AWS_ACCESS_KEY_ID": "sp-env-key",
+              "AWS_SECRET_ACCESS_KEY": "sp-env-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+    s3 = boto3.client("s3", endpoint_url=moto_source.url, region_name="us-east-1", aws_access_key_id="k",
+                      aws_secret_access_key="s")
+    s3.create_bucket(Bucket=bucket)
+    config = config_for(tmp_path, moto_source, source_table, moto_target.url, target_table)
+    doc = yaml.safe_load(config.read_text())
+    doc["savepoints"]["path"] = f"s3://{bucket}/runs/orders"
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    first = run_submit(config, "--master", "local[2]", env=s3_env)
+
+    assert first.returncode == 0, describe(first.stdout)
+    assert_target_equals_source(moto_source, source_table, moto_target, target_table)
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="runs/orders/")["Contents"])
+    assert keys and all(key.startswith("runs/orders/savepoint_") for key in keys), keys
+    final = s3.get_object(Bucket=bucket, Key=keys[-1])["Body"].read().decode()
+    assert "(final)" in final.splitlines()[0] and yaml.safe_load(final)["skipSegments"] == list(range(SEGMENTS))
+    for key in keys:
+        assert SECRET not in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+    again = run_submit(config, "--master", "local[1]", "--resume", f"s3://{bucket}/runs/orders", env=s3_env)
+
+    assert again.returncode == 0, describe(again.stdout)
+    assert f"resuming from savepoint s3://{bucket}/{keys[-1]}: {SEGMENTS} of {SEGMENTS} segments done" in again.stdout
+    assert f"migrator verdict: OK - nothing to copy, all {SEGMENTS} segments are done" in again.stdout
+    assert scanned_segments(again.stdout) == []

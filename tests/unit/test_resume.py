@@ -8,7 +8,8 @@ import yaml
 from migrator.config import load_config
 from migrator.errors import ConfigError
 from migrator.resume import resume_config
-from migrator.savepoints import SavepointDir, savepoint_text
+from migrator.savepoint_stores import SavepointDir
+from migrator.savepoints import savepoint_text
 
 SECRET = "s3cr3t-from-the-users-config"
 

@@ -9,10 +9,11 @@ import time
 import pytest
 import yaml
 
-from migrator import savepoints
+from migrator import savepoint_stores
 from migrator.config import load_config
 from migrator.errors import ConfigError, SavepointError
-from migrator.savepoints import NAME, SavepointDir, SavepointWriter, find_savepoint, savepoint_name, savepoint_text
+from migrator.savepoint_stores import NAME, SavepointDir, find_savepoint, savepoint_name
+from migrator.savepoints import SavepointWriter, savepoint_text
 
 SECRET = "wJalrXUtnFEMI-do-not-leak"
 RAW = {
@@ -34,7 +35,7 @@ def test_names_have_13_digit_millis_and_10_digit_counter():
 def test_the_alphabetically_last_file_is_the_newest_even_when_the_clock_goes_back(tmp_path, monkeypatch):
     """Millis never decrease and the counter grows, so sorting the names gives the order of writing."""
     clock = iter([2_000.0, 1_000.0, 1_000.0, 3_000.0])
-    monkeypatch.setattr(savepoints.time, "time", lambda: next(clock))
+    monkeypatch.setattr(savepoint_stores.time, "time", lambda: next(clock))
     directory = SavepointDir(tmp_path)
     written = [directory.write(f"n: {i}\n").name for i in range(4)]
     assert written == sorted(written) == directory.names()
@@ -56,7 +57,7 @@ def test_a_write_is_atomic_and_leaves_no_temporary_file(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(savepoints.os, "replace", broken_replace)
+    monkeypatch.setattr(savepoint_stores.os, "replace", broken_replace)
     with pytest.raises(SavepointError, match=r"cannot write savepoint '.*savepoint_\d{13}_0000000001\.yaml': "
                                              r"No space left on device"):
         SavepointDir(tmp_path).write("x: 1\n")
@@ -181,14 +182,14 @@ def test_find_savepoint_takes_a_file_or_the_newest_in_a_directory(tmp_path):
     directory = SavepointDir(tmp_path)
     directory.write("a: 1\n")
     newest = directory.write("a: 2\n")
-    assert find_savepoint(tmp_path) == newest
-    assert find_savepoint(newest) == newest
+    assert find_savepoint(str(tmp_path)) == (str(newest), "a: 2\n")
+    assert find_savepoint(str(newest)) == (str(newest), "a: 2\n")
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ConfigError, match=r"^--resume: no savepoint_\*\.yaml file in '.*empty'"):
-        find_savepoint(empty)
+        find_savepoint(str(empty))
     with pytest.raises(ConfigError, match=r"^--resume: '.*missing' not found"):
-        find_savepoint(tmp_path / "missing")
+        find_savepoint(str(tmp_path / "missing"))
 
 
 def test_a_directory_that_cannot_be_written_is_a_config_error(tmp_path):
