@@ -45,7 +45,12 @@ class StopOnSignals:
             for signum in SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._on_signal)
         if self._jvm_hook:
-            self._add_jvm_hook()
+            try:
+                self._add_jvm_hook()
+            except Exception as exc:  # py4j: no callback server; savepoints still come at intervals and on failure
+                self._hook_thread = None
+                logger.warning("could not add the savepoint shutdown hook to the JVM (%s): a kill of spark-submit "
+                               "may end the driver before it writes a last savepoint", exc)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

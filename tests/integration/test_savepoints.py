@@ -213,6 +213,31 @@ def test_a_signal_writes_a_savepoint_and_the_savepoint_alone_resumes_the_copy(
     assert f"skipping {len(done)} of {SEGMENTS} segments already done (skipSegments)" in resumed.stdout
 
 
+def test_a_failed_job_writes_a_savepoint_of_what_was_done_before_it_failed(
+        moto_source, moto_target, source_table, tmp_path):
+    """A target that starts refusing writes fails the job (one attempt per task): status 1, the cause, and a
+    failure savepoint holding every segment finished before."""
+    target_table = fresh_table_name("sp-copy")
+    savepoints = tmp_path / "savepoints"
+    with UnprocessedProxy(moto_target.url, forward_every=1, write_delay=WRITE_DELAY) as proxy:
+        config = config_for(tmp_path, moto_source, source_table, proxy.url, target_table)
+        log = tmp_path / "first.log"
+        with submitted(config, log, "--master", "local[1]") as run:
+            before = wait_until(lambda: [p for p in savepoint_files(savepoints) if len(progress(p)) >= 2],
+                                "a savepoint with 2 segments done", run, log)[-1]
+            proxy.script_errors([(400, "ValidationException")] * 10_000)
+            assert run.wait(timeout=120) == 1, describe(log.read_text())
+
+    output = log.read_text()
+    assert "migrator: error: the Spark job failed: TransferError: segment " in output, describe(output)
+    assert "ValidationException: injected by the test" in output
+    failed = savepoint_files(savepoints)[-1]
+    assert reason(failed) == "failure: the Spark job failed", failed.read_text()
+    assert progress(before) <= progress(failed) and len(progress(failed)) < SEGMENTS
+    assert f"the job failed; savepoint {failed} holds {len(progress(failed))} of {SEGMENTS} segments done" in output
+    assert_no_secret(savepoints, SECRET)
+
+
 def test_a_savepoint_recorded_with_another_segment_count_is_refused(moto_source, moto_target, tmp_path):
     """--resume with a config whose scanSegments differs from the savepoint's: status 2, one line, nothing copied."""
     source_table, target_table = fresh_table_name("sp-count"), fresh_table_name("sp-count-copy")

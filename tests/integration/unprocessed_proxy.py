@@ -72,6 +72,11 @@ class UnprocessedProxy:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def script_errors(self, errors: list[tuple[int, str]]) -> None:
+        """Answer the next BatchWriteItem requests with these (HTTP status, error code) errors, e.g. mid-run."""
+        with self._lock:
+            self._scripted_errors.extend(errors)
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             return {"batches_seen": self.batches_seen, "items_forwarded": self.items_forwarded,
