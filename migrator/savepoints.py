@@ -83,8 +83,9 @@ class SavepointWriter:
     """The progress of one run, and the savepoints that record it.
 
     `segment_done` is called (from the progress server's threads) for each segment whose items are all written and
-    acknowledged. `save` writes a savepoint: an interval one only when progress changed since the last file, a
-    terminal one (signal, failure, final) also when no terminal savepoint was written yet. `start` writes interval
+    acknowledged. `save` writes a savepoint: an interval one only when progress changed since the last file and no
+    terminal one (signal, failure, final) was written, a terminal one also without new progress if it is the
+    first, so that the newest file of a stopped run always says why it stopped. `start` writes interval
     savepoints every `interval_seconds` in a daemon thread; a failed interval write is logged with its cause and
     tried again at the next interval, while a failed terminal write raises SavepointError.
     """
@@ -127,6 +128,8 @@ class SavepointWriter:
                 version, done, items = self._version, frozenset(self._done), sum(self._items.values())
             if version == self._written_version and (not terminal or self._terminal_written):
                 return None
+            if not terminal and self._terminal_written:
+                return None  # the run is ending: its last savepoint says why, later progress goes into another
             text = savepoint_text(self.raw, total_segments=self.total_segments, done=done, reason=reason,
                                   detail=detail, items=items)
             path = self.store.write(text)

@@ -143,6 +143,16 @@ def test_a_terminal_savepoint_is_written_even_without_new_progress_but_only_once
     assert len(SavepointDir(tmp_path).names()) == 3
 
 
+def test_once_a_run_is_stopping_only_terminal_savepoints_are_written(tmp_path):
+    """After a signal savepoint the interval ones stop, so the newest file says why the run stopped."""
+    w = writer(tmp_path)
+    w.save("signal", "SIGTERM")
+    w.segment_done(0, 1)  # a task that finished while the job was being stopped
+    assert w.save("interval") is None
+    last = w.save("signal", "SIGTERM")
+    assert "(signal: SIGTERM)" in last.read_text() and yaml.safe_load(last.read_text())["skipSegments"] == [0]
+
+
 def test_the_interval_thread_writes_while_segments_finish(tmp_path):
     """With the writer started, a finished segment shows up in a savepoint file without anyone asking."""
     w = writer(tmp_path)
