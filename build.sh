@@ -3,7 +3,8 @@
 #   ./build.sh         .venv with the package and its test tools; dist/ with what spark-submit ships to a cluster:
 #                        dist/main.py (the application), dist/migrator.zip (--py-files),
 #                        dist/migrator-env.tar.gz (--archives: Python dependencies for executors that lack them)
-#   ./build.sh test    build, then run the whole test suite (unit and integration); extra arguments go to pytest
+#   ./build.sh test    build, then run the whole test suite (unit and integration); arguments go to pytest, so
+#                      ./build.sh test tests/unit -q runs only those
 #   ./build.sh bench   build, then run the benchmark (tests/bench); extra arguments go to it, see --help
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -74,7 +75,7 @@ log "built dist/main.py, dist/migrator.zip, dist/migrator-env.tar.gz"
 export PATH="$VENV/bin:$ROOT/node_modules/.bin:$PATH"
 export SPARK_LOCAL_IP=127.0.0.1
 case "${1:-}" in
-  test) shift; exec "$VENV/bin/python" -m pytest tests "$@" ;;
+  test) shift; exec "$VENV/bin/python" -m pytest "$@" ;;  # no path given: pyproject.toml's testpaths, tests/
   bench) shift; exec "$VENV/bin/python" -m tests.bench "$@" ;;
   "") ;;
   *) log "unknown command '$1'; use ./build.sh, ./build.sh test or ./build.sh bench"; exit 2 ;;

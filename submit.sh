@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run a migration, or validate one, with spark-submit.
 #   ./submit.sh CONFIG [spark-submit options]   e.g. ./submit.sh config.yaml --master spark://host:7077
+#   ./submit.sh CONFIG --resume SAVEPOINT ...    skip what a savepoint (a file, or the newest in a directory) has done
 #   ./submit.sh --validate CONFIG [--sample N] [--report PATH] [spark-submit options]
 #                                                compare the target with the source (exit 0 same, 1 different, 2 error)
 #   ./submit.sh --demo                           build if needed, then migrate a sample table between two local servers
@@ -31,13 +32,16 @@ if [ "$1" = "--demo" ]; then
   export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1}
   exec "$VENV/bin/python" -m migrator.demo "$@"
 fi
-app_args=()  # arguments of the application, after dist/main.py
+# The application's own options go after dist/main.py; everything else goes to spark-submit.
+app_args=()
+validate=""
 if [ "$1" = "--validate" ]; then
   app_args+=(--validate)
+  validate=1
   shift
   [ $# -ge 1 ] || usage
 fi
-case "$1" in -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; -*) usage ;; esac
+case "$1" in -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; -*) usage ;; esac
 
 config=$1
 shift
@@ -45,12 +49,16 @@ spark_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --sample|--report)
-      [ ${#app_args[@]} -gt 0 ] || { echo "submit.sh: $1 only applies to --validate" >&2; exit 2; }
+      [ -n "$validate" ] || { echo "submit.sh: $1 only applies to --validate" >&2; exit 2; }
       [ $# -ge 2 ] || usage
       app_args+=("$1" "$2"); shift 2 ;;
     --sample=*|--report=*)
-      [ ${#app_args[@]} -gt 0 ] || { echo "submit.sh: ${1%%=*} only applies to --validate" >&2; exit 2; }
+      [ -n "$validate" ] || { echo "submit.sh: ${1%%=*} only applies to --validate" >&2; exit 2; }
       app_args+=("$1"); shift ;;
+    --resume)
+      [ $# -ge 2 ] || { echo "submit.sh: --resume needs a savepoint file or a directory of savepoints" >&2; exit 2; }
+      app_args+=(--resume "$2"); shift 2 ;;
+    --resume=*) app_args+=(--resume "${1#--resume=}"); shift ;;
     *) spark_args+=("$1"); shift ;;
   esac
 done

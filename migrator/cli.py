@@ -1,8 +1,9 @@
 """Entry point of the Spark application: find the config, start Spark, run the job, map errors to exit codes.
 
 spark-submit runs `dist/main.py`, which calls `main()`. Exit status of a migration: 0 done, 1 failed or items
-lost, 2 bad config or arguments (one line on stderr, no traceback). With `--validate`: 0 the tables hold the same
-items, 1 they differ, 2 any error (so that a script can tell "different" from "could not check").
+lost, 2 bad config or arguments (one line on stderr, no traceback), 128 + N stopped by signal N after a savepoint.
+With `--validate`: 0 the tables hold the same items, 1 they differ, 2 any error (so that a script can tell
+"different" from "could not check").
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import sys
 
 from migrator import __version__, logs
 from migrator.config import check_supported, load_config, redacted_yaml
-from migrator.errors import ConfigError, MigratorError
+from migrator.errors import ConfigError, Interrupted, MigratorError
+from migrator.resume import resume_config
+from migrator.savepoint_stores import open_store
 
 logger = logging.getLogger("migrator")
 
@@ -30,6 +33,9 @@ class _ArgumentParser(argparse.ArgumentParser):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _ArgumentParser(prog="migrator", description="Copy a DynamoDB table into ScyllaDB Alternator.")
     parser.add_argument("--config", help=f"YAML config (default: the Spark conf {CONFIG_CONF_KEY})")
+    parser.add_argument("--resume", metavar="SAVEPOINT",
+                        help="skip the segments a savepoint records as done: a savepoint file, or a directory of "
+                             "savepoints (the newest is used); everything else comes from the config")
     parser.add_argument("--validate", action="store_true", help="compare source and target instead of copying")
     parser.add_argument("--sample", type=int, metavar="N",
                         help="with --validate: check about N random items each way (default: validation.sampleSize, "
@@ -61,8 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(path)
         for warning in check_supported(config):
             logger.warning("%s", warning)
+        if args.resume:
+            if args.validate:
+                raise ConfigError("arguments: --resume only applies to a migration; remove it or --validate")
+            config = resume_config(config, path, args.resume)
+        if config.savepoints is not None and not args.validate:
+            open_store(config.savepoints.path).check()
         logger.info("migrator %s; config %s:\n%s", __version__, path, redacted_yaml(config).rstrip())
         spark = _start_spark(config, "migrator validate" if args.validate else "migrator")
+        interrupted = False
         try:
             if args.validate:
                 from migrator.jobs import validate
@@ -71,8 +84,16 @@ def main(argv: list[str] | None = None) -> int:
             from migrator.jobs import migrate
 
             return migrate.run(spark, config)
+        except Interrupted:
+            interrupted = True
+            raise
         finally:
-            spark.stop()
+            try:
+                spark.stop()
+            except Exception as exc:
+                if not interrupted:
+                    raise
+                logger.info("Spark was stopped already (%s)", type(exc).__name__)  # spark-submit is shutting down
     except ConfigError as exc:
         print(f"migrator: error: {exc}", file=sys.stderr)
         return exc.exit_status

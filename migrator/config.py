@@ -21,7 +21,7 @@ from migrator.errors import ConfigError
 __all__ = [
     "AlternatorSettings", "AssumeRole", "Credentials", "Endpoint", "MigratorConfig", "Rename", "Savepoints",
     "SourceSettings", "TargetSettings", "Validation", "accepted_key_paths", "check_supported", "load_config",
-    "parse_config", "redact", "redacted_yaml", "ALTERNATOR_KEYS", "ATTRIBUTE_NAMES", "NOT_BUILT_YET",
+    "parse_config", "parse_yaml", "read_yaml", "redact", "redacted_yaml", "ALTERNATOR_KEYS", "ATTRIBUTE_NAMES", "NOT_BUILT_YET",
 ]
 
 
@@ -242,6 +242,11 @@ def accepted_key_paths() -> set[str]:
 
 def load_config(path: str | Path) -> MigratorConfig:
     """Read and check the YAML file at `path`; raise `ConfigError` with a one-line message on the first problem."""
+    return parse_config(read_yaml(path), str(path))
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML file at `path` as loaded (duplicate keys refused); ConfigError naming the file on any problem."""
     origin = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -252,14 +257,18 @@ def load_config(path: str | Path) -> MigratorConfig:
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(f"{origin}: cannot read: {reason}") from None
+    return parse_yaml(text, origin)
+
+
+def parse_yaml(text: str, origin: str) -> Any:
+    """YAML text as loaded (duplicate keys refused); ConfigError naming `origin` and the line on any problem."""
     try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         line = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
         raise ConfigError(f"{origin}: {line}invalid YAML: {exc.problem}".replace("\n", " ")) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{origin}: invalid YAML: {exc}".replace("\n", " ")) from None
-    return parse_config(raw, origin)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -365,8 +374,4 @@ def check_supported(cfg: MigratorConfig) -> list[str]:
     for path, used, fix in NO_EQUIVALENT:
         if used(cfg):
             raise ConfigError(f"{path}: not supported; {fix}")
-    warnings = []
-    if cfg.savepoints is not None:
-        warnings.append("savepoints: not written yet by this version; an interrupted run starts over "
-                        "(puts are idempotent)")
-    return warnings
+    return []

@@ -18,7 +18,8 @@ from migrator.config import (
     SourceSettings, TargetSettings, Validation,
 )
 from migrator.config_values import (
-    as_bool, as_choice, as_float, as_host, as_int, as_list, as_mapping, as_str, check_keys, fail, join, require,
+    NOT_STORED, as_bool, as_choice, as_float, as_host, as_int, as_list, as_mapping, as_str, check_keys, fail, join,
+    require,
 )
 
 
@@ -183,6 +184,10 @@ def _skip_segments(raw: Any, scan_segments: int | None) -> frozenset[int]:
             raise fail(f"skipSegments[{index}]", f"must be below source.scanSegments ({scan_segments}), got {segment}; "
                        f"use segment numbers 0 to {scan_segments - 1}")
         segments.add(segment)
+    if segments and scan_segments is None:
+        raise fail("skipSegments", "needs source.scanSegments, the segment count these segment numbers belong to; "
+                   "got none, and a count derived from the table size can change between runs; set "
+                   "source.scanSegments to the count of the run that recorded them (a savepoint records it)")
     return frozenset(segments)
 
 
@@ -203,6 +208,10 @@ def _endpoint(value: Any, path: str) -> Endpoint:
 
 
 def _credentials(value: Any, path: str) -> Credentials:
+    if value == NOT_STORED:
+        raise fail(path, "not stored in savepoints; resume with your own config plus this savepoint: ./submit.sh "
+                   "YOUR_CONFIG --resume SAVEPOINT, or delete this line from the savepoint to use the AWS default "
+                   "credential chain")
     section = as_mapping(value, path, "write credentials: {accessKey: KEY, secretKey: SECRET}")
     fix = "give both accessKey and secretKey, or remove credentials to use the AWS default credential chain"
     values = _fields(section, path, NESTED_KEYS["credentials"], {"accessKey": fix, "secretKey": fix})

@@ -15,6 +15,7 @@ import yaml
 from migrator.errors import ConfigError
 
 REDACTED = "<redacted>"
+NOT_STORED = "<not stored in savepoints>"  # a savepoint's stand-in for a secret; the loader refuses it
 _SECRET_WORDS = ("password", "secret", "token", "credential", "accesskey", "apikey", "privatekey", "keyfile")
 
 

@@ -5,7 +5,9 @@
     ├── SchemaError               source/target tables cannot be used together (key schema, missing table)
     ├── RequestError              a DynamoDB API call failed for good (non-retryable, or retries exhausted)
     │   └── ThrottledError        ... and the last failure was throttling/overload
-    └── TransferError             a scan or batch write gave up; names table, segment and cause
+    ├── TransferError             a scan or batch write gave up; names table, segment and cause
+    ├── SavepointError            a savepoint file could not be written
+    └── Interrupted               SIGINT/SIGTERM or spark-submit shutting down stopped the job: status 128+signal
 """
 
 from __future__ import annotations
@@ -42,3 +44,15 @@ class ThrottledError(RequestError):
 
 class TransferError(MigratorError):
     """A segment could not be scanned or its items could not be written."""
+
+
+class SavepointError(MigratorError):
+    """A savepoint could not be written; the message names the file and the cause."""
+
+
+class Interrupted(MigratorError):
+    """A signal stopped the job after a savepoint was written; exit status 128 + the signal's number."""
+
+    def __init__(self, message: str, exit_status: int = 1) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status

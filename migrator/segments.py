@@ -54,3 +54,18 @@ def plan_segments(
     segments = tuple(s for s in range(total) if s not in skip_segments)
     partitions = max(1, min(len(segments), max_map_tasks or len(segments)))
     return SegmentPlan(total=total, segments=segments, partitions=partitions, derived=derived)
+
+
+def segment_ranges(segments) -> str:
+    """Segment numbers as short text for the log: `[0-3, 7, 9-10]`."""
+    ordered = sorted(segments)
+    parts: list[str] = []
+    start = previous = None
+    for segment in ordered + [None]:
+        if start is not None and segment == previous + 1:
+            previous = segment
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = segment
+    return "[" + ", ".join(parts) + "]"

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from migrator.api_client import RetryPolicy
 from migrator.aws import Connection
 from migrator.errors import MigratorError, TransferError
+from migrator.progress import ProgressAddress
 from migrator.readers.scan import prefetch, scan_pages
 from migrator.throttle import limiter
 from migrator.writers.batch_writer import BatchWriter
@@ -35,6 +36,7 @@ class TransferSettings:
     read_units_per_second: float = 0.0  # this task's share of the job's budget; 0: no limit
     write_units_per_second: float = 0.0
     scan_limit: int | None = None  # items per Scan page, so that a page is a small bite of the read budget
+    progress: ProgressAddress | None = None  # where to report finished segments (when savepoints are on)
 
 
 @dataclass(frozen=True)
@@ -48,20 +50,22 @@ class TaskResult:
     seconds: float
 
 
-def transfer_segments(settings: TransferSettings, segments: Iterable[int], task: int) -> TaskResult:
+def transfer_segments(settings: TransferSettings, segments: Iterable[int], task: int,
+                      on_segment_done: Callable[[int, int], None] | None = None) -> TaskResult:
     """Copy `segments` and log one line per segment and a summary line (the format README documents).
 
     Returns only once every item is acknowledged by the target. Failures raise TransferError naming the
     table, the segment and the cause, so that Spark retries the task (puts are idempotent).
+    `on_segment_done(segment, items)` is called once a segment's items are all written and acknowledged.
     """
     started = time.monotonic()
     with settings.source.api(retry=settings.retry) as source_api, \
             settings.target.api(max_connections=settings.writes_in_flight, retry=settings.retry) as target_api:
-        return _transfer(settings, segments, task, source_api, target_api, started)
+        return _transfer(settings, segments, task, source_api, target_api, started, on_segment_done)
 
 
 def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, source_api, target_api,
-              started: float) -> TaskResult:
+              started: float, on_segment_done: Callable[[int, int], None] | None) -> TaskResult:
     read_limiter = limiter(settings.read_units_per_second)
     if settings.read_units_per_second or settings.write_units_per_second:
         logger.info(
@@ -101,6 +105,8 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
             logger.info(
                 "migrator task %d: segment %d/%d transferred %d items", task, segment, settings.total_segments, count
             )
+            if on_segment_done is not None:
+                on_segment_done(segment, count)
     if writer.written != scanned:  # the writer raises before this can happen; a last guard against loss
         raise TransferError(
             f"task {task}, segments {done} of {settings.source_table!r}: scanned {scanned} items "

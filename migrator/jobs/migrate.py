@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import time
 from functools import partial
+from pathlib import Path
 
 from migrator import logs, schema
 from migrator.alternator_nodes import describe_nodes
 from migrator.aws import connection_for
 from migrator.config import MigratorConfig
-from migrator.errors import SchemaError
-from migrator.segments import plan_segments
+from migrator.errors import Interrupted, SavepointError, SchemaError
+from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
+from migrator.progress.reporter import ProgressReporter
+from migrator.progress.server import ProgressServer
+from migrator.savepoint_stores import open_store
+from migrator.savepoints import SavepointWriter, secret_paths
+from migrator.segments import SegmentPlan, plan_segments, segment_ranges
 from migrator.throttle import job_budget, scan_limit
 from migrator.transfer import TaskResult, TransferSettings, transfer_segments
 
@@ -45,6 +53,12 @@ def run(spark, config: MigratorConfig) -> int:
         skip_segments=config.skip_segments,
     )
     how = "derived from the table size" if plan.derived else "from source.scanSegments"
+    if plan.skipped:
+        logger.info("skipping %d of %d segments already done (skipSegments): %s; %d remain",
+                    plan.skipped, plan.total, segment_ranges(config.skip_segments), len(plan.segments))
+    if not plan.segments:
+        logger.info("migrator verdict: OK - nothing to copy, all %d segments are done", plan.total)
+        return 0
     logger.info(
         "scanning %d of %d segments (%s; %d skipped) in %d Spark tasks",
         len(plan.segments), plan.total, how, plan.skipped, plan.partitions,
@@ -74,13 +88,74 @@ def run(spark, config: MigratorConfig) -> int:
         f"migrate {src.type} table {src.table!r} -> {dst.type} table {dst.table!r}: "
         f"{len(plan.segments)} of {plan.total} segments in {plan.partitions} tasks"
     )
+    writer = None
+    if config.savepoints is not None:
+        writer = SavepointWriter(open_store(config.savepoints.path), config.raw, plan.total, config.skip_segments)
     started = time.monotonic()
-    results: list[TaskResult] = (
-        sc.parallelize(plan.assignments(), plan.partitions)
-        .mapPartitions(partial(_transfer_partition, settings))
-        .collect()
-    )
-    return report(results, source_info, src.table, dst.table, time.monotonic() - started)
+    results = _run_job(sc, config, plan, settings, writer)
+    status = report(results, source_info, src.table, dst.table, time.monotonic() - started, skipped=plan.skipped)
+    if writer is not None:
+        for result in results:
+            if result.written == result.scanned:
+                for segment in result.segments:
+                    writer.segment_done(segment)  # also those whose report did not reach the driver
+        writer.save("final")  # after the verdict; SavepointError makes the exit status 1
+    return status
+
+
+def _run_job(sc, config: MigratorConfig, plan: SegmentPlan, settings: TransferSettings,
+             writer: SavepointWriter | None) -> list[TaskResult]:
+    """Run the Spark job; with a writer, record progress as tasks report it and write savepoints on the way."""
+
+    def on_stop(why: str) -> None:
+        logger.warning("stopping the job: %s", why)
+        if writer is not None:
+            writer.save("signal", why)
+            logger.warning("%s", _resume_hint(writer))
+
+    with contextlib.ExitStack() as stack:
+        if writer is not None:
+            conf = sc.getConf()
+            host = conf.get("spark.driver.host", "127.0.0.1")
+            server = stack.enter_context(ProgressServer(conf.get("spark.driver.bindAddress", None) or host, host,
+                                                        plan.total, writer.segment_done))
+            settings = dataclasses.replace(settings, progress=server.address)
+            writer.start(config.savepoints.interval_seconds)
+            stack.callback(writer.stop)
+        stop = stack.enter_context(StopOnSignals(sc, on_stop, jvm_hook=writer is not None))
+        try:
+            results = (
+                sc.parallelize(plan.assignments(), plan.partitions)
+                .mapPartitions(partial(_transfer_partition, settings))
+                .collect()
+            )
+        except BaseException as exc:
+            stop.wait()
+            why = stop.received or (SHUTDOWN if "SparkContext was shut down" in str(exc) else None)
+            if why is not None:
+                if writer is not None:
+                    writer.save("signal", why)
+                raise Interrupted(f"stopped by {why}; {_resume_hint(writer)}", stop.exit_status) from exc
+            if writer is not None:
+                try:
+                    writer.save("failure", "the Spark job failed")
+                    logger.error("the job failed; %s", _resume_hint(writer))
+                except SavepointError as save_error:  # the job's own failure is the one to report
+                    logger.error("%s", save_error)
+            raise
+    return results
+
+
+def _resume_hint(writer: SavepointWriter | None) -> str:
+    if writer is None:
+        return "no savepoints configured, so the next run starts over (puts are idempotent); set savepoints: to resume"
+    if writer.last_path is None:
+        return "no savepoint written"
+    done = len(writer.done)
+    local = isinstance(writer.last_path, Path)  # spark-submit's config must be a local file
+    alone = f", or ./submit.sh {writer.last_path}" if local and not secret_paths(writer.raw) else ""
+    return (f"savepoint {writer.last_path} holds {done} of {writer.total_segments} segments done; resume with "
+            f"./submit.sh YOUR_CONFIG --resume {writer.store.location}{alone}")
 
 
 def _transfer_partition(settings: TransferSettings, segments):
@@ -90,11 +165,17 @@ def _transfer_partition(settings: TransferSettings, segments):
     logs.setup()
     context = TaskContext.get()
     task = context.partitionId() if context is not None else 0
-    for assigned in segments:
-        yield transfer_segments(settings, assigned, task)
+    reporter = ProgressReporter(settings.progress, task) if settings.progress is not None else None
+    try:
+        for assigned in segments:
+            yield transfer_segments(settings, assigned, task, on_segment_done=reporter)
+    finally:
+        if reporter is not None:
+            reporter.close()
 
 
-def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float) -> int:
+def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float, *,
+           skipped: int = 0) -> int:
     """Log the per-task counts, their sum, the source's count and the verdict; return the exit status."""
     for r in sorted(results, key=lambda r: r.task):
         logger.info("task %d: %d segments, %d items in %.1f s", r.task, len(r.segments), r.written, r.seconds)
@@ -105,11 +186,15 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
         "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s)",
         len(results), written, source_table, target_table, seconds, rate,
     )
-    logger.info(
-        "migrator source count: %d items scanned (exact); DescribeTable ItemCount %d "
-        "(approximate: AWS refreshes it about every six hours; some local servers always say 0)",
-        scanned, source_info.item_count,
-    )
+    if skipped:
+        logger.info("migrator source count: %d items scanned in the segments of this run (exact); the %d skipped "
+                    "segments were copied by an earlier run", scanned, skipped)
+    else:
+        logger.info(
+            "migrator source count: %d items scanned (exact); DescribeTable ItemCount %d "
+            "(approximate: AWS refreshes it about every six hours; some local servers always say 0)",
+            scanned, source_info.item_count,
+        )
     if written != scanned:
         logger.error("migrator verdict: FAILED - %d items scanned but %d written", scanned, written)
         return 1

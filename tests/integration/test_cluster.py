@@ -13,13 +13,15 @@ pytestmark = pytest.mark.integration
 
 
 def test_migration_on_a_standalone_cluster_ships_code_and_environment(moto_source, moto_target, tmp_path):
-    """Master and worker on 127.0.0.1: executors run from --py-files and --archives; their task lines add up."""
+    """Master and worker on 127.0.0.1: executors run from --py-files and --archives; their task lines add up;
+    they report finished segments to the driver, whose savepoint counts the items they reported."""
     source_table, target_table = fresh_table_name("cluster"), fresh_table_name("cluster-copy")
     source, target = client_for(moto_source), client_for(moto_target)
     sample_data.create_demo_table(source, source_table)
     count = sample_data.fill_table(source, source_table, sample_data.demo_items(1000))
     config = write_config(tmp_path / "cluster.yaml", moto_source.url, source_table, moto_target.url, target_table,
-                          source_extra={"scanSegments": 6, "maxMapTasks": 3})
+                          source_extra={"scanSegments": 6, "maxMapTasks": 3},
+                          top={"savepoints": {"path": str(tmp_path / "savepoints"), "intervalSeconds": 60}})
 
     with StandaloneCluster(tmp_path / "spark") as cluster:
         run = run_submit(config, "--master", cluster.master_url, "--conf", "spark.executor.memory=1g")
@@ -38,3 +40,7 @@ def test_migration_on_a_standalone_cluster_ships_code_and_environment(moto_sourc
     assert sorted(s for segments, _ in counts.values() for s in segments) == list(range(6))
     assert sum(n for _, n in counts.values()) == count
     assert target.scan(TableName=target_table, Select="COUNT")["Count"] == count
+    # Item counts reach a savepoint only through the executors' progress reports to the driver.
+    final = sorted((tmp_path / "savepoints").glob("savepoint_*.yaml"))[-1].read_text()
+    assert f"# progress: 6 of 6 segments done, 0 remain; {count} items copied" in final
+    assert "could not report segment" not in executor_logs

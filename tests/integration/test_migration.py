@@ -152,12 +152,15 @@ def test_bad_config_through_spark_submit_is_one_line_and_status_2(moto_source, m
 
 
 def test_a_scylla_migrator_config_runs_unchanged(moto_source, moto_target, tmp_path):
-    """scylla-migrator's own DynamoDB -> Alternator YAML (savepoints, validation, renames: []) runs as it is."""
+    """scylla-migrator's own DynamoDB -> Alternator YAML (savepoints, validation, renames: []) runs as it is,
+    and writes its final savepoint, without the credentials."""
     from pathlib import Path
 
     text = (Path(__file__).parent / "configs" / "scylla-migrator-dynamodb-to-alternator.yaml").read_text()
     config = tmp_path / "config.dynamodb.yaml"
-    config.write_text(text.replace("SOURCE_PORT", str(moto_source.port)).replace("TARGET_PORT", str(moto_target.port)))
+    savepoints = tmp_path / "savepoints"
+    config.write_text(text.replace("SOURCE_PORT", str(moto_source.port)).replace("TARGET_PORT", str(moto_target.port))
+                      .replace("path: /app/savepoints", f"path: {savepoints}"))
     source = client_for(moto_source, region="us-west-1")
     target = client_for(moto_target, region="us-west-1")
     for client in (source, target):
@@ -170,8 +173,10 @@ def test_a_scylla_migrator_config_runs_unchanged(moto_source, moto_target, tmp_p
     run = run_submit(config, "--master", "local[2]")
 
     assert run.returncode == 0, describe(run.stdout)
-    assert "savepoints: not written yet by this version" in run.stdout
     assert_same_items(source, "Example", target, "Example", len(items))
+    final = sorted(savepoints.glob("savepoint_*.yaml"))[-1].read_text()
+    assert "(final)" in final.splitlines()[0] and "skipSegments: [0, 1, 2]" in final
+    assert "dummy" not in final  # the access and secret keys
     assert sum(n for _, n in task_counts(run.stdout).values()) == len(items)
 
 

@@ -1,4 +1,4 @@
-"""An HTTP proxy in front of a DynamoDB-compatible server that makes BatchWriteItem partly fail.
+"""An HTTP proxy in front of a DynamoDB-compatible server that makes BatchWriteItem partly fail, or slow.
 
 Every request goes upstream byte for byte, headers included (Authorization, X-Amz-Target),
 except ``BatchWriteItem``: the proxy forwards only every ``forward_every``-th write request of
@@ -18,6 +18,7 @@ import http.client
 import json
 import logging
 import threading
+import time
 import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,7 +44,7 @@ class UnprocessedProxy:
     """
 
     def __init__(self, upstream_url: str, forward_every: int | None = 2, timeout: float = 120.0,
-                 scripted_errors: list[tuple[int, str]] | None = None) -> None:
+                 scripted_errors: list[tuple[int, str]] | None = None, write_delay: float = 0.0) -> None:
         if forward_every is not None and forward_every < 1:
             raise ValueError(f"forward_every must be >= 1 or None, got {forward_every}")
         upstream = urlsplit(upstream_url)
@@ -56,6 +57,9 @@ class UnprocessedProxy:
         # The first BatchWriteItem requests get these (HTTP status, DynamoDB error code) answers instead.
         self._scripted_errors = list(scripted_errors or [])
         self.errors_sent = 0
+        # Seconds each BatchWriteItem waits before it is forwarded: a slow target, to interrupt a run midway.
+        # Set it to 0 at any time to let the rest of a run go at full speed.
+        self.write_delay = write_delay
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="unprocessed-proxy",
@@ -67,6 +71,11 @@ class UnprocessedProxy:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def script_errors(self, errors: list[tuple[int, str]]) -> None:
+        """Answer the next BatchWriteItem requests with these (HTTP status, error code) errors, e.g. mid-run."""
+        with self._lock:
+            self._scripted_errors.extend(errors)
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -125,6 +134,8 @@ class UnprocessedProxy:
         scripted = self._scripted_error()
         if scripted is not None:
             return scripted
+        if self.write_delay:
+            time.sleep(self.write_delay)
         request = json.loads(body)
         forwarded: dict[str, list] = {}
         held_back: dict[str, list] = {}
@@ -168,6 +179,12 @@ class UnprocessedProxy:
 def _handler_for(proxy: UnprocessedProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as botocore expects
+
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except (BrokenPipeError, ConnectionResetError):  # the client went away, e.g. a stopped Spark task
+                pass
 
         def do_POST(self) -> None:
             self._relay()

@@ -527,7 +527,23 @@ def test_check_supported_allows_defaults_written_out(load):
     assert check_supported(cfg) == []
 
 
-def test_check_supported_warns_about_savepoints(load):
-    """Savepoints are accepted but not written yet: a warning, not an error."""
-    assert check_supported(load(SCYLLA_MIGRATOR_YAML)) == [
-        "savepoints: not written yet by this version; an interrupted run starts over (puts are idempotent)"]
+def test_check_supported_accepts_scylla_migrators_config_with_savepoints(load):
+    """scylla-migrator's config, savepoints included, runs with no error and no warning."""
+    assert check_supported(load(SCYLLA_MIGRATOR_YAML)) == []
+
+
+def test_skip_segments_need_the_segment_count_they_were_recorded_with(error):
+    """skipSegments without source.scanSegments would skip other data if the derived count changed: refused."""
+    assert error(config(skipSegments=[1])) == (
+        "skipSegments: needs source.scanSegments, the segment count these segment numbers belong to; got none, and "
+        "a count derived from the table size can change between runs; set source.scanSegments to the count of the "
+        "run that recorded them (a savepoint records it)")
+
+
+def test_credentials_left_out_of_a_savepoint_are_refused_with_the_way_to_resume(error):
+    """A savepoint's stand-in for credentials says how to resume instead of failing as a bad mapping."""
+    message = error(config(source={"credentials": "<not stored in savepoints>"}))
+    assert message == (
+        "source.credentials: not stored in savepoints; resume with your own config plus this savepoint: ./submit.sh "
+        "YOUR_CONFIG --resume SAVEPOINT, or delete this line from the savepoint to use the AWS default credential "
+        "chain")

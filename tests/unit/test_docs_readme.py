@@ -6,7 +6,7 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def code_blocks() -> list[str]:
-    return re.findall(r"```(?:bash)?\n(.*?)```", README, re.S)
+    return re.findall(r"```[a-z]*\n(.*?)```", README, re.S)  # any language tag, e.g. yaml
 
 
 def test_readme_starts_with_the_demo_and_test_commands():
@@ -35,7 +35,8 @@ def test_readme_count_command_adds_up_the_task_summary_lines(tmp_path):
 def test_readme_names_every_build_and_submit_command():
     """Every command build.sh and submit.sh accept is in the README."""
     for command in ("./build.sh test", "./submit.sh --demo", "./submit.sh config.yaml", "./build.sh\n",
-                    "./submit.sh --validate config.yaml", "--sample 10000", "--report check.json"):
+                    "./submit.sh --validate config.yaml", "--sample 10000", "--report check.json",
+                    "./submit.sh config.yaml --resume"):
         assert command in README, command
 
 

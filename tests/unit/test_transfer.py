@@ -60,3 +60,29 @@ def test_failed_write_names_table_segment_and_cause(monkeypatch):
         "segment 2/4 of source table 'src' -> target table 'dst': BatchWriteItem to http://127.0.0.1:2/ was "
         "refused: HTTP 400 ValidationException: too big"
     )
+
+
+def test_each_segment_is_reported_done_only_after_its_writes_are_acknowledged(monkeypatch):
+    """on_segment_done gets (segment, items) once per segment, after the target acknowledged all its items."""
+    source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": f"{doc['Segment']}-{i}"}} for i in range(13)]})
+    acknowledged = []
+    target = FakeApi(lambda op, doc: acknowledged.extend(doc["RequestItems"]["dst"]) or {})
+    wire({"source": source, "target": target}, monkeypatch)
+    reports = []
+    transfer_segments(settings(), [0, 2], task=1,
+                      on_segment_done=lambda segment, items: reports.append((segment, items, len(acknowledged))))
+    assert reports == [(0, 13, 13), (2, 13, 26)]
+
+
+def test_a_segment_that_fails_is_not_reported_done(monkeypatch):
+    """A segment whose write fails never reaches on_segment_done."""
+    source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": "a"}}]})
+
+    def refuse(op, doc):
+        raise RequestError("refused")
+
+    wire({"source": source, "target": FakeApi(refuse)}, monkeypatch)
+    reports = []
+    with pytest.raises(TransferError):
+        transfer_segments(settings(), [1], task=0, on_segment_done=lambda *args: reports.append(args))
+    assert reports == []

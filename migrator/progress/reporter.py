@@ -1,0 +1,62 @@
+"""The task side of progress reports: tell the driver each segment whose items are all written and acknowledged."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from migrator.progress import ProgressAddress, encode_report
+
+logger = logging.getLogger("migrator.task")
+
+TIMEOUT_SECONDS = 10.0
+
+
+class ProgressReporter:
+    """Call it with (segment, items) after the writer's flush; one connection per task, opened on first use.
+
+    A report that does not reach the driver loses no data: the segment is simply not in the savepoints, so a
+    resumed run copies it again (puts are idempotent). It is not silent either: the first failure of a task is
+    logged with its cause, and each later segment tries again on a new connection.
+    """
+
+    def __init__(self, address: ProgressAddress, task: int, timeout: float = TIMEOUT_SECONDS) -> None:
+        self.address = address
+        self.task = task
+        self.timeout = timeout
+        self.sent = 0
+        self.failed = 0
+        self._sock: socket.socket | None = None
+        self._reader = None
+
+    def __call__(self, segment: int, items: int) -> None:
+        try:
+            if self._sock is None:
+                self._connect()
+            self._sock.sendall(encode_report(self.address.token, segment, items))
+            answer = self._reader.readline(64)
+            if answer != b"ok\n":
+                raise ConnectionError(f"the driver answered {answer.decode('ascii', 'replace').strip()!r}"
+                                      if answer else "the driver closed the connection")
+            self.sent += 1
+        except OSError as exc:
+            self.close()
+            self.failed += 1
+            if self.failed == 1:
+                logger.warning(
+                    "migrator task %d: could not report segment %d to the driver at %s:%d (%s); savepoints miss it "
+                    "and the segments of this task that fail to report, so a resumed run copies them again",
+                    self.task, segment, self.address.host, self.address.port, exc)
+
+    def _connect(self) -> None:
+        self._sock = socket.create_connection((self.address.host, self.address.port), timeout=self.timeout)
+        self._reader = self._sock.makefile("rb")
+
+    def close(self) -> None:
+        sock, reader, self._sock, self._reader = self._sock, self._reader, None, None
+        for closable in (reader, sock):
+            if closable is not None:
+                try:
+                    closable.close()
+                except OSError:
+                    pass  # closing a broken connection; the report already failed or succeeded

@@ -1,0 +1,99 @@
+"""The driver's progress server: a thread with a TCP socket that records each finished segment a task reports."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+
+from migrator.progress import MAX_LINE, ProgressAddress, parse_report
+
+logger = logging.getLogger(__name__)
+
+
+class ProgressServer:
+    """Listens on `bind_host` (the driver's address: executors must reach the driver anyway), port chosen freely.
+
+    Every valid report calls `on_done(segment, items)`; a line with a wrong token, a malformed line or a segment
+    outside 0..total_segments-1 is refused, logged with its cause, and its connection closed.
+    Use as a context manager, or `start()` and `stop()`.
+    """
+
+    def __init__(self, bind_host: str, advertised_host: str, total_segments: int,
+                 on_done: Callable[[int, int], None]) -> None:
+        self.total_segments = total_segments
+        self.on_done = on_done
+        self._token = secrets.token_hex(16)
+        family = socket.getaddrinfo(bind_host, 0, type=socket.SOCK_STREAM)[0][0]
+        server_class = type("_Server", (_Server,), {"address_family": family})
+        self._server = server_class((bind_host, 0), _handler_for(self))
+        self._advertised_host = advertised_host
+        self._thread = threading.Thread(target=self._server.serve_forever, name="progress-server", daemon=True)
+        self.reports = 0
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> ProgressAddress:
+        return ProgressAddress(self._advertised_host, self._server.server_address[1], self._token)
+
+    def start(self) -> ProgressServer:
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        logger.info("progress server listening on %s:%d for segment reports", host, port)
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> ProgressServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _accept(self, line: bytes) -> str | None:
+        """Record one report line; None if accepted, else why it was refused."""
+        try:
+            token, segment, items = parse_report(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return f"malformed report ({exc})"
+        if not hmac.compare_digest(token.encode(), self._token.encode()):
+            return "wrong token"
+        if segment >= self.total_segments:
+            return f"segment {segment} is not below the run's {self.total_segments} segments"
+        self.on_done(segment, items)
+        with self._lock:
+            self.reports += 1
+        return None
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True  # a task's connection never keeps the driver from exiting
+    allow_reuse_address = True
+
+
+def _handler_for(progress: ProgressServer) -> type[socketserver.StreamRequestHandler]:
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            while True:
+                line = self.rfile.readline(MAX_LINE + 1)
+                if not line:
+                    return
+                refused = progress._accept(line) if line.endswith(b"\n") else "line too long"
+                if refused is None:
+                    self.wfile.write(b"ok\n")
+                    continue
+                with progress._lock:
+                    progress.refused += 1
+                logger.warning("progress server: refused a report from %s:%d: %s", *self.client_address[:2], refused)
+                self.wfile.write(b"refused\n")
+                return
+
+    return Handler

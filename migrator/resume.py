@@ -1,0 +1,73 @@
+"""Resuming from a savepoint together with the user's own config (`--resume SAVEPOINT_OR_DIRECTORY`).
+
+The other way, scylla-migrator's, needs no code: a savepoint is a config, so `./submit.sh SAVEPOINT` runs it. Its
+credentials are not stored, though, so that way works as it is only for configs without credentials; with
+`--resume`, credentials (and everything else) come from the user's config and only the progress from the savepoint:
+`skipSegments` and the segment count it was recorded with.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from migrator.config import MigratorConfig, parse_config, parse_yaml
+from migrator.config_values import as_int, as_list
+from migrator.errors import ConfigError
+from migrator.savepoint_stores import find_savepoint
+from migrator.segments import MAX_SEGMENTS
+
+logger = logging.getLogger("migrator")
+
+
+def resume_config(config: MigratorConfig, origin: str, resume_from: str) -> MigratorConfig:
+    """`config` (loaded from `origin`) with the progress of the savepoint `resume_from`: a file or a directory, or
+    an s3:// object or prefix."""
+    path, text = find_savepoint(resume_from)
+    raw = parse_yaml(text, path)
+    total, done = savepoint_progress(raw, path)
+    _check_same_tables(config, raw, path)
+    scan_segments = config.source.scan_segments
+    if scan_segments is not None and scan_segments != total:
+        raise ConfigError(
+            f"--resume: savepoint {str(path)!r} was recorded with {total} scan segments but source.scanSegments is "
+            f"{scan_segments}; its segment numbers name other data with another count, so set source.scanSegments: "
+            f"{total} (or remove it) to resume, or run without --resume to start over")
+    merged = copy.deepcopy(config.raw)
+    merged["source"] = {**merged["source"], "scanSegments": total}
+    merged["skipSegments"] = sorted(set(config.skip_segments) | done)
+    logger.info("resuming from savepoint %s: %d of %d segments done", path, len(done), total)
+    return parse_config(merged, origin)
+
+
+def savepoint_progress(raw: Any, path: str) -> tuple[int, frozenset[int]]:
+    """(segment count, done segments) of a savepoint as loaded; ConfigError when it is not a savepoint."""
+    where = f"--resume: {str(path)!r}"
+    source = raw.get("source") if isinstance(raw, Mapping) else None
+    if not isinstance(source, Mapping) or source.get("scanSegments") is None:
+        raise ConfigError(f"{where}: not a savepoint of this migrator, it has no source.scanSegments; give a "
+                          "savepoint_*.yaml file written by this migrator")
+    total = as_int(source["scanSegments"], f"{where}: source.scanSegments", low=1, high=MAX_SEGMENTS)
+    done = set()
+    for index, item in enumerate(as_list(raw.get("skipSegments") or [], f"{where}: skipSegments")):
+        segment = as_int(item, f"{where}: skipSegments[{index}]", low=0, high=total - 1)
+        done.add(segment)
+    return total, frozenset(done)
+
+
+def _check_same_tables(config: MigratorConfig, raw: Mapping, path: str) -> None:
+    """The savepoint must belong to the migration the config describes."""
+    recorded = (_table(raw, "source"), _table(raw, "target"))
+    wanted = (config.source.table, config.target.table)
+    if recorded != wanted:
+        raise ConfigError(
+            f"--resume: savepoint {str(path)!r} records source table {recorded[0]!r} -> target table "
+            f"{recorded[1]!r}, but the config copies {wanted[0]!r} -> {wanted[1]!r}; give a savepoint of this "
+            "migration")
+
+
+def _table(raw: Mapping, side: str) -> Any:
+    section = raw.get(side)
+    return section.get("table") if isinstance(section, Mapping) else None

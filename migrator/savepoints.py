@@ -1,0 +1,158 @@
+"""Savepoints: the config plus the progress of a run, and the writer that records that progress while it runs.
+
+A savepoint is a config this migrator can run: the YAML as loaded, with `skipSegments` (the segments whose items
+are all written and acknowledged) and `source.scanSegments` (the segment count the run used, so that a resumed run
+splits the table the same way even when the count was derived from the table size). Secrets are never written:
+every value under a secret-looking key (the whole `credentials` block) becomes `NOT_STORED`, which the config
+loader refuses with a message saying how to resume (`migrator.resume`). Where the files go and how they are named:
+`migrator.savepoint_stores`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migrator import __version__
+from migrator.config_values import NOT_STORED, is_secret_key
+from migrator.errors import SavepointError
+from migrator.savepoint_stores import SavepointStore
+
+logger = logging.getLogger(__name__)
+
+REASONS = ("interval", "signal", "failure", "final")
+
+
+def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozenset[int], reason: str,
+                   detail: str = "", items: int = 0, now: float | None = None) -> str:
+    """The savepoint file for config `raw` with `done` segments of `total_segments`; a header comment says why."""
+    doc = without_secrets(raw)
+    doc.pop("skipSegments", None)
+    source = dict(doc.get("source") or {})
+    source["scanSegments"] = total_segments
+    doc["source"] = source
+    when = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.timezone.utc)
+    left_out = secret_paths(raw)
+    header = [
+        f"# migrator {__version__} savepoint, written {when.isoformat(timespec='seconds')} ({reason}"
+        + (f": {detail}" if detail else "") + ")",
+        f"# progress: {len(done)} of {total_segments} segments done, {total_segments - len(done)} remain; "
+        f"{items} items copied by the run that wrote this file",
+        f"# not stored: {', '.join(left_out)}; resume: ./submit.sh YOUR_CONFIG --resume THIS_FILE" if left_out
+        else "# resume: ./submit.sh THIS_FILE, or ./submit.sh YOUR_CONFIG --resume THIS_FILE",
+    ]
+    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    skip = yaml.safe_dump({"skipSegments": sorted(done)}, default_flow_style=None, width=100)
+    return "\n".join(header) + "\n" + body + skip
+
+
+def secret_paths(obj: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of the values `without_secrets` leaves out, e.g. `source.credentials`."""
+    paths: list[str] = []
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if is_secret_key(key) and value is not None:
+                paths.append(path)
+            else:
+                paths += secret_paths(value, path)
+    elif isinstance(obj, (list, tuple)):
+        for index, value in enumerate(obj):
+            paths += secret_paths(value, f"{prefix}[{index}]")
+    return paths
+
+
+def without_secrets(obj: Any) -> Any:
+    """A copy of nested dicts/lists with every value under a secret-looking key replaced by `NOT_STORED`."""
+    if isinstance(obj, Mapping):
+        return {key: NOT_STORED if is_secret_key(key) and value is not None else without_secrets(value)
+                for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [without_secrets(value) for value in obj]
+    return obj
+
+
+class SavepointWriter:
+    """The progress of one run, and the savepoints that record it.
+
+    `segment_done` is called (from the progress server's threads) for each segment whose items are all written and
+    acknowledged. `save` writes a savepoint: an interval one only when progress changed since the last file and no
+    terminal one (signal, failure, final) was written, a terminal one also without new progress if it is the
+    first, so that the newest file of a stopped run always says why it stopped. `start` writes interval
+    savepoints every `interval_seconds` in a daemon thread; a failed interval write is logged with its cause and
+    tried again at the next interval, while a failed terminal write raises SavepointError.
+    """
+
+    def __init__(self, store: SavepointStore, raw: Mapping, total_segments: int, done: frozenset[int]) -> None:
+        self.store = store
+        self.raw = raw
+        self.total_segments = total_segments
+        self._state = threading.Lock()
+        self._writing = threading.Lock()  # one write at a time; held while a file is written
+        self._done = set(done)
+        self._items: dict[int, int] = {}  # items per segment copied by this run
+        self._version = 0  # bumped for every newly finished segment
+        self._written_version = 0
+        self._terminal_written = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_path: Path | str | None = None
+
+    def segment_done(self, segment: int, items: int | None = None) -> None:
+        with self._state:
+            if items is not None:
+                self._items[segment] = items
+            if segment not in self._done:
+                self._done.add(segment)
+                self._version += 1
+
+    @property
+    def done(self) -> frozenset[int]:
+        with self._state:
+            return frozenset(self._done)
+
+    def save(self, reason: str, detail: str = "") -> Path | str | None:
+        """Write a savepoint now if there is something new to record; return its path, or None."""
+        if reason not in REASONS:
+            raise ValueError(f"unknown savepoint reason {reason!r}")
+        terminal = reason != "interval"
+        with self._writing:
+            with self._state:
+                version, done, items = self._version, frozenset(self._done), sum(self._items.values())
+            if version == self._written_version and (not terminal or self._terminal_written):
+                return None
+            if not terminal and self._terminal_written:
+                return None  # the run is ending: its last savepoint says why, later progress goes into another
+            text = savepoint_text(self.raw, total_segments=self.total_segments, done=done, reason=reason,
+                                  detail=detail, items=items)
+            path = self.store.write(text)
+            self._written_version = version
+            self._terminal_written = self._terminal_written or terminal
+            self.last_path = path
+        logger.info("savepoint %s written (%s): %d of %d segments done, %d remain", path, reason, len(done),
+                    self.total_segments, self.total_segments - len(done))
+        return path
+
+    def start(self, interval_seconds: float) -> None:
+        self._thread = threading.Thread(target=self._every, args=(interval_seconds,), name="savepoints",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _every(self, interval_seconds: float) -> None:
+        while not self._stop.wait(interval_seconds):
+            try:
+                self.save("interval")
+            except SavepointError as exc:
+                logger.warning("%s; trying again in %s s", exc, interval_seconds)
