@@ -14,6 +14,7 @@ A failed step is reported with its reason; the steps that need it are skipped, t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -23,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from migrator.demo import servers
-from tests.bench import ceilings, plain_copy, report, spark_job, workload
+from tests.bench import ceilings, plain_copy, process_stats, report, spark_job, workload
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = "bench"  # in the source, and in the target for the ingest ceiling (the bodies name it)
@@ -37,30 +38,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segments", type=int, default=8,
                         help="source.scanSegments of the migrator and segments of the scan ceiling (default 8)")
     parser.add_argument("--connections", type=int, default=16, help="connections of the ingest load generator")
+    parser.add_argument("--empty-runs", type=int, default=2,
+                        help="runs on an empty table: Spark's start-up cost, subtracted from the run's (default 2)")
+    parser.add_argument("--quiet-wait", type=float, default=120.0,
+                        help="before each measured step, wait up to this many seconds for other programs to leave "
+                             "the CPUs idle (default 120; 0 to not wait)")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("SMALL.json", "LARGE.json"),
+                        help="print the scaling comparison of two saved runs, and run nothing")
     parser.add_argument("--skip-plain", action="store_true", help="leave out the plain boto3 copy")
     parser.add_argument("--skip-ceilings", action="store_true", help="leave out the ingest and scan ceilings")
     args = parser.parse_args(argv)
-    if args.items < 1 or args.segments < 1 or args.connections < 1:
-        parser.error("--items, --segments and --connections must be positive")
+    if min(args.items, args.segments, args.connections, args.empty_runs) < 1:
+        parser.error("--items, --segments, --connections and --empty-runs must be positive")
     # dynalite keeps tables in Node's heap; the default limit (about 4 GB) is too small for 1M-item tables.
     os.environ.setdefault("NODE_OPTIONS", "--max-old-space-size=12288")
     if servers.dynalite_executable() is None:
         print("bench: dynalite not found; run ./build.sh (it installs dynalite with npm)", file=sys.stderr)
         return 2
 
+    if args.compare:
+        small, large = (json.loads(path.read_text()) for path in args.compare)
+        return print_scaling(small, large, args.out)
     sizes = [100_000, 1_000_000] if args.scaling else [args.items]
     results = []
     for items in sizes:
         result = measure(items, args)
         path = report.write_json(args.out / f"bench-{items}.json", result)
-        report.print_table(f"migrator benchmark, {items} items ({path})", result["figures"])
+        report.print_table(f"migrator benchmark, {items} items ({path})", result["figures"], result["contention"],
+                           report.failures(result["steps"]))
         results.append(result)
+    status = 0 if all(step.get("ok") for r in results for step in r["steps"].values()) else 1
     if args.scaling:
-        rows = report.scaling_rows(results[0], results[1])
-        path = report.write_json(args.out / "bench-scaling.json", {"figures": rows, "runs": [
-            str(args.out / f"bench-{r['items']}.json") for r in results]})
-        report.print_table(f"scaling ({path})", rows)
-    return 0 if all(step.get("ok") for r in results for step in r["steps"].values()) else 1
+        status = max(status, print_scaling(results[0], results[1], args.out))
+    return status
+
+
+def print_scaling(small: dict, large: dict, out: Path) -> int:
+    """The scaling table of two runs, also written to bench-scaling.json; 1 when a figure is missing."""
+    rows = report.scaling_rows(small, large)
+    path = report.write_json(out / "bench-scaling.json", {"figures": rows, "runs": [
+        {"items": r["items"], "started": r.get("started"), "commit": r.get("machine", {}).get("commit")}
+        for r in (small, large)]})
+    report.print_table(f"scaling ({path})", rows)
+    return 0 if all(r["value"] is not None for r in rows) else 1
 
 
 def measure(items: int, args: argparse.Namespace) -> dict:
@@ -72,7 +92,7 @@ def measure(items: int, args: argparse.Namespace) -> dict:
                     "machine": report.machine_facts(REPO),
                     "settings": {"segments": args.segments, "connections": args.connections,
                                  "master": spark_job.MASTER, "table": "hash pk (S) + range sk (N), no indexes",
-                                 "batch_items": workload.BATCH}, "steps": {}}
+                                 "batch_items": workload.BATCH, "empty_runs": args.empty_runs}, "steps": {}}
     steps = result["steps"]
     say(f"{items} items; output in {out}")
     with ExitStack() as stack:
@@ -108,8 +128,12 @@ def measure(items: int, args: argparse.Namespace) -> dict:
 
         def empty() -> dict:
             workload.create_table(source.url, "empty")
-            return spark_job.run(out, "spark-empty", source.url, "empty", target.url, "empty-copy",
-                                 segments=args.segments, expected_items=0, server_pids=pids, timeout=600)
+            runs = []
+            for number in range(args.empty_runs):
+                runs.append(spark_job.run(out, f"spark-empty-{number}", source.url, "empty", target.url,
+                                          f"empty-copy-{number}", segments=args.segments, expected_items=0,
+                                          server_pids=pids, timeout=600))
+            return spark_job.mean_of(runs)
 
         def migrate() -> dict:
             try:
@@ -126,23 +150,26 @@ def measure(items: int, args: argparse.Namespace) -> dict:
             finally:
                 workload.delete_table(target.url, f"{TABLE}-plain")
 
+        wait = args.quiet_wait
         step(steps, "workload", build)
         step(steps, "seed", seed, "workload")
         if not args.skip_ceilings:
-            step(steps, "ingest_ceiling", ingest, "workload")
+            step(steps, "ingest_ceiling", ingest, "workload", quiet_wait=wait)
         loaded.clear()  # the bodies: up to ~700 MB at 1M items
         if not args.skip_ceilings:
             step(steps, "scan_ceiling", lambda: ceilings.scan_ceiling(source.url, TABLE, args.segments, source.pid),
-                 "seed")
-        step(steps, "spark_empty", empty)
-        step(steps, "migrator", migrate, "seed")
+                 "seed", quiet_wait=wait)
+        spark_job.ensure_built()  # before waiting for quiet: a rebuild would keep the CPUs busy
+        step(steps, "spark_empty", empty, quiet_wait=wait)
+        spark_job.ensure_built()
+        step(steps, "migrator", migrate, "seed", quiet_wait=wait)
         if not args.skip_plain:
-            step(steps, "plain_boto3", plain, "seed")
+            step(steps, "plain_boto3", plain, "seed", quiet_wait=wait)
         result["servers"]["peak_rss_mb"] = {role: _hwm_mb(pid) for role, pid in pids.items()}
     return _finish(result, began)
 
 
-def step(steps: dict, name: str, run, *needs: str) -> None:
+def step(steps: dict, name: str, run, *needs: str, quiet_wait: float = 0.0) -> None:
     """Run one step and record its result, or why it failed or was skipped."""
     missing = [need for need in needs if not steps.get(need, {}).get("ok")]
     if missing:
@@ -150,12 +177,15 @@ def step(steps: dict, name: str, run, *needs: str) -> None:
         say(f"{name}: skipped ({', '.join(missing)} failed)")
         return
     say(f"{name} ...")
+    calm = process_stats.wait_until_quiet(quiet_wait) if quiet_wait > 0 else None
     started = time.monotonic()
     try:
         outcome = run()
     except Exception as exc:  # noqa: BLE001 - a failed step is a figure, not a crash
         outcome = {"ok": False, "reason": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     outcome.setdefault("ok", True)
+    if calm is not None:
+        outcome["quiet_before"] = calm
     outcome["step_s"] = round(time.monotonic() - started, 1)
     steps[name] = outcome
     shown = {k: outcome[k] for k in ("items_per_s", "wall_s", "job_s", "cpu_s", "reason") if k in outcome}
@@ -181,6 +211,7 @@ def _finish(result: dict, began: float) -> dict:
     result["total_s"] = round(time.monotonic() - began, 1)
     result["machine"]["load_average_at_end"] = os.getloadavg()
     result["figures"] = report.figures(result["items"], result["steps"])
+    result["contention"] = report.contention(result["steps"])
     return result
 
 

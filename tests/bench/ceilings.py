@@ -21,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from migrator.api_client import CONTENT_TYPE, TARGET_PREFIX, dumps, loads
 from migrator.readers.scan import scan_pages
 from tests.bench import workload
-from tests.bench.process_stats import cpu_seconds
+from tests.bench.process_stats import cpu_seconds, machine_busy_seconds
 
 NO_UNPROCESSED = b'{"UnprocessedItems":{}}'
 MAX_ATTEMPTS = 12
@@ -93,7 +93,8 @@ def scan_ceiling(url: str, table: str, segments: int, server_pid: int | None) ->
         with ThreadPoolExecutor(max_workers=segments, thread_name_prefix="scan") as pool:
             list(pool.map(scan, range(segments)))
 
-    result = _timed(run, None, server_pid, segments=segments)
+    with api:
+        result = _timed(run, None, server_pid, segments=segments)
     result["items"] = sum(counts)
     result["items_per_s"] = round(sum(counts) / result["seconds"], 1)
     return result
@@ -102,6 +103,7 @@ def scan_ceiling(url: str, table: str, segments: int, server_pid: int | None) ->
 def _timed(run, items: int | None, server_pid: int | None, **extra) -> dict:
     """Wall time of `run()`, this process's CPU share and the server's, and items/s."""
     server_before = cpu_seconds(server_pid) if server_pid else 0.0
+    busy_before = machine_busy_seconds()
     cpu_before = time.process_time()
     started = time.monotonic()
     run()
@@ -112,6 +114,7 @@ def _timed(run, items: int | None, server_pid: int | None, **extra) -> dict:
         "seconds": round(seconds, 3),
         "generator_cpu_share": round(client_cpu / seconds, 3),
         "server_cpu_share": round(server_cpu / seconds, 3),
+        "other_cpu_share": round((machine_busy_seconds() - busy_before - client_cpu - server_cpu) / seconds, 3),
         **extra,
     }
     if items is not None:

@@ -12,7 +12,7 @@ import boto3
 from botocore.config import Config
 
 from tests.bench import workload
-from tests.bench.process_stats import cpu_seconds
+from tests.bench.process_stats import cpu_seconds, machine_busy_seconds
 
 MAX_PAGES = 10_000_000
 
@@ -23,6 +23,7 @@ def copy(source_url: str, source_table: str, target_url: str, target_table: str,
     source = _resource(source_url).Table(source_table)
     target = _resource(target_url).Table(target_table)
     servers_before = {role: cpu_seconds(pid) for role, pid in server_pids.items()}
+    busy_before = machine_busy_seconds()
     cpu_before = time.process_time()
     started = time.monotonic()
     copied = 0
@@ -38,14 +39,16 @@ def copy(source_url: str, source_table: str, target_url: str, target_table: str,
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     seconds = time.monotonic() - started
     cpu = time.process_time() - cpu_before
+    servers = {role: round(cpu_seconds(pid) - servers_before[role], 3) for role, pid in server_pids.items()}
+    other = machine_busy_seconds() - busy_before - cpu - sum(servers.values())
     return {
         "items": copied,
         "seconds": round(seconds, 3),
         "items_per_s": round(copied / seconds, 1) if seconds else 0.0,
         "client_cpu_s": round(cpu, 3),
         "client_cpu_us_per_item": round(cpu / copied * 1e6, 2) if copied else None,
-        "server_cpu_s": {role: round(cpu_seconds(pid) - servers_before[role], 3)
-                         for role, pid in server_pids.items()},
+        "server_cpu_s": servers,
+        "other_cpu_share": round(other / seconds, 3) if seconds else None,
     }
 
 

@@ -31,6 +31,23 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / TICKS
 
 
+def wait_until_quiet(max_seconds: float, cores: float = 0.3, quiet_seconds: int = 3) -> dict:
+    """Wait (at most `max_seconds`) until the machine spent less than `cores` busy cores for `quiet_seconds` in a row.
+
+    Other programs on a shared machine skew every figure; this gives them a chance to finish first.
+    """
+    started = time.monotonic()
+    quiet = 0
+    busy = 0.0
+    while quiet < quiet_seconds and time.monotonic() - started < max_seconds:
+        before = machine_busy_seconds()
+        time.sleep(1.0)
+        busy = machine_busy_seconds() - before
+        quiet = quiet + 1 if busy < cores else 0
+    return {"waited_s": round(time.monotonic() - started, 1), "busy_cores": round(busy, 2),
+            "quiet": quiet >= quiet_seconds}
+
+
 def _stat(pid: int) -> list | None:
     """/proc/<pid>/stat fields after the command name: [state, ppid, ...], index 11/12 utime/stime, 19 starttime;
     the command name last."""

@@ -8,6 +8,7 @@ import platform
 import subprocess
 from pathlib import Path
 
+BUSY_WARNING_CORES = 0.3
 WORKER_RSS_GOAL_MB = 300.0
 CPU_GOAL_US = 20.0
 INGEST_RATIO_GOAL = 0.8
@@ -15,7 +16,7 @@ SCALING_GOAL = 10.5
 
 
 def figures(items: int, steps: dict) -> list[dict]:
-    """Rows of (figure, value, unit, goal, met); a figure whose step failed has value None."""
+    """Rows of (figure, value, unit, goal, met); a figure whose step failed or was left out has value None."""
     ingest, scan, empty, run, plain = (steps.get(k, {}) for k in ("ingest_ceiling", "scan_ceiling", "spark_empty",
                                                                    "migrator", "plain_boto3"))
     good = {k: v.get("ok", False) for k, v in steps.items()}
@@ -30,7 +31,12 @@ def figures(items: int, steps: dict) -> list[dict]:
                      "goal": goal, "met": met})
 
     add("target ingest ceiling (BatchWriteItem, pre-serialized)", ingest.get("items_per_s"), "items/s")
+    add("  its load generator's CPU (1.0 = one core; near 1 = GIL-bound)", ingest.get("generator_cpu_share"), "cores",
+        digits=2)
+    add("  the target server's CPU (dynalite is one Node process)", ingest.get("server_cpu_share"), "cores", digits=2)
+    add("source ingest while seeding (same load generator)", steps.get("seed", {}).get("items_per_s"), "items/s")
     add("source scan ceiling (parallel Scan)", scan.get("items_per_s"), "items/s")
+    add("  its client's CPU (orjson decoding included)", scan.get("generator_cpu_share"), "cores", digits=2)
     add("migrator wall time (submit to exit)", run.get("wall_s") if run_ok else None, "s")
     add("migrator job time (Spark start-up excluded)", run.get("job_s") if run_ok else None, "s")
     add("migrator items/s, with Spark start-up", _div(items, run.get("wall_s")) if run_ok else None, "items/s")
@@ -38,6 +44,7 @@ def figures(items: int, steps: dict) -> list[dict]:
     steady = run.get("job_s", 0) - empty.get("job_s", 0) if run_ok and empty_ok else None
     add("migrator items/s, job time minus the empty job's (estimate)", _div(items, steady), "items/s")
     add("time from submit to the first write", run.get("first_write_s") if run_ok else None, "s", digits=2)
+    add("  of which submit to the Spark job's start", run.get("job_start_s") if run_ok else None, "s", digits=2)
     ratio = _div(job_rate, ingest.get("items_per_s"))
     add("migrator / ingest ceiling", ratio, "x", f">= {INGEST_RATIO_GOAL}", _met(ratio, ">=", INGEST_RATIO_GOAL), 3)
     add("migrator / plain boto3 (job time)", _div(job_rate, plain.get("items_per_s")), "x", digits=2)
@@ -46,8 +53,11 @@ def figures(items: int, steps: dict) -> list[dict]:
     add("plain boto3 copy", plain.get("items_per_s"), "items/s")
     add("plain boto3 copy: client CPU per item", plain.get("client_cpu_us_per_item"), "us/item")
     add("spark-submit tree CPU, whole run", run.get("cpu_s") if run_ok else None, "s", digits=2)
-    add("spark-submit tree CPU, empty-table run (Spark start-up)", empty.get("cpu_s") if empty_ok else None, "s",
+    add("spark-submit tree CPU, empty-table runs (Spark start-up), mean", empty.get("cpu_s") if empty_ok else None,
+        "s", digits=2)
+    add("  spread (max - min) of the empty-table runs' CPU", empty.get("cpu_spread_s") if empty_ok else None, "s",
         digits=2)
+    add("wall time of an empty-table run, mean", empty.get("wall_s") if empty_ok else None, "s")
     add("spark-submit tree CPU per item, start-up included", _per_item(run.get("cpu_s"), 0, items) if run_ok else None,
         "us/item")
     net = _per_item(run.get("cpu_s"), empty.get("cpu_s"), items) if run_ok and empty_ok else None
@@ -61,47 +71,75 @@ def figures(items: int, steps: dict) -> list[dict]:
     add("peak RSS of one Python worker", worker_rss, "MB", f"<= {WORKER_RSS_GOAL_MB:.0f}",
         _met(worker_rss, "<=", WORKER_RSS_GOAL_MB))
     add("peak RSS of all Python workers together", _role(roles, "python-worker", "peak_rss_sum_mb"), "MB")
-    add("peak RSS of the driver JVM", _role(roles, "jvm", "peak_rss_mb"), "MB")
+    add("peak RSS of the driver JVM (sampled VmHWM)", _role(roles, "jvm", "peak_rss_mb"), "MB")
+    add("  largest peak RSS reaped into spark-submit's rusage", run.get("peak_rss_rusage_mb") if run_ok else None, "MB")
     add("peak RSS of the Python driver", _role(roles, "python-driver", "peak_rss_mb"), "MB")
-    add("CPU used by other programs during the migrator run", run.get("other_cpu_s") if run_ok else None, "s")
+    add("CPU of other programs during the migrator run (cores)",
+        _div(run.get("other_cpu_s"), run.get("wall_s")) if run_ok else None, "cores", digits=2)
     return rows
+
+
+def contention(steps: dict) -> list[str]:
+    """Steps during which other programs kept the CPUs busy: their figures are not the machine's best."""
+    found = []
+    for name, outcome in steps.items():
+        shares = [outcome.get("other_cpu_share")] + [r.get("other_cpu_share") for r in outcome.get("runs", [])]
+        worst = max((s for s in shares if s is not None), default=None)
+        if worst is not None and worst > BUSY_WARNING_CORES:
+            found.append(f"{name}: other programs used {worst:.2f} cores")
+    return found
 
 
 def scaling_rows(small: dict, large: dict) -> list[dict]:
     """T(large)/T(small) and the workers' RSS at both sizes."""
     rows = []
     ratio_items = large["items"] / small["items"]
+    runs = [r["steps"].get("migrator", {}) for r in (small, large)]
+    runs = [run if run.get("ok") else {} for run in runs]
     for key, label in (("job_s", "Spark start-up excluded"), ("wall_s", "wall")):
-        a, b = (r["steps"].get("migrator", {}).get(key) for r in (small, large))
+        a, b = (run.get(key) for run in runs)
         ratio = _div(b, a)
         goal = f"<= {SCALING_GOAL}" if key == "job_s" else None
         rows.append({"figure": f"T({large['items']})/T({small['items']}), {label}",
                      "value": None if ratio is None else round(ratio, 2), "unit": f"x (items x{ratio_items:.0f})",
                      "goal": goal, "met": _met(ratio, "<=", SCALING_GOAL) if goal else None})
+    ceilings = [r["steps"].get("ingest_ceiling", {}).get("items_per_s") for r in (small, large)]
+    server_ratio = _div(_div(large["items"], ceilings[1]), _div(small["items"], ceilings[0]))
+    rows.append({"figure": "  the same ratio for the target's ingest ceiling (the server's own scaling)",
+                 "value": None if server_ratio is None else round(server_ratio, 2),
+                 "unit": f"x (items x{ratio_items:.0f})", "goal": None, "met": None})
     sizes = []
-    for result in (small, large):
-        rss = _role(result["steps"].get("migrator", {}).get("tree", {}).get("roles", {}), "python-worker",
-                    "peak_rss_mb")
+    for result, run in zip((small, large), runs):
+        rss = _role(run.get("tree", {}).get("roles", {}), "python-worker", "peak_rss_mb")
         sizes.append(rss)
         rows.append({"figure": f"peak RSS of one Python worker at {result['items']} items",
                      "value": rss, "unit": "MB", "goal": f"<= {WORKER_RSS_GOAL_MB:.0f}",
                      "met": _met(rss, "<=", WORKER_RSS_GOAL_MB)})
     growth = None if None in sizes else round(sizes[1] - sizes[0], 1)
-    rows.append({"figure": "worker RSS growth from the small to the large run", "value": growth, "unit": "MB",
-                 "goal": "flat (< 10% of the small run's)",
+    rows.append({"figure": "worker RSS growth from the small to the large run (flat)", "value": growth, "unit": "MB",
+                 "goal": "< 10%",
                  "met": None if growth is None else growth < 0.1 * sizes[0]})
     return rows
 
 
-def print_table(title: str, rows: list[dict]) -> None:
+def failures(steps: dict) -> list[str]:
+    """One line per failed or skipped step, with its reason."""
+    return [f"{name}: {outcome.get('reason', 'failed')}" for name, outcome in steps.items() if not outcome.get("ok")]
+
+
+def print_table(title: str, rows: list[dict], warnings: list[str] = (), failed: list[str] = ()) -> None:
     width = max(len(r["figure"]) for r in rows)
     print(f"\n{title}")
     print(f"{'figure':<{width}}  {'value':>12}  {'unit':<18} {'goal':<10} met?")
     print("-" * (width + 50))
     for r in rows:
-        value = "FAILED" if r["value"] is None else f"{r['value']:,}"
+        value = "n/a" if r["value"] is None else f"{r['value']:,}"
         met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
         print(f"{r['figure']:<{width}}  {value:>12}  {r['unit']:<18} {r['goal'] or '':<10} {met}")
+    for line in failed:
+        print(f"FAILED {line}")
+    for warning in warnings:
+        print(f"WARNING, figures skewed by a busy machine: {warning}")
 
 
 def write_json(path: Path, document: dict) -> Path:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 from migrator.errors import MigratorError
@@ -25,6 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 MASTER = "local[2]"
 POLL_S = 0.05
 TOTAL_LINE = re.compile(r"migrator total: (\d+) tasks transferred (\d+) items from .* in ([\d.]+) s")
+# The driver's last line before the Spark job starts, with the logging module's local-time stamp.
+JOB_START_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO migrator\.jobs\.migrate: scanning ", re.M)
 
 
 def ensure_built() -> None:
@@ -48,16 +51,23 @@ def run(out_dir: Path, name: str, source_url: str, source_table: str, target_url
     busy_before = machine_busy_seconds()
     first_write: dict = {}
     with open(log_path, "w") as log:
+        submitted_at = time.time()
         started = time.monotonic()
         process = subprocess.Popen([str(REPO / "submit.sh"), str(config), "--master", MASTER], cwd=REPO, env=env,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        sampler = TreeSampler(process.pid, max_seconds=timeout).start()
-        poller = threading.Thread(target=_poll_first_write, args=(target_url, target_table, started, process,
-                                                                  timeout, first_write), daemon=True)
-        poller.start()
-        status, rusage = _wait(process, timeout)
+        sampler = TreeSampler(process.pid, max_seconds=timeout)
+        try:
+            sampler.start()
+            poller = threading.Thread(target=_poll_first_write, args=(target_url, target_table, started, process,
+                                                                      timeout, first_write), daemon=True)
+            poller.start()
+            status, rusage = _wait(process, timeout)
+        finally:
+            if process.returncode is None:  # interrupted: leave no spark-submit behind
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            sampler.stop()
         wall = time.monotonic() - started
-        sampler.stop()
         poller.join(timeout=5)
     busy = machine_busy_seconds() - busy_before
     servers = {role: round(cpu_seconds(pid) - servers_before[role], 3) for role, pid in server_pids.items()}
@@ -78,13 +88,42 @@ def run(out_dir: Path, name: str, source_url: str, source_table: str, target_url
         "server_cpu_s": servers,
         "machine_busy_cpu_s": round(busy, 3),
     }
-    result["cpu_s"] = max(result["cpu_sampled_s"], result["cpu_rusage_s"] or 0.0)
+    result["cpu_s"] = result["cpu_sampled_s"]  # rusage misses the Python workers: nobody reaps them into it
     result["other_cpu_s"] = round(busy - result["cpu_s"] - sum(servers.values()), 3)
+    result["other_cpu_share"] = round(result["other_cpu_s"] / wall, 3)
+    job_start = JOB_START_LINE.search(output)
+    if job_start:
+        stamp = datetime.strptime(job_start.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        result["job_start_s"] = round(stamp - submitted_at, 3)  # submit to the Spark job's start
     found = TOTAL_LINE.findall(output)
     if found:
         tasks, items, seconds = found[-1]
         result.update(tasks=int(tasks), items_logged=int(items), job_s=float(seconds))
     return _verify(result, status, found, output, target_url, target_table, expected_items)
+
+
+def mean_of(runs: list[dict]) -> dict:
+    """The mean times, CPU and per-role CPU of several runs (the empty-table runs), with the CPU spread."""
+    good = [r for r in runs if r.get("ok")]
+    if not good:
+        return {"ok": False, "reason": "; ".join(r.get("reason", "?") for r in runs), "runs": runs}
+
+    def mean(values) -> float | None:
+        values = [v for v in values if v is not None]
+        return round(sum(values) / len(values), 3) if values else None
+
+    roles = {role for r in good for role in r["tree"]["roles"]}
+    return {
+        "ok": True,  # the mean of the runs that worked; the others are listed with their reasons
+        **({} if len(good) == len(runs) else {"failed_runs": [r.get("reason") for r in runs if not r.get("ok")]}),
+        "wall_s": mean(r["wall_s"] for r in good),
+        "job_s": mean(r.get("job_s") for r in good),
+        "cpu_s": mean(r["cpu_s"] for r in good),
+        "cpu_spread_s": round(max(r["cpu_s"] for r in good) - min(r["cpu_s"] for r in good), 3),
+        "tree": {"roles": {role: {"cpu_s": mean(r["tree"]["roles"].get(role, {}).get("cpu_s", 0.0) for r in good)}
+                           for role in roles}},
+        "runs": runs,
+    }
 
 
 def _verify(result: dict, status: int | None, found: list, output: str, target_url: str, target_table: str,
@@ -127,16 +166,16 @@ def _wait(process: subprocess.Popen, timeout: float):
 
 def _poll_first_write(url: str, table: str, started: float, process: subprocess.Popen, timeout: float,
                       into: dict) -> None:
-    api = workload.api(url, connections=1, attempts=1)
     deadline = started + timeout
-    while process.returncode is None and time.monotonic() < deadline:
-        try:
-            if api.call("Scan", {"TableName": table, "Limit": 1}).get("Items"):
-                into["seconds"] = round(time.monotonic() - started, 3)
-                return
-        except MigratorError:
-            pass  # the migrator has not created the table yet
-        time.sleep(POLL_S)
+    with workload.api(url, connections=1, attempts=1) as api:
+        while process.returncode is None and time.monotonic() < deadline:
+            try:
+                if api.call("Scan", {"TableName": table, "Limit": 1}).get("Items"):
+                    into["seconds"] = round(time.monotonic() - started, 3)
+                    return
+            except MigratorError:
+                pass  # the migrator has not created the table yet
+            time.sleep(POLL_S)
 
 
 def _last_error(output: str) -> str:

@@ -84,25 +84,27 @@ def api(url: str, connections: int = 8, attempts: int = 12) -> DynamoApi:
 
 def create_table(url: str, table: str) -> None:
     """A fresh hash+range table without indexes; waits (bounded) until it is ACTIVE."""
-    client = api(url)
-    client.call("CreateTable", {
+    request = {
         "TableName": table,
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
                                  {"AttributeName": "sk", "AttributeType": "N"}],
         "BillingMode": "PAY_PER_REQUEST",
-    })
+    }
     deadline = time.monotonic() + TABLE_WAIT_S
-    while client.call("DescribeTable", {"TableName": table})["Table"]["TableStatus"] != "ACTIVE":
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"table {table!r} at {url} not ACTIVE after {TABLE_WAIT_S:.0f} s")
-        time.sleep(0.05)
+    with api(url) as client:
+        client.call("CreateTable", request)
+        while client.call("DescribeTable", {"TableName": table})["Table"]["TableStatus"] != "ACTIVE":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"table {table!r} at {url} not ACTIVE after {TABLE_WAIT_S:.0f} s")
+            time.sleep(0.05)
 
 
 def delete_table(url: str, table: str) -> None:
     """Drop a table to give dynalite its memory back; a missing table is fine."""
     try:
-        api(url, attempts=3).call("DeleteTable", {"TableName": table})
+        with api(url, attempts=3) as client:
+            client.call("DeleteTable", {"TableName": table})
     except RequestError as exc:
         if exc.code != "ResourceNotFoundException":
             raise
@@ -110,8 +112,6 @@ def delete_table(url: str, table: str) -> None:
 
 def count_items(url: str, table: str, segments: int = 4) -> int:
     """Exact item count by parallel Select=COUNT scans (dynalite's DescribeTable ItemCount is always 0)."""
-    client = api(url, connections=segments)
-
     def count_segment(segment: int) -> int:
         request = {"TableName": table, "Select": "COUNT", "Segment": segment, "TotalSegments": segments}
         total = 0
@@ -123,5 +123,6 @@ def count_items(url: str, table: str, segments: int = 4) -> int:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         raise RuntimeError(f"COUNT scan of {table!r} did not end")
 
-    with ThreadPoolExecutor(max_workers=segments, thread_name_prefix="count") as pool:
+    with api(url, connections=segments) as client, \
+            ThreadPoolExecutor(max_workers=segments, thread_name_prefix="count") as pool:
         return sum(pool.map(count_segment, range(segments)))
