@@ -7,6 +7,7 @@ botocore still signs the requests (SigV4) and resolves credentials. Control-plan
 
 from __future__ import annotations
 
+import gc
 import gzip
 import logging
 import random
@@ -43,6 +44,10 @@ logger = logging.getLogger(__name__)
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
 COMPRESS_MIN_BYTES = 1024  # smaller bodies gain nothing from gzip
+# Decoding a Scan page allocates thousands of dicts at once, and each allocation burst sets off garbage
+# collections that walk the whole heap (measured: 133 ms with GC on, 39 ms off, for a 2.7 MB page). The decoded
+# items hold no reference cycles, so collection is paused while large answers are decoded.
+GC_PAUSE_BYTES = 64 * 1024
 
 # Error codes that mean "slow down": DynamoDB's throttles and Alternator's load shedding.
 THROTTLE_CODES = frozenset(
@@ -171,7 +176,7 @@ class DynamoApi:
         if expected_crc is not None and int(expected_crc) != zlib.crc32(data):
             raise _Retryable(f"CRC32 mismatch on a {len(data)}-byte answer")
         if response.status == 200:
-            return loads(data), len(data)
+            return _decode(data), len(data)
         code, message = _error_of(data)
         if code in THROTTLE_CODES:
             raise _Retryable(f"{code}: {message}", code=code, status=response.status, throttled=True)
@@ -190,6 +195,16 @@ class _Retryable(Exception):
         self.code = code
         self.status = status
         self.throttled = throttled
+
+
+def _decode(data: bytes) -> Any:
+    if len(data) < GC_PAUSE_BYTES or not gc.isenabled():
+        return loads(data)
+    gc.disable()
+    try:
+        return loads(data)
+    finally:
+        gc.enable()
 
 
 def _error_of(data: bytes) -> tuple[str, str]:

@@ -125,3 +125,13 @@ def test_compression_and_minimal_headers():
     assert headers["Content-Encoding"] == "gzip" and loads(gzip.decompress(body)) == big
     assert "Content-Encoding" not in small_headers and loads(small_body) == {"TableName": "t"}
     assert headers["User-Agent"] is SKIP_HEADER and headers["Accept-Encoding"] is SKIP_HEADER
+
+
+def test_large_answers_are_decoded_with_gc_paused_and_gc_is_on_afterwards():
+    """A large Scan page decodes to the same items, and the garbage collector is enabled again after it."""
+    import gc
+
+    items = [{"id": {"S": f"k{i}"}, "n": {"N": str(i)}} for i in range(5000)]
+    api, pool = api_with([FakeResponse(200, {"Items": items})])
+    assert api.call("Scan", {}) == {"Items": items}
+    assert gc.isenabled()
