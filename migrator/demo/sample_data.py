@@ -388,3 +388,14 @@ def _scan_segment(client, table: str, segment: dict) -> list[dict]:
         if "LastEvaluatedKey" not in page:
             return items
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def count_items(client, table: str) -> int:
+    """Exact count by a COUNT scan (DescribeTable's ItemCount is approximate on AWS)."""
+    total, request = 0, {"TableName": table, "Select": "COUNT"}
+    while True:
+        page = client.scan(**request)
+        total += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return total
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from migrator.demo.sample_data import create_table, fill_table
+from migrator.demo.sample_data import count_items as count, create_table, fill_table
 from migrator.demo.servers import client_for, start_dynalite
 from tests.conftest import fresh_table_name
 from tests.integration.alternator_nodes import AlternatorNodes
@@ -30,16 +30,6 @@ def dynalite_pair(tmp_path_factory):
 def small_items(n: int) -> list[dict]:
     """Items of about 200 bytes: 1 WCU each."""
     return [{"id": {"S": f"item-{i:06d}"}, "n": {"N": str(i)}, "pad": {"S": "p" * 150}} for i in range(n)]
-
-
-def count(client, table: str) -> int:
-    total, request = 0, {"TableName": table, "Select": "COUNT"}
-    while True:
-        page = client.scan(**request)
-        total += page["Count"]
-        if "LastEvaluatedKey" not in page:
-            return total
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def test_writes_spread_over_the_nodes_and_survive_a_node_that_stops(dynalite_pair, tmp_path):

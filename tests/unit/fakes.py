@@ -30,13 +30,10 @@ class FakePool:
         return answer
 
 
-class FakeApi:
-    """Stands in for DynamoApi in writer tests: `handler(operation, request) -> answer dict`."""
+class _ApiShape:
+    """What DynamoApi offers besides `call`: a context that closes it, and `call_sized`."""
 
-    def __init__(self, handler) -> None:
-        self.handler = handler
-        self.calls: list[tuple[str, dict]] = []
-        self._lock = threading.Lock()
+    closed = False
 
     def __enter__(self):
         return self
@@ -48,6 +45,15 @@ class FakeApi:
         answer = self.call(operation, request)
         return answer, len(dumps(answer))
 
+
+class FakeApi(_ApiShape):
+    """Stands in for DynamoApi in writer tests: `handler(operation, request) -> answer dict`."""
+
+    def __init__(self, handler) -> None:
+        self.handler = handler
+        self.calls: list[tuple[str, dict]] = []
+        self._lock = threading.Lock()
+
     def call(self, operation, request):
         doc = loads(request) if isinstance(request, bytes) else loads(dumps(request))  # as sent, not as mutated later
         with self._lock:
@@ -55,7 +61,7 @@ class FakeApi:
         return self.handler(operation, doc)
 
 
-class FakeDynamo:
+class FakeDynamo(_ApiShape):
     """An in-memory DynamoDB speaking Scan, BatchGetItem and BatchWriteItem in wire format, for task-logic tests.
 
     `tables` maps a table name to (key names, items). Scan pages hold at most `page_size` items; an item's segment
@@ -72,16 +78,6 @@ class FakeDynamo:
         self.fail_on = fail_on
         self.calls: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.closed = True
-
-    def call_sized(self, operation, request):
-        answer = self.call(operation, request)
-        return answer, len(dumps(answer))
 
     def call(self, operation, request):
         from migrator.errors import RequestError
