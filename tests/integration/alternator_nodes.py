@@ -10,7 +10,6 @@ answering mid-run.
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import threading
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 
 from migrator.api_client import dumps
 from migrator.throttle import read_units, write_units
+from tests.integration.unprocessed_proxy import forward
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 SKIP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
@@ -122,18 +122,9 @@ class AlternatorNodes:
         self.stop()
 
     def forward(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes):
-        connection = http.client.HTTPConnection(*self._upstream, timeout=120)
-        try:
-            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-            for name, value in headers:
-                if name.lower() not in SKIP_HEADERS:
-                    connection.putheader(name, value)
-            connection.putheader("Content-Length", str(len(body)))
-            connection.endheaders(body)
-            response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
+        status, _, answer_headers, answer = forward(self._upstream, method, path, headers, body, timeout=120,
+                                                    skip=SKIP_HEADERS)
+        return status, answer_headers, answer
 
 
 def _capacity(operation: str, body: bytes, answer: bytes) -> float:

@@ -32,6 +32,23 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "trailers", "transfer-encoding", "upgrade", "content-length"}
 
 
+def forward(upstream: tuple[str, int], method: str, path: str, headers: list[tuple[str, str]], body: bytes, *,
+            timeout: float, skip: set[str]) -> tuple[int, str, list[tuple[str, str]], bytes]:
+    """Send one request upstream unchanged but for the `skip` headers; (status, reason, headers, body)."""
+    connection = http.client.HTTPConnection(*upstream, timeout=timeout)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers:
+            if name.lower() not in skip:
+                connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.reason, response.getheaders(), response.read()
+    finally:
+        connection.close()
+
+
 class UnprocessedProxy:
     """Threaded proxy on 127.0.0.1; ``forward_every=None`` holds back every write of every batch.
 
@@ -106,18 +123,7 @@ class UnprocessedProxy:
 
     def _send_upstream(self, method: str, path: str, headers: list[tuple[str, str]],
                        body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(*self._upstream, timeout=self._timeout)
-        try:
-            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-            for name, value in headers:
-                if name.lower() not in HOP_BY_HOP:
-                    connection.putheader(name, value)
-            connection.putheader("Content-Length", str(len(body)))
-            connection.endheaders(body)
-            response = connection.getresponse()
-            return response.status, response.reason, response.getheaders(), response.read()
-        finally:
-            connection.close()
+        return forward(self._upstream, method, path, headers, body, timeout=self._timeout, skip=HOP_BY_HOP)
 
     def _scripted_error(self):
         """The next scripted error answer, or None once they are used up."""
