@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Context, Decimal, InvalidOperation
 
-from migrator.api_client import dumps
+from migrator.codec import dumps
 
 _WIDE = Context(prec=60)  # DynamoDB numbers have up to 38 significant digits
 

@@ -93,9 +93,10 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
                 pages = scan_pages(
                     source_api, settings.source_table, segment, settings.total_segments,
                     limit=settings.scan_limit, limiter=read_limiter, report_capacity=settings.source.report_capacity,
+                    raw=True,
                 )
                 for page in prefetch(pages):
-                    writer.put_many(page)
+                    writer.put_raw_many(page)
                     count += len(page)
                 writer.flush()
             except MigratorError as exc:

@@ -7,7 +7,8 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from migrator.api_client import DynamoApi, RetryPolicy, dumps
+from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.codec import dumps
 from migrator.errors import TransferError
 from migrator.items import key_id, key_projection
 

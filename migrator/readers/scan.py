@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from migrator.api_client import DynamoApi
+from migrator.codec import raw_scan_page, scan_page
+from migrator.errors import RequestError
 from migrator.throttle import RateLimiter, Unlimited, read_units
 
 
@@ -21,15 +23,18 @@ def scan_pages(
     projection: dict | None = None,
     limiter: RateLimiter | Unlimited = Unlimited(),
     report_capacity: bool = False,
-) -> Iterator[list[dict]]:
+    raw: bool = False,
+) -> Iterator[list]:
     """Yield the Items of every Scan page of `segment` (of `total_segments`), in server order.
 
-    Scans are eventually consistent: a bulk copy does not need to pay twice the read capacity for strong reads.
-    Each page is charged to `limiter` after it arrives: the capacity the server reports, else 0.5 RCU per started
-    4 KB of the answer. `limit` caps the items of each page (not of the scan), so that one page is a small bite
-    of the budget; `projection` holds ProjectionExpression and ExpressionAttributeNames to read only some
-    attributes (see `items.key_projection`).
+    Items are dicts, or with `raw` the JSON fragments the server sent (see codec.py), which a copy writes out
+    unchanged. Scans are eventually consistent: a bulk copy does not need to pay twice the read capacity for
+    strong reads. Each page is charged to `limiter` after it arrives: the capacity the server reports, else
+    0.5 RCU per started 4 KB of the answer. `limit` caps the items of each page (not of the scan), so that one
+    page is a small bite of the budget; `projection` holds ProjectionExpression and ExpressionAttributeNames to
+    read only some attributes (see `items.key_projection`).
     """
+    decode = raw_scan_page if raw else scan_page
     request: dict[str, Any] = {"TableName": table, "Segment": segment, "TotalSegments": total_segments}
     if limit is not None:
         request["Limit"] = limit
@@ -37,14 +42,17 @@ def scan_pages(
     if report_capacity:
         request["ReturnConsumedCapacity"] = "TOTAL"
     while True:
-        page, size = api.call_sized("Scan", request)
-        consumed = page.get("ConsumedCapacity")
-        limiter.charge(consumed["CapacityUnits"] if consumed else read_units(size))
-        yield page.get("Items", [])
-        last_key = page.get("LastEvaluatedKey")
-        if not last_key:
+        data = api.call_raw("Scan", request)
+        try:
+            page = decode(data)
+        except ValueError as exc:
+            raise RequestError(f"Scan of table {table!r} at {api.url}: the answer is not valid JSON ({exc})") \
+                from None
+        limiter.charge(page.consumed_units if page.consumed_units is not None else read_units(len(data)))
+        yield page.items
+        if not page.last_key:
             return
-        request["ExclusiveStartKey"] = last_key
+        request["ExclusiveStartKey"] = page.last_key
 
 
 def first_items(pages: Iterator[list[dict]], count: int) -> Iterator[list[dict]]:

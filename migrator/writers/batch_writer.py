@@ -9,7 +9,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
-from migrator.api_client import DynamoApi, RetryPolicy, dumps
+from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.codec import dumps
 from migrator.errors import TransferError
 from migrator.throttle import RateLimiter, Unlimited, write_units
 
@@ -18,27 +19,37 @@ logger = logging.getLogger(__name__)
 # BatchWriteItem's request-size limit on DynamoDB and Alternator; a batch that encodes larger is split.
 MAX_REQUEST_BYTES = 16 * 1024 * 1024 - 64 * 1024
 
+PUT_HEAD = b'{"PutRequest":{"Item":'
+PUT_TAIL = b"}}"
+DELETE_HEAD = b'{"DeleteRequest":'
 
-class _Request(NamedTuple):
-    """One write request, encoded once: its JSON, the write units it is charged, and whether it deletes."""
 
-    body: bytes
+class _Batch(NamedTuple):
+    """Write requests, each encoded once as JSON, with the write units they are charged and how many delete."""
+
+    requests: list[bytes]
     units: int
-    delete: bool
+    deletes: int
 
 
-def _put(item: dict) -> _Request:
-    encoded = dumps(item)
-    return _Request(b'{"PutRequest":{"Item":' + encoded + b"}}", write_units(len(encoded)), False)
+def _batch(requests: list[bytes]) -> _Batch:
+    """A put is charged by its item's JSON length (see throttle.py), a delete 1 unit."""
+    units = deletes = 0
+    item_bytes = len(PUT_HEAD) + len(PUT_TAIL)
+    for request in requests:
+        if request.startswith(DELETE_HEAD):
+            deletes += 1
+            units += 1
+        else:
+            units += write_units(len(request) - item_bytes)
+    return _Batch(requests, units, deletes)
 
 
-def _delete(key: dict) -> _Request:
-    return _Request(dumps({"DeleteRequest": {"Key": key}}), 1, True)
-
-
-def _decoded(request: dict) -> _Request:
+def _encoded(request: dict) -> bytes:
     """A request the server handed back in UnprocessedItems."""
-    return _put(request["PutRequest"]["Item"]) if "PutRequest" in request else _delete(request["DeleteRequest"]["Key"])
+    if "PutRequest" in request:
+        return PUT_HEAD + dumps(request["PutRequest"]["Item"]) + PUT_TAIL
+    return dumps({"DeleteRequest": {"Key": request["DeleteRequest"]["Key"]}})
 
 
 class BatchWriter:
@@ -50,9 +61,9 @@ class BatchWriter:
     leaves in UnprocessedItems are re-sent with exponential backoff; after `retry.max_attempts` rounds without
     progress the writer gives up with TransferError.
 
-    Each item is encoded to JSON once, when it is put: its length gives the write units charged to `limiter`
-    (unless the server reports ConsumedCapacity, asked for with `report_capacity`), and the batch body is the
-    encoded requests joined.
+    Each item is encoded to JSON once, when it is put, or arrives encoded (`put_raw_many`: the fragments a raw
+    Scan cut out, see codec.py). Its length gives the write units charged to `limiter` (unless the server
+    reports ConsumedCapacity, asked for with `report_capacity`), and the batch body is the requests joined.
     """
 
     def __init__(
@@ -74,7 +85,7 @@ class BatchWriter:
         self.limiter = limiter
         self._head = b'{"RequestItems":{' + dumps(table) + b":["
         self._tail = b']},"ReturnConsumedCapacity":"TOTAL"}' if report_capacity else b"]}}"
-        self._pending: list[_Request] = []
+        self._pending: list[bytes] = []
         self._in_flight: deque[Future] = deque()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="batch-write")
         self._lock = threading.Lock()
@@ -94,76 +105,85 @@ class BatchWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def put(self, item: dict) -> None:
-        self._add(_put(item))
+        self._add(PUT_HEAD + dumps(item) + PUT_TAIL)
 
     def delete(self, key: dict) -> None:
         """Delete the item with `key` (its key attributes only); deleting an absent item is not an error."""
-        self._add(_delete(key))
+        self._add(dumps({"DeleteRequest": {"Key": key}}))
 
     def put_many(self, items: list[dict]) -> None:
-        for item in items:
-            self._add(_put(item))
+        self.put_raw_many([dumps(item) for item in items])
+
+    def put_raw_many(self, items: list) -> None:
+        """Put items given as JSON fragments (bytes-like), each one DynamoDB JSON object."""
+        size = self.batch_size
+        for start in range(0, len(items), size):
+            self._pending.extend([PUT_HEAD + item + PUT_TAIL for item in items[start:start + size]])
+            if len(self._pending) >= size:  # it held fewer than `size` before: one batch at most is full
+                batch, self._pending = self._pending[:size], self._pending[size:]
+                self._submit(batch)
 
     def flush(self) -> None:
         """Send what is pending and wait until every request so far is acknowledged by the server."""
         if self._pending:
-            self._submit()
+            batch, self._pending = self._pending, []
+            self._submit(batch)
         while self._in_flight:
             self._in_flight.popleft().result()
 
-    def _add(self, request: _Request) -> None:
+    def _add(self, request: bytes) -> None:
         self._pending.append(request)
         if len(self._pending) >= self.batch_size:
-            self._submit()
+            batch, self._pending = self._pending, []
+            self._submit(batch)
 
-    def _submit(self) -> None:
-        batch, self._pending = self._pending, []
+    def _submit(self, requests: list[bytes]) -> None:
         while len(self._in_flight) >= self.max_in_flight:
             self._in_flight.popleft().result()  # raises the first failure, if any
-        self._in_flight.append(self._pool.submit(self._write, batch))
+        self._in_flight.append(self._pool.submit(self._write, requests))
 
-    def _write(self, batch: list[_Request]) -> None:
-        body = self._encode(batch)
-        if len(body) > MAX_REQUEST_BYTES and len(batch) > 1:
-            half = len(batch) // 2
-            self._write(batch[:half])
-            self._write(batch[half:])
+    def _write(self, requests: list[bytes]) -> None:
+        body = self._encode(requests)
+        if len(body) > MAX_REQUEST_BYTES and len(requests) > 1:
+            half = len(requests) // 2
+            self._write(requests[:half])
+            self._write(requests[half:])
             return
+        batch = _batch(requests)
         rounds = rounds_without_progress = 0
         while True:
             rounds += 1
-            estimate = sum(r.units for r in batch)
-            self.limiter.charge(estimate)
+            self.limiter.charge(batch.units)
             answer = self.api.call("BatchWriteItem", body)
-            left = [_decoded(r) for r in answer.get("UnprocessedItems", {}).get(self.table, [])]
-            self._settle(answer, estimate, left)
-            deletes_done = sum(r.delete for r in batch) - sum(r.delete for r in left)
-            done = len(batch) - len(left)
+            left = _batch([_encoded(r) for r in answer.get("UnprocessedItems", {}).get(self.table, [])])
+            self._settle(answer, batch.units, left)
+            deletes_done = batch.deletes - left.deletes
+            done = len(batch.requests) - len(left.requests)
             with self._lock:
                 self.requests += 1
                 self.written += done - deletes_done
                 self.deleted += deletes_done
-            if not left:
+            if not left.requests:
                 return
             rounds_without_progress = 0 if done else rounds_without_progress + 1
             if rounds_without_progress >= self.retry.max_attempts:
                 raise TransferError(
-                    f"BatchWriteItem to table {self.table!r}: {len(left)} items still unprocessed after "
+                    f"BatchWriteItem to table {self.table!r}: {len(left.requests)} items still unprocessed after "
                     f"{rounds_without_progress} attempts without progress"
                 )
             batch = left
             with self._lock:
-                self.unprocessed_resent += len(batch)
+                self.unprocessed_resent += len(batch.requests)
             time.sleep(self.retry.delay(rounds))
-            body = self._encode(batch)
+            body = self._encode(batch.requests)
 
-    def _settle(self, answer: dict, estimate: int, left: list[_Request]) -> None:
+    def _settle(self, answer: dict, estimate: int, left: _Batch) -> None:
         """Correct the advance charge: by the capacity the server reports, else by the requests it did not take."""
         consumed = [c for c in answer.get("ConsumedCapacity") or () if c.get("TableName") == self.table]
         if consumed:
             self.limiter.refund(estimate - sum(c.get("CapacityUnits", 0) for c in consumed))
-        elif left:
-            self.limiter.refund(sum(r.units for r in left))
+        elif left.requests:
+            self.limiter.refund(left.units)
 
-    def _encode(self, batch: list[_Request]) -> bytes:
-        return self._head + b",".join(r.body for r in batch) + self._tail
+    def _encode(self, requests: list[bytes]) -> bytes:
+        return self._head + b",".join(requests) + self._tail

@@ -18,7 +18,8 @@ import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from migrator.api_client import CONTENT_TYPE, TARGET_PREFIX, dumps, loads
+from migrator.api_client import CONTENT_TYPE, TARGET_PREFIX
+from migrator.codec import dumps, loads
 from migrator.readers.scan import scan_pages
 from tests.bench import workload
 from tests.bench.process_stats import cpu_seconds, machine_busy_seconds
@@ -81,12 +82,12 @@ def send_bodies(url: str, bodies: list[bytes], table: str, connections: int, ser
 
 
 def scan_ceiling(url: str, table: str, segments: int, server_pid: int | None) -> dict:
-    """Parallel Scan of every segment at once, items/s; pages decoded with orjson as the migrator does."""
+    """Parallel Scan of every segment at once, items/s; pages cut into raw items as the migrator does."""
     api = workload.api(url, connections=segments)
     counts = [0] * segments
 
     def scan(segment: int) -> None:
-        for page in scan_pages(api, table, segment, segments):
+        for page in scan_pages(api, table, segment, segments, raw=True):
             counts[segment] += len(page)
 
     def run() -> None:

@@ -36,7 +36,7 @@ def figures(items: int, steps: dict) -> list[dict]:
     add("  the target server's CPU (dynalite is one Node process)", ingest.get("server_cpu_share"), "cores", digits=2)
     add("source ingest while seeding (same load generator)", steps.get("seed", {}).get("items_per_s"), "items/s")
     add("source scan ceiling (parallel Scan)", scan.get("items_per_s"), "items/s")
-    add("  its client's CPU (orjson decoding included)", scan.get("generator_cpu_share"), "cores", digits=2)
+    add("  its client's CPU (page cutting included)", scan.get("generator_cpu_share"), "cores", digits=2)
     add("migrator wall time (submit to exit)", run.get("wall_s") if run_ok else None, "s")
     add("migrator job time (Spark start-up excluded)", run.get("job_s") if run_ok else None, "s")
     add("migrator items/s, with Spark start-up", _div(items, run.get("wall_s")) if run_ok else None, "items/s")

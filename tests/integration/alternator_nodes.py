@@ -18,7 +18,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from migrator.api_client import dumps
+from migrator.codec import dumps
 from migrator.throttle import read_units, write_units
 from tests.integration.unprocessed_proxy import forward
 

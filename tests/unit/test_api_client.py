@@ -1,7 +1,8 @@
 import urllib3
 import pytest
 
-from migrator.api_client import DynamoApi, RetryPolicy, loads
+from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.codec import loads
 from migrator.errors import RequestError, ThrottledError
 from tests.unit.fakes import FakePool, FakeResponse
 

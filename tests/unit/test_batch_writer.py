@@ -129,3 +129,37 @@ def test_unprocessed_deletes_are_resent_as_deletes():
         writer.delete({"id": {"S": "gone"}})
     assert api.calls[1][1]["RequestItems"]["t"] == [{"DeleteRequest": {"Key": {"id": {"S": "gone"}}}}]
     assert (writer.written, writer.deleted, writer.unprocessed_resent) == (1, 1, 1)
+
+
+def test_raw_items_reach_the_server_byte_for_byte_in_batches():
+    """put_raw_many splices each JSON fragment into the body unchanged, 25 to a request, after what is pending."""
+    bodies = []
+    api = FakeApi(lambda op, doc: {})
+    api.call = lambda op, body: bodies.append(body) or {}
+    fragments = [b'{"id":{"S":"k%d"},"n":{"N":"1.50"},"pad":{"S":"\\u00e9 x"}}' % i for i in range(60)]
+    with BatchWriter(api, "t", batch_size=25, retry=FAST) as writer:
+        writer.put({"id": {"S": "first"}})
+        writer.put_raw_many(fragments[:30])
+        writer.put_raw_many(fragments[30:])
+    sent = [fragment for body in bodies for fragment in fragments if fragment in body]
+    assert sorted(sent) == sorted(fragments)  # each fragment is in exactly one body, unchanged
+    assert [body.count(b'{"PutRequest":{"Item":') for body in bodies] == [25, 25, 11]
+    assert writer.written == 61
+
+
+def test_write_units_are_charged_by_item_size_for_raw_items():
+    """The limiter is charged 1 unit per started KB of each item's JSON, the same rule as for dict items."""
+    charged = []
+
+    class Recorder:
+        def charge(self, units):
+            charged.append(units)
+
+        def refund(self, units):
+            charged.append(-units)
+
+    api = FakeApi(lambda op, doc: {})
+    small, big = b'{"id":{"S":"a"}}', b'{"id":{"S":"b"},"blob":{"S":"' + b"x" * 2100 + b'"}}'
+    with BatchWriter(api, "t", batch_size=25, retry=FAST, limiter=Recorder()) as writer:
+        writer.put_raw_many([small, big])
+    assert charged == [1 + 3]
