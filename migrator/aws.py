@@ -115,6 +115,8 @@ class Connection:
             max_connections=tuning.max_connections or max_connections,
             connect_timeout=ms(tuning.connection_timeout_ms, 15.0),
             pool_timeout=ms(tuning.connection_acquisition_timeout_ms, None),
+            max_idle_seconds=ms(tuning.connection_max_idle_time_ms, None),
+            max_age_seconds=ms(tuning.connection_time_to_live_ms, None),
             compress=tuning.compression,
             minimal_headers=tuning.optimize_headers,
             retry=retry,

@@ -307,8 +307,6 @@ def redacted_yaml(cfg: MigratorConfig) -> str:
 
 # ---- what this version can run ----------------------------------------------------------------------------------
 
-
-
 _DEFAULTS = {cls: {f.name: f.default for f in fields(cls)}
              for cls in (SourceSettings, TargetSettings, AlternatorSettings)}
 
@@ -332,6 +330,7 @@ def _set(section: str, attribute: str) -> Callable[[MigratorConfig], bool]:
 
     return check
 
+
 # (YAML path, is it used?, what to do): shrink this table as features land.
 NOT_BUILT_YET: tuple[tuple[str, Callable[[MigratorConfig], bool], str], ...] = (
     ("source.type", lambda cfg: cfg.source.type == S3_EXPORT,
@@ -346,32 +345,9 @@ NOT_BUILT_YET: tuple[tuple[str, Callable[[MigratorConfig], bool], str], ...] = (
 )
 
 
-# Alternator client keys of scylla-migrator's Java client that the data path's HTTP pool (urllib3) has no
-# equivalent for: refused rather than ignored.
-_NO_EQUIVALENT = "the data path's HTTP pool (urllib3) has no such setting: it keeps a connection until the server " \
-                 "closes it; remove the key"
-def _positive(section: str, attribute: str) -> Callable[[MigratorConfig], bool]:
-    """A check that `cfg.<section>.<attribute>` is set to more than 0 (0 means "no limit", which is what we do)."""
-
-    def check(cfg: MigratorConfig) -> bool:
-        settings = _section_of(cfg, section)
-        return settings is not None and bool(getattr(settings, attribute))
-
-    return check
-
-
-NO_EQUIVALENT: tuple[tuple[str, Callable[[MigratorConfig], bool], str], ...] = tuple(
-    (f"{side}.{key}", _positive(f"{side}.alternator", ATTRIBUTE_NAMES[key]), _NO_EQUIVALENT)
-    for side in ("source", "target") for key in ("connectionMaxIdleTimeMs", "connectionTimeToLiveMs")
-)
-
-
 def check_supported(cfg: MigratorConfig) -> list[str]:
     """Raise `ConfigError` for the first key whose behaviour is not built yet; return warnings for the rest."""
     for path, used, fix in NOT_BUILT_YET:
         if used(cfg):
             raise ConfigError(f"{path}: not supported yet; {fix}")
-    for path, used, fix in NO_EQUIVALENT:
-        if used(cfg):
-            raise ConfigError(f"{path}: not supported; {fix}")
     return []

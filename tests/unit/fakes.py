@@ -6,28 +6,31 @@ import threading
 import zlib
 
 from migrator.codec import dumps, loads
+from migrator.http_pool import Response
 
 
-class FakeResponse:
-    def __init__(self, status: int, doc, *, crc: int | None = None) -> None:
-        self.status = status
-        self.data = doc if isinstance(doc, bytes) else dumps(doc)
-        self.headers = {"x-amz-crc32": str(zlib.crc32(self.data) if crc is None else crc)}
+def FakeResponse(status: int, doc, *, crc: int | None = None) -> Response:
+    """An answer with `doc` (a dict, or bytes as they are) as its body and its CRC32 header (or `crc`)."""
+    body = doc if isinstance(doc, bytes) else dumps(doc)
+    return Response(status, {"x-amz-crc32": str(zlib.crc32(body) if crc is None else crc)}, body)
 
 
 class FakePool:
-    """Stands in for urllib3.PoolManager: answers each request with the next scripted answer."""
+    """Stands in for HttpPool: answers each request with the next scripted answer (or raises it)."""
 
     def __init__(self, answers) -> None:
         self.answers = list(answers)
         self.requests: list[tuple[str, dict]] = []
 
-    def request(self, method, url, body=None, headers=None, preload_content=True, **kwargs):
-        self.requests.append((headers["X-Amz-Target"].split(".")[-1], loads(body)))
+    def post(self, url, headers, body):
+        self.requests.append((dict(headers)["X-Amz-Target"].split(".")[-1], loads(body)))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    def close(self):
+        pass
 
 
 class _ApiShape:

@@ -1,9 +1,9 @@
-import urllib3
 import pytest
 
 from migrator.api_client import DynamoApi, RetryPolicy
 from migrator.codec import loads
 from migrator.errors import RequestError, ThrottledError
+from migrator.http_pool import TransportError
 from tests.unit.fakes import FakePool, FakeResponse
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.0001, max_delay=0.001)
@@ -35,8 +35,8 @@ def test_throttling_and_overload_are_retried_until_success():
 def test_connection_errors_and_timeouts_are_retried():
     """A refused connection or a read timeout is transient."""
     api, pool = api_with([
-        urllib3.exceptions.NewConnectionError(None, "refused"),
-        urllib3.exceptions.ReadTimeoutError(None, "/", "timed out"),
+        TransportError("POST http://127.0.0.1:1: cannot connect: connection refused"),
+        TransportError("POST http://127.0.0.1:1: timed out after 60 s"),
         FakeResponse(200, {"ok": 1}),
     ])
     assert api.call("Scan", {}) == {"ok": 1}
@@ -73,7 +73,7 @@ def test_requests_are_signed_when_credentials_are_given():
     seen = {}
 
     class Pool:
-        def request(self, method, url, body=None, headers=None, preload_content=True, **kwargs):
+        def post(self, url, headers, body):
             seen.update(headers)
             return FakeResponse(200, {})
 
@@ -92,10 +92,10 @@ def test_a_retry_goes_to_the_next_node():
     urls = []
 
     class Pool:
-        def request(self, method, url, body=None, headers=None, preload_content=True, **kwargs):
+        def post(self, url, headers, body):
             urls.append(url)
             if len(urls) == 1:
-                raise urllib3.exceptions.NewConnectionError(None, "refused")
+                raise TransportError(f"POST {url}: cannot connect: connection refused")
             return FakeResponse(200, {})
 
     api = DynamoApi(lambda: next(nodes), "us-east-1", None, retry=FAST)
@@ -108,13 +108,11 @@ def test_compression_and_minimal_headers():
     """compression gzips bodies of 1 KB and more; optimizeHeaders leaves out User-Agent and Accept-Encoding."""
     import gzip
 
-    from urllib3.util import SKIP_HEADER
-
     seen = []
 
     class Pool:
-        def request(self, method, url, body=None, headers=None, preload_content=True, **kwargs):
-            seen.append((headers, body))
+        def post(self, url, headers, body):
+            seen.append((dict(headers), body))
             return FakeResponse(200, {})
 
     api = DynamoApi("http://127.0.0.1:1", "us-east-1", None, compress=True, minimal_headers=True, retry=FAST)
@@ -125,7 +123,7 @@ def test_compression_and_minimal_headers():
     (headers, body), (small_headers, small_body) = seen
     assert headers["Content-Encoding"] == "gzip" and loads(gzip.decompress(body)) == big
     assert "Content-Encoding" not in small_headers and loads(small_body) == {"TableName": "t"}
-    assert headers["User-Agent"] is SKIP_HEADER and headers["Accept-Encoding"] is SKIP_HEADER
+    assert "User-Agent" not in headers and "Accept-Encoding" not in headers
 
 
 def test_large_answers_are_decoded_with_gc_paused_and_gc_is_on_afterwards():
@@ -136,3 +134,27 @@ def test_large_answers_are_decoded_with_gc_paused_and_gc_is_on_afterwards():
     api, pool = api_with([FakeResponse(200, {"Items": items})])
     assert api.call("Scan", {}) == {"Items": items}
     assert gc.isenabled()
+
+
+def test_default_headers_name_the_client_and_ask_for_no_compressed_answers():
+    seen = []
+
+    class Pool:
+        def post(self, url, headers, body):
+            seen.append(dict(headers))
+            return FakeResponse(200, {})
+
+    api = DynamoApi("http://127.0.0.1:1", "us-east-1", None, retry=FAST)
+    api._pool = Pool()
+    api.call("Scan", {"TableName": "t"})
+    assert seen[0]["User-Agent"].startswith("scylla-migrator-py/") and seen[0]["Accept-Encoding"] == "identity"
+    assert "Authorization" not in seen[0]
+
+
+def test_a_certificate_that_fails_verification_is_not_retried():
+    """A TLS certificate error cannot heal by retrying: it fails at once, naming the endpoint and the cause."""
+    api, pool = api_with([TransportError("POST https://h: cannot connect: TLS certificate verification failed: "
+                                         "self-signed certificate", retryable=False)])
+    with pytest.raises(RequestError, match="Scan to http://127.0.0.1:1 failed: .*certificate verification failed"):
+        api.call("Scan", {})
+    assert len(pool.requests) == 1

@@ -462,10 +462,6 @@ def test_redact_matches_secret_key_spellings():
 
 # ---- check_supported -----------------------------------------------------------------------------------------
 
-_NO_EQUIVALENT = ("the data path's HTTP pool (urllib3) has no such setting: it keeps a connection until the server "
-                  "closes it; remove the key")
-
-
 @pytest.mark.parametrize(("raw", "message"), [
     (config(target={"streamChanges": True}), "target.streamChanges: not supported yet; replicating changes from "
      "DynamoDB Streams is not built yet; set streamChanges: false"),
@@ -476,8 +472,6 @@ _NO_EQUIVALENT = ("the data path's HTTP pool (urllib3) has no such setting: it k
      "source.type: not supported yet; reading a DynamoDB S3 export is not built yet; use type: dynamodb or alternator"),
     (config(target={"type": "dynamodb-s3-export", "table": DROP, "endpoint": DROP, "path": "/out"}),
      "target.type: not supported yet; writing a DynamoDB S3 export is not built yet; use type: alternator or dynamodb"),
-    (config(target={"connectionMaxIdleTimeMs": 600000}),
-     f"target.connectionMaxIdleTimeMs: not supported; {_NO_EQUIVALENT}"),
 ])
 def test_check_supported_rejects_what_is_not_built(load, raw, message):
     """Each key whose behaviour is not built yet stops the run with a one-line fix."""
@@ -488,8 +482,8 @@ def test_check_supported_rejects_what_is_not_built(load, raw, message):
 
 @pytest.mark.parametrize("side", ["source", "target"])
 @pytest.mark.parametrize("key", ALTERNATOR_KEYS)
-def test_check_supported_accepts_alternator_keys_with_an_equivalent(load, side, key):
-    """Alternator client keys run, except the two pool settings urllib3 has no equivalent for."""
+def test_check_supported_accepts_every_alternator_key(load, side, key):
+    """Every Alternator client key runs, the pool's idle time and time to live included."""
     cfg = load(config(source={"type": "alternator", "endpoint": {"host": "http://old", "port": 8000}}))
     settings = getattr(cfg, side).alternator
     attribute = ATTRIBUTE_NAMES[key]
@@ -497,19 +491,7 @@ def test_check_supported_accepts_alternator_keys_with_an_equivalent(load, side, 
     if key == "rack":
         settings = dataclasses.replace(settings, datacenter="dc1")
     tuned = dataclasses.replace(getattr(cfg, side), alternator=dataclasses.replace(settings, **{attribute: value}))
-    tuned_cfg = dataclasses.replace(cfg, **{side: tuned})
-    if key in ("connectionMaxIdleTimeMs", "connectionTimeToLiveMs"):
-        with pytest.raises(ConfigError) as info:
-            check_supported(tuned_cfg)
-        assert str(info.value) == f"{side}.{key}: not supported; {_NO_EQUIVALENT}"
-    else:
-        check_supported(tuned_cfg)
-
-
-def test_check_supported_accepts_connection_ttl_zero(load):
-    """connectionTimeToLiveMs: 0 means unlimited, which is what the pool does anyway."""
-    cfg = load(config(target={"connectionTimeToLiveMs": 0}))
-    check_supported(cfg)
+    check_supported(dataclasses.replace(cfg, **{side: tuned}))
 
 
 def test_check_supported_rejects_skip_initial_snapshot(load):
