@@ -48,6 +48,7 @@ class TaskResult:
     scanned: int
     written: int
     seconds: float
+    cpu_seconds: float  # of the Python worker process while it ran this task (its threads included)
 
 
 def transfer_segments(settings: TransferSettings, segments: Iterable[int], task: int,
@@ -58,14 +59,14 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
     table, the segment and the cause, so that Spark retries the task (puts are idempotent).
     `on_segment_done(segment, items)` is called once a segment's items are all written and acknowledged.
     """
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     with settings.source.api(retry=settings.retry) as source_api, \
             settings.target.api(max_connections=settings.writes_in_flight, retry=settings.retry) as target_api:
-        return _transfer(settings, segments, task, source_api, target_api, started, on_segment_done)
+        return _transfer(settings, segments, task, source_api, target_api, (started, cpu_started), on_segment_done)
 
 
 def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, source_api, target_api,
-              started: float, on_segment_done: Callable[[int, int], None] | None) -> TaskResult:
+              started: tuple[float, float], on_segment_done: Callable[[int, int], None] | None) -> TaskResult:
     read_limiter = limiter(settings.read_units_per_second)
     if settings.read_units_per_second or settings.write_units_per_second:
         logger.info(
@@ -113,11 +114,13 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
             f"task {task}, segments {done} of {settings.source_table!r}: scanned {scanned} items "
             f"but the target acknowledged {writer.written}"
         )
-    seconds = time.monotonic() - started
+    seconds, cpu = time.monotonic() - started[0], time.process_time() - started[1]
     logger.info(
-        "migrator task %d: segments %s transferred %d items in %.1f s", task, _segment_list(done), scanned, seconds
+        "migrator task %d: segments %s transferred %d items in %.1f s (CPU %.2f s%s)", task, _segment_list(done),
+        scanned, seconds, cpu, f", {cpu / scanned * 1e6:.1f} us per item" if scanned else "",
     )
-    return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds)
+    return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds,
+                      cpu_seconds=cpu)
 
 
 def _rate(units_per_second: float, unit: str) -> str:

@@ -67,6 +67,8 @@ def figures(items: int, steps: dict) -> list[dict]:
         role_net = (_per_item(_role(roles, role, "cpu_s"), _role(empty_roles, role, "cpu_s"), items)
                     if run_ok and empty_ok else None)
         add(f"{label} CPU per item, start-up excluded", role_net, "us/item")
+    add("  the tasks' own CPU per item (logged by each task: no start-up in it)",
+        _per_item(run.get("task_cpu_s"), 0, items) if run_ok else None, "us/item")
     worker_rss = _role(roles, "python-worker", "peak_rss_mb")
     add("peak RSS of one Python worker", worker_rss, "MB", f"<= {WORKER_RSS_GOAL_MB:.0f}",
         _met(worker_rss, "<=", WORKER_RSS_GOAL_MB))

@@ -25,7 +25,8 @@ from tests.integration.spark_run import write_config
 REPO = Path(__file__).resolve().parents[2]
 MASTER = "local[2]"
 POLL_S = 0.05
-TOTAL_LINE = re.compile(r"migrator total: (\d+) tasks transferred (\d+) items from .* in ([\d.]+) s")
+TOTAL_LINE = re.compile(r"migrator total: (\d+) tasks transferred (\d+) items from .* in ([\d.]+) s "
+                        r"\(.*; tasks' CPU ([\d.]+) s")
 # The driver's last line before the Spark job starts, with the logging module's local-time stamp.
 JOB_START_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO migrator\.jobs\.migrate: scanning ", re.M)
 
@@ -97,8 +98,8 @@ def run(out_dir: Path, name: str, source_url: str, source_table: str, target_url
         result["job_start_s"] = round(stamp - submitted_at, 3)  # submit to the Spark job's start
     found = TOTAL_LINE.findall(output)
     if found:
-        tasks, items, seconds = found[-1]
-        result.update(tasks=int(tasks), items_logged=int(items), job_s=float(seconds))
+        tasks, items, seconds, task_cpu = found[-1]
+        result.update(tasks=int(tasks), items_logged=int(items), job_s=float(seconds), task_cpu_s=float(task_cpu))
     return _verify(result, status, found, output, target_url, target_table, expected_items)
 
 
