@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import socket
 import ssl
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -162,7 +163,13 @@ class HttpPool:
                 sock.close()
             cause, fixable = _cause(exc, self.connect_timeout), not isinstance(exc, ssl.SSLCertVerificationError)
             raise TransportError(f"POST {url}: cannot connect: {cause}", retryable=fixable) from None
-        sock.settimeout(self.read_timeout)
+        if ep.scheme == "https":
+            sock.settimeout(self.read_timeout)
+        else:  # the kernel keeps the time: no poll() before each send and receive, as a Python timeout costs
+            sock.settimeout(None)
+            timeval = struct.pack("ll", int(self.read_timeout), int(self.read_timeout % 1 * 1_000_000))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         return Connection(sock)
 
 
@@ -229,7 +236,7 @@ class _Host:
 
 def _cause(exc: BaseException, timeout: float) -> str:
     """One line on why a connection or an exchange failed."""
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, (TimeoutError, BlockingIOError)):  # BlockingIOError: a kernel timeout (SO_RCVTIMEO) ran out
         return f"timed out after {timeout:g} s"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate verification failed: {exc.verify_message}"

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from migrator.api_client import DynamoApi, RetryPolicy
 from migrator.codec import dumps
 from migrator.errors import TransferError
-from migrator.throttle import RateLimiter, Unlimited, write_units
+from migrator.throttle import WRITE_UNIT_BYTES, RateLimiter, Unlimited
 
 logger = logging.getLogger(__name__)
 
@@ -32,17 +32,18 @@ class _Batch(NamedTuple):
     deletes: int
 
 
+# write_units() of a put's item, from the length of the whole request: one unit per started KB of the item's JSON.
+_ROUND_UP = WRITE_UNIT_BYTES - 1 - len(PUT_HEAD) - len(PUT_TAIL)
+_EMPTY = _Batch([], 0, 0)
+
+
 def _batch(requests: list[bytes]) -> _Batch:
-    """A put is charged by its item's JSON length (see throttle.py), a delete 1 unit."""
-    units = deletes = 0
-    item_bytes = len(PUT_HEAD) + len(PUT_TAIL)
-    for request in requests:
-        if request.startswith(DELETE_HEAD):
-            deletes += 1
-            units += 1
-        else:
-            units += write_units(len(request) - item_bytes)
-    return _Batch(requests, units, deletes)
+    """A put is charged by its item's JSON length (see throttle.py), a delete by its key's (DynamoDB charges a
+    delete by the size of the item it removes, which is at least that)."""
+    if not requests:
+        return _EMPTY
+    units = sum([(len(r) + _ROUND_UP) // WRITE_UNIT_BYTES for r in requests])
+    return _Batch(requests, units, len([r for r in requests if r.startswith(DELETE_HEAD)]))
 
 
 def _encoded(request: dict) -> bytes:
