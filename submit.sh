@@ -97,11 +97,11 @@ if [ -z "${SPARK_HOME:-}" ]; then
   SPARK_HOME=$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
   export SPARK_HOME
 fi
-# The JVMs only schedule tasks (items never pass through them), so the C1 JIT compiler is enough: C2's compiling
-# cost more CPU than the whole copy of 200,000 items. Left alone where the installation's spark-defaults.conf sets
-# these keys, and overridden by the user's own --conf.
+# The JVMs only schedule tasks (items never pass through them): the C1 JIT compiler and the serial collector are
+# enough. Measured on a local[2] run: C2's compiling cost 4.5-6 s of CPU, and an empty job's CPU fell from 17 s to
+# 8.7 s. Left alone where the installation's spark-defaults.conf sets these keys; a user's own --conf overrides.
 if ! grep -qs "defaultJavaOptions" "$SPARK_HOME/conf/spark-defaults.conf"; then
-  opts+=(--conf spark.driver.defaultJavaOptions=-XX:TieredStopAtLevel=1
-         --conf spark.executor.defaultJavaOptions=-XX:TieredStopAtLevel=1)
+  jvm_options="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+  opts+=(--conf "spark.driver.defaultJavaOptions=$jvm_options" --conf "spark.executor.defaultJavaOptions=$jvm_options")
 fi
 exec "$SPARK_HOME/bin/spark-submit" "${opts[@]}" "$@" "$ROOT/dist/main.py" ${app_args[@]+"${app_args[@]}"}
