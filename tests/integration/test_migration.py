@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -62,6 +63,11 @@ def test_every_attribute_type_arrives_exactly_and_task_counts_add_up(moto_source
     descriptions = [json.loads(line)["Properties"].get("spark.job.description", "")
                     for line in log_text.splitlines() if '"Event":"SparkListenerJobStart"' in line]
     assert any(source_table in d and target_table in d and "8 of 8 segments" in d for d in descriptions), descriptions
+    # submit.sh's JVM options (C1 JIT, serial collector) reached the driver, and each task logged its CPU.
+    environment = next(json.loads(line) for line in log_text.splitlines()
+                       if '"Event":"SparkListenerEnvironmentUpdate"' in line)
+    assert environment["Spark Properties"]["spark.driver.defaultJavaOptions"] == "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    assert len(re.findall(r"transferred \d+ items in [\d.]+ s \(CPU [\d.]+ s", run.stdout)) == 3, describe(run.stdout)
 
 
 def test_composite_key_table_gets_its_indexes_on_the_created_target(moto_source, moto_target, tmp_path):

@@ -24,7 +24,8 @@ def test_readme_count_command_adds_up_the_task_summary_lines(tmp_path):
     log.write_text(
         "2026-11-28 03:45:34,996 INFO migrator.task: migrator task 1: segment 1/8 transferred 100 items\n"
         "2026-11-28 03:45:34,996 INFO migrator.task: migrator task 1: segments [1, 5] transferred 4864 items in 3.3 s\n"
-        "2026-11-28 03:45:35,287 INFO migrator.task: migrator task 0: segments [0] transferred 5332 items in 3.3 s\n"
+        "2026-11-28 03:45:35,287 INFO migrator.task: migrator task 0: segments [0] transferred 5332 items in 3.3 s "
+        "(CPU 0.10 s, 18.8 us per item)\n"
         "unrelated line transferred 7 items\n"
     )
     result = subprocess.run(["bash", "-c", command.replace("LOG_FILES...", str(log))],
