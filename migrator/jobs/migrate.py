@@ -184,7 +184,7 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
     rate = written / seconds if seconds > 0 else 0.0
     cpu = sum(r.cpu_seconds for r in results)
     logger.info(
-        "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' CPU %.1f s%s)",
+        "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' CPU %.2f s%s)",
         len(results), written, source_table, target_table, seconds, rate, cpu,
         f", {cpu / written * 1e6:.1f} us per item" if written else "",
     )
