@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -99,46 +99,38 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
     target_api = s.target.api(max_connections=2 * s.in_flight, retry=s.retry)
     counts = dict.fromkeys(("checked", MISSING, DIFFERING, "copied", "rewritten"), 0)
     examples: list[Example] = []
-    done: list[int] = []
     repairing = s.copy_missing or s.copy_differing
     with source_api, target_api, \
             BatchGetter(target_api, s.target_table, target_keys, max_in_flight=s.in_flight, retry=s.retry) as getter, \
             _writer(target_api, s, repairing) as writer:
-        for segment in segments:
-            quota = _quota(limit, counts["checked"])
-            if quota == 0:
-                break
-            where = (f"segment {segment}/{total_segments} of source table {s.source_table!r} checked against "
-                     f"target table {s.target_table!r}")
-            before = dict(counts)
-            try:
-                for page in prefetch(_pages(source_api, s.source_table, segment, total_segments, quota)):
-                    expected = [renamed(item, renames) for item in page]  # what the target should hold
-                    found = getter.get([key_of(item, target_keys) for item in expected])
-                    for item in expected:
-                        counts["checked"] += 1
-                        actual = found.get(key_id(item, target_keys))
-                        if actual is None:
-                            counts[MISSING] += 1
-                            _keep(examples, s, Example(MISSING, key_of(item, target_keys)))
-                            if s.copy_missing:
-                                writer.put(item)
-                                counts["copied"] += 1
-                            continue
-                        differences = diff_items(item, actual, tolerance)
-                        if differences:
-                            counts[DIFFERING] += 1
-                            _keep(examples, s, Example(DIFFERING, key_of(item, target_keys),
-                                                       tuple(str(d) for d in differences)))
-                            if s.copy_differing:
-                                writer.put(item)
-                                counts["rewritten"] += 1
-                if writer is not None:
-                    writer.flush()
-            except MigratorError as exc:
-                raise TransferError(f"{where}: {exc}") from exc
-            done.append(segment)
-            _log_segment(task, "source", segment, total_segments, {k: counts[k] - before[k] for k in counts}, limit)
+
+        def check(page: list[dict]) -> None:
+            expected = [renamed(item, renames) for item in page]  # what the target should hold
+            found = getter.get([key_of(item, target_keys) for item in expected])
+            for item in expected:
+                counts["checked"] += 1
+                actual = found.get(key_id(item, target_keys))
+                if actual is None:
+                    counts[MISSING] += 1
+                    _keep(examples, s, Example(MISSING, key_of(item, target_keys)))
+                    if s.copy_missing:
+                        writer.put(item)
+                        counts["copied"] += 1
+                    continue
+                differences = diff_items(item, actual, tolerance)
+                if differences:
+                    counts[DIFFERING] += 1
+                    _keep(examples, s, Example(DIFFERING, key_of(item, target_keys),
+                                               tuple(str(d) for d in differences)))
+                    if s.copy_differing:
+                        writer.put(item)
+                        counts["rewritten"] += 1
+
+        done = _check_segments(
+            "source", task, segments, total_segments, limit, counts, writer, check,
+            lambda segment, quota: _pages(source_api, s.source_table, segment, total_segments, quota),
+            f"source table {s.source_table!r} checked against target table {s.target_table!r}",
+        )
     result = PassResult("source", task, tuple(done), counts["checked"], missing=counts[MISSING],
                         differing=counts[DIFFERING], copied=counts["copied"], rewritten=counts["rewritten"],
                         seconds=time.monotonic() - started, examples=tuple(examples))
@@ -156,43 +148,57 @@ def check_target_segments(settings: ValidationSettings, segments: Iterable[int],
     target_api = s.target.api(max_connections=s.in_flight + 1, retry=s.retry)
     counts = dict.fromkeys(("checked", EXTRA, "deleted"), 0)
     examples: list[Example] = []
-    done: list[int] = []
     projection = key_projection(s.target_key_names)
     with source_api, target_api, \
             BatchGetter(source_api, s.source_table, s.key_names, keys_only=True, max_in_flight=s.in_flight,
                         retry=s.retry) as getter, _writer(target_api, s, s.delete_extra) as writer:
-        for segment in segments:
-            quota = _quota(limit, counts["checked"])
-            if quota == 0:
-                break
-            where = (f"segment {segment}/{total_segments} of target table {s.target_table!r} checked against "
-                     f"source table {s.source_table!r}")
-            before = dict(counts)
-            try:
-                pages = _pages(target_api, s.target_table, segment, total_segments, quota, projection)
-                for page in prefetch(pages):
-                    source_keys = [{source_names[n]: key[n] for n in s.target_key_names} for key in page]
-                    found = getter.get(source_keys)
-                    for key, source_key in zip(page, source_keys):
-                        counts["checked"] += 1
-                        if key_id(source_key, s.key_names) in found:
-                            continue
-                        counts[EXTRA] += 1
-                        target_key = key_of(key, s.target_key_names)
-                        _keep(examples, s, Example(EXTRA, target_key))
-                        if s.delete_extra:
-                            writer.delete(target_key)
-                            counts["deleted"] += 1
-                if writer is not None:
-                    writer.flush()
-            except MigratorError as exc:
-                raise TransferError(f"{where}: {exc}") from exc
-            done.append(segment)
-            _log_segment(task, "target", segment, total_segments, {k: counts[k] - before[k] for k in counts}, limit)
+
+        def check(page: list[dict]) -> None:
+            source_keys = [{source_names[n]: key[n] for n in s.target_key_names} for key in page]
+            found = getter.get(source_keys)
+            for key, source_key in zip(page, source_keys):
+                counts["checked"] += 1
+                if key_id(source_key, s.key_names) in found:
+                    continue
+                counts[EXTRA] += 1
+                target_key = key_of(key, s.target_key_names)
+                _keep(examples, s, Example(EXTRA, target_key))
+                if s.delete_extra:
+                    writer.delete(target_key)
+                    counts["deleted"] += 1
+
+        done = _check_segments(
+            "target", task, segments, total_segments, limit, counts, writer, check,
+            lambda segment, quota: _pages(target_api, s.target_table, segment, total_segments, quota, projection),
+            f"target table {s.target_table!r} checked against source table {s.source_table!r}",
+        )
     result = PassResult("target", task, tuple(done), counts["checked"], extra=counts[EXTRA],
                         deleted=counts["deleted"], seconds=time.monotonic() - started, examples=tuple(examples))
     log_summary(result, sample=limit is not None)
     return result
+
+
+def _check_segments(side: str, task: int, segments: Iterable[int], total_segments: int, limit: SampleLimit | None,
+                    counts: dict[str, int], writer: BatchWriter | None, check: Callable[[list[dict]], None],
+                    pages: Callable[[int, int | None], Iterator[list[dict]]], tables: str) -> list[int]:
+    """The segment loop both passes share: `check` each page of `pages(segment, quota)`, flush the repairs, log
+    the segment's counts; stop when a sample's quota is reached. Returns the segments done."""
+    done: list[int] = []
+    for segment in segments:
+        quota = _quota(limit, counts["checked"])
+        if quota == 0:
+            break
+        before = dict(counts)
+        try:
+            for page in prefetch(pages(segment, quota)):
+                check(page)
+            if writer is not None:
+                writer.flush()
+        except MigratorError as exc:
+            raise TransferError(f"segment {segment}/{total_segments} of {tables}: {exc}") from exc
+        done.append(segment)
+        _log_segment(task, side, segment, total_segments, {k: counts[k] - before[k] for k in counts}, limit)
+    return done
 
 
 def log_summary(result: PassResult, sample: bool = False) -> None:
