@@ -108,20 +108,20 @@ class DynamoApi:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def call(self, operation: str, request: dict | bytes) -> dict:
-        """Send `request` (a dict, or JSON already encoded) and return the decoded answer.
+    def call(self, operation: str, request: dict | bytes, decode: Callable[[bytes], Any] = loads) -> Any:
+        """Send `request` (a dict, or JSON already encoded) and return the answer as `decode` reads it: dicts by
+        default, or e.g. a Scan page cut into raw items (`codec.raw_scan_page`).
 
         Throttling, 5xx answers, timeouts, connection errors and CRC mismatches are retried with backoff;
-        other errors, and the last of the retried ones, raise RequestError.
+        other errors, an answer that is not valid JSON, and the last of the retried ones raise RequestError.
         """
-        data = self.call_raw(operation, request)
+        data = self._exchange(operation, request)
         try:
-            return loads(data)
+            return decode(data)
         except ValueError as exc:
             raise RequestError(f"{operation} to {self.url}: the answer is not valid JSON ({exc})") from None
 
-    def call_raw(self, operation: str, request: dict | bytes) -> bytes:
-        """`call`, returning the answer's body undecoded (a Scan page to cut into raw items, see codec.py)."""
+    def _exchange(self, operation: str, request: dict | bytes) -> bytes:
         body = request if isinstance(request, bytes) else dumps(request)
         if self._compress and len(body) >= COMPRESS_MIN_BYTES:
             body, encoding = gzip.compress(body, compresslevel=1), "gzip"

@@ -32,6 +32,7 @@ class ScanPage(NamedTuple):
     items: list
     last_key: dict | None
     consumed_units: float | None  # ConsumedCapacity.CapacityUnits, when the server reported it
+    size: int  # of the answer, in bytes
 
 
 if msgspec is not None:
@@ -55,7 +56,8 @@ if msgspec is not None:
     def _raw_page(data: bytes) -> ScanPage:
         answer = _decode_scan(data)
         consumed = answer.ConsumedCapacity
-        return ScanPage(answer.Items, answer.LastEvaluatedKey, consumed.get("CapacityUnits") if consumed else None)
+        return ScanPage(answer.Items, answer.LastEvaluatedKey, consumed.get("CapacityUnits") if consumed else None,
+                        len(data))
 
 else:
     import json
@@ -68,10 +70,8 @@ else:
         return json.loads(data)
 
     def _raw_page(data: bytes) -> ScanPage:
-        answer = json.loads(data)
-        consumed = answer.get("ConsumedCapacity")
-        return ScanPage([dumps(item) for item in answer.get("Items", ())], answer.get("LastEvaluatedKey"),
-                       consumed.get("CapacityUnits") if consumed else None)
+        page = _page_of(json.loads(data), len(data))
+        return page._replace(items=[dumps(item) for item in page.items])
 
 
 def loads(data: bytes) -> Any:
@@ -81,15 +81,18 @@ def loads(data: bytes) -> Any:
 
 def scan_page(data: bytes) -> ScanPage:
     """A Scan answer with its items decoded to dicts; raises ValueError when it is malformed."""
-    answer = loads(data)
-    consumed = answer.get("ConsumedCapacity")
-    return ScanPage(answer.get("Items", []), answer.get("LastEvaluatedKey"),
-                    consumed.get("CapacityUnits") if consumed else None)
+    return _page_of(loads(data), len(data))
 
 
 def raw_scan_page(data: bytes) -> ScanPage:
     """Cut a Scan answer into its items' JSON fragments; raises ValueError when it is malformed."""
     return _paused(_raw_page, data)
+
+
+def _page_of(answer: dict, size: int) -> ScanPage:
+    consumed = answer.get("ConsumedCapacity")
+    return ScanPage(answer.get("Items", []), answer.get("LastEvaluatedKey"),
+                    consumed.get("CapacityUnits") if consumed else None, size)
 
 
 def _paused(decode, data: bytes):

@@ -9,7 +9,6 @@ from typing import Any
 
 from migrator.api_client import DynamoApi
 from migrator.codec import raw_scan_page, scan_page
-from migrator.errors import RequestError
 from migrator.throttle import RateLimiter, Unlimited, read_units
 
 
@@ -42,13 +41,8 @@ def scan_pages(
     if report_capacity:
         request["ReturnConsumedCapacity"] = "TOTAL"
     while True:
-        data = api.call_raw("Scan", request)
-        try:
-            page = decode(data)
-        except ValueError as exc:
-            raise RequestError(f"Scan of table {table!r} at {api.url}: the answer is not valid JSON ({exc})") \
-                from None
-        limiter.charge(page.consumed_units if page.consumed_units is not None else read_units(len(data)))
+        page = api.call("Scan", request, decode)
+        limiter.charge(page.consumed_units if page.consumed_units is not None else read_units(page.size))
         yield page.items
         if not page.last_key:
             return

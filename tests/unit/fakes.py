@@ -34,9 +34,15 @@ class FakePool:
 
 
 class _ApiShape:
-    """What DynamoApi offers besides `call`: a context that closes it, and `call_raw`."""
+    """DynamoApi's shape: `call` (recording each request as sent) and a context that closes it. Subclasses
+    answer in `_answer(operation, request) -> answer dict`."""
 
     closed = False
+    url = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+        self._lock = threading.Lock()
 
     def __enter__(self):
         return self
@@ -44,24 +50,22 @@ class _ApiShape:
     def __exit__(self, *exc):
         self.closed = True
 
-    url = "fake"
-
-    def call_raw(self, operation, request):
-        return dumps(self.call(operation, request))
+    def call(self, operation, request, decode=None):
+        doc = loads(request) if isinstance(request, bytes) else loads(dumps(request))  # as sent, not as mutated later
+        with self._lock:
+            self.calls.append((operation, doc))
+        answer = self._answer(operation, doc)
+        return answer if decode is None else decode(dumps(answer))
 
 
 class FakeApi(_ApiShape):
     """Stands in for DynamoApi in writer tests: `handler(operation, request) -> answer dict`."""
 
     def __init__(self, handler) -> None:
+        super().__init__()
         self.handler = handler
-        self.calls: list[tuple[str, dict]] = []
-        self._lock = threading.Lock()
 
-    def call(self, operation, request):
-        doc = loads(request) if isinstance(request, bytes) else loads(dumps(request))  # as sent, not as mutated later
-        with self._lock:
-            self.calls.append((operation, doc))
+    def _answer(self, operation, doc):
         return self.handler(operation, doc)
 
 
@@ -80,15 +84,12 @@ class FakeDynamo(_ApiShape):
         self.items = {name: {key_id(i, keys): i for i in items} for name, (keys, items) in tables.items()}
         self.page_size = page_size
         self.fail_on = fail_on
-        self.calls: list[tuple[str, dict]] = []
-        self._lock = threading.Lock()
+        super().__init__()
 
-    def call(self, operation, request):
+    def _answer(self, operation, doc):
         from migrator.errors import RequestError
 
-        doc = loads(request) if isinstance(request, bytes) else loads(dumps(request))
-        with self._lock:
-            self.calls.append((operation, doc))
+        with self._lock:  # writer threads call at once
             if operation == self.fail_on:
                 raise RequestError(f"{operation} was refused: ValidationException: injected")
             return getattr(self, "_" + operation)(doc)

@@ -158,3 +158,14 @@ def test_a_certificate_that_fails_verification_is_not_retried():
     with pytest.raises(RequestError, match="Scan to http://127.0.0.1:1 failed: .*certificate verification failed"):
         api.call("Scan", {})
     assert len(pool.requests) == 1
+
+
+def test_an_answer_that_is_not_json_fails_with_its_operation_and_endpoint():
+    """A 200 answer that does not decode (with dicts or with a Scan page's raw items) is a RequestError, once."""
+    from migrator.codec import raw_scan_page
+
+    for decode in (loads, raw_scan_page):
+        api, pool = api_with([FakeResponse(200, b'{"Items":[{"a":')])
+        with pytest.raises(RequestError, match=r"^Scan to http://127.0.0.1:1: the answer is not valid JSON"):
+            api.call("Scan", {}, decode)
+        assert len(pool.requests) == 1
