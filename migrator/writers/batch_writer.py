@@ -12,7 +12,7 @@ from typing import NamedTuple
 from migrator.api_client import DynamoApi, RetryPolicy
 from migrator.codec import dumps
 from migrator.errors import TransferError
-from migrator.throttle import WRITE_UNIT_BYTES, RateLimiter, Unlimited
+from migrator.throttle import RateLimiter, Unlimited, write_units
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ class _Batch(NamedTuple):
     deletes: int
 
 
-# write_units() of a put's item, from the length of the whole request: one unit per started KB of the item's JSON.
-_ROUND_UP = WRITE_UNIT_BYTES - 1 - len(PUT_HEAD) - len(PUT_TAIL)
+PUT_WRAPPER_BYTES = len(PUT_HEAD) + len(PUT_TAIL)  # a put request's bytes around its item's JSON
 _EMPTY = _Batch([], 0, 0)
 
 
@@ -42,7 +41,7 @@ def _batch(requests: list[bytes]) -> _Batch:
     delete by the size of the item it removes, which is at least that)."""
     if not requests:
         return _EMPTY
-    units = sum([(len(r) + _ROUND_UP) // WRITE_UNIT_BYTES for r in requests])
+    units = sum(map(write_units, [len(r) - PUT_WRAPPER_BYTES for r in requests]))
     return _Batch(requests, units, len([r for r in requests if r.startswith(DELETE_HEAD)]))
 
 
