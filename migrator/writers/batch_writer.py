@@ -105,23 +105,18 @@ class BatchWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def put(self, item: dict) -> None:
-        self._add(PUT_HEAD + dumps(item) + PUT_TAIL)
+        self._add([PUT_HEAD + dumps(item) + PUT_TAIL])
 
     def delete(self, key: dict) -> None:
         """Delete the item with `key` (its key attributes only); deleting an absent item is not an error."""
-        self._add(dumps({"DeleteRequest": {"Key": key}}))
+        self._add([dumps({"DeleteRequest": {"Key": key}})])
 
     def put_many(self, items: list[dict]) -> None:
         self.put_raw_many([dumps(item) for item in items])
 
     def put_raw_many(self, items: list) -> None:
         """Put items given as JSON fragments (bytes-like), each one DynamoDB JSON object."""
-        size = self.batch_size
-        for start in range(0, len(items), size):
-            self._pending.extend([PUT_HEAD + item + PUT_TAIL for item in items[start:start + size]])
-            if len(self._pending) >= size:  # it held fewer than `size` before: one batch at most is full
-                batch, self._pending = self._pending[:size], self._pending[size:]
-                self._submit(batch)
+        self._add([PUT_HEAD + item + PUT_TAIL for item in items])
 
     def flush(self) -> None:
         """Send what is pending and wait until every request so far is acknowledged by the server."""
@@ -131,11 +126,13 @@ class BatchWriter:
         while self._in_flight:
             self._in_flight.popleft().result()
 
-    def _add(self, request: bytes) -> None:
-        self._pending.append(request)
-        if len(self._pending) >= self.batch_size:
-            batch, self._pending = self._pending, []
-            self._submit(batch)
+    def _add(self, requests: list[bytes]) -> None:
+        """Queue encoded requests; every full batch among the pending ones goes out."""
+        pending, size = self._pending + requests, self.batch_size
+        full = len(pending) - len(pending) % size
+        self._pending = pending[full:]
+        for start in range(0, full, size):
+            self._submit(pending[start:start + size])
 
     def _submit(self, requests: list[bytes]) -> None:
         while len(self._in_flight) >= self.max_in_flight:
