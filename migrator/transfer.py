@@ -62,11 +62,11 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
     started, cpu_started = time.monotonic(), time.process_time()
     with settings.source.api(retry=settings.retry) as source_api, \
             settings.target.api(max_connections=settings.writes_in_flight, retry=settings.retry) as target_api:
-        return _transfer(settings, segments, task, source_api, target_api, (started, cpu_started), on_segment_done)
+        return _transfer(settings, segments, task, source_api, target_api, started, cpu_started, on_segment_done)
 
 
 def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, source_api, target_api,
-              started: tuple[float, float], on_segment_done: Callable[[int, int], None] | None) -> TaskResult:
+              started: float, cpu_started: float, on_segment_done: Callable[[int, int], None] | None) -> TaskResult:
     read_limiter = limiter(settings.read_units_per_second)
     if settings.read_units_per_second or settings.write_units_per_second:
         logger.info(
@@ -114,13 +114,16 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
             f"task {task}, segments {done} of {settings.source_table!r}: scanned {scanned} items "
             f"but the target acknowledged {writer.written}"
         )
-    seconds, cpu = time.monotonic() - started[0], time.process_time() - started[1]
-    logger.info(
-        "migrator task %d: segments %s transferred %d items in %.1f s (CPU %.2f s%s)", task, _segment_list(done),
-        scanned, seconds, cpu, f", {cpu / scanned * 1e6:.1f} us per item" if scanned else "",
-    )
+    seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
+    logger.info("migrator task %d: segments %s transferred %d items in %.1f s (%s)", task, _segment_list(done),
+                scanned, seconds, cpu_summary(cpu, scanned))
     return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds,
                       cpu_seconds=cpu)
+
+
+def cpu_summary(cpu_seconds: float, items: int) -> str:
+    """`CPU 0.22 s, 17.4 us per item`, as the task and total lines print it."""
+    return f"CPU {cpu_seconds:.2f} s" + (f", {cpu_seconds / items * 1e6:.1f} us per item" if items else "")
 
 
 def _rate(units_per_second: float, unit: str) -> str:

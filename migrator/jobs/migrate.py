@@ -21,7 +21,7 @@ from migrator.savepoint_stores import open_store
 from migrator.savepoints import SavepointWriter, secret_paths
 from migrator.segments import SegmentPlan, plan_segments, segment_ranges
 from migrator.throttle import job_budget, scan_limit
-from migrator.transfer import TaskResult, TransferSettings, transfer_segments
+from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer_segments
 
 logger = logging.getLogger(__name__)
 
@@ -182,11 +182,10 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
     scanned = sum(r.scanned for r in results)
     written = sum(r.written for r in results)
     rate = written / seconds if seconds > 0 else 0.0
-    cpu = sum(r.cpu_seconds for r in results)
     logger.info(
-        "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' CPU %.2f s%s)",
-        len(results), written, source_table, target_table, seconds, rate, cpu,
-        f", {cpu / written * 1e6:.1f} us per item" if written else "",
+        "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' %s)",
+        len(results), written, source_table, target_table, seconds, rate,
+        cpu_summary(sum(r.cpu_seconds for r in results), written),
     )
     if skipped:
         logger.info("migrator source count: %d items scanned in the segments of this run (exact); the %d skipped "
