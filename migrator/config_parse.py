@@ -207,6 +207,11 @@ def _endpoint(value: Any, path: str) -> Endpoint:
     return Endpoint(**_attributes(values))
 
 
+def endpoint_url(value: Any, path: str) -> str:
+    """The URL of an endpoint mapping as the config would read it (for comparing a savepoint's with the config's)."""
+    return _endpoint(value, path).url
+
+
 def _credentials(value: Any, path: str) -> Credentials:
     if value == NOT_STORED:
         raise fail(path, "not stored in savepoints; resume with your own config plus this savepoint: ./submit.sh "
