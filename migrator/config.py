@@ -2,7 +2,8 @@
 
 The YAML keeps scylla-migrator's camelCase keys, so an existing `config.dynamodb.yaml` works unchanged.
 The key tables below say which keys are accepted where, and `ATTRIBUTE_NAMES` is the one place that maps them to
-the snake_case attributes. Unknown keys are errors. `migrator.config_parse` checks the sections and
+the snake_case attributes. Unknown keys are errors; a key scylla-migrator accepts but that has no effect here is a
+warning (`MigratorConfig.warnings`). `migrator.config_parse` checks the sections and
 `migrator.config_values` the single values; `check_supported` says what this version cannot run yet.
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "AlternatorSettings", "AssumeRole", "Credentials", "Endpoint", "MigratorConfig", "Rename", "Savepoints",
     "SourceSettings", "TargetSettings", "Validation", "accepted_key_paths", "check_supported", "load_config",
     "parse_config", "parse_yaml", "read_yaml", "redact", "redacted_yaml", "ALTERNATOR_KEYS", "ATTRIBUTE_NAMES", "NOT_BUILT_YET",
+    "NO_EFFECT_KEYS", "SCYLLA_MIGRATOR_SECTION_KEYS",
 ]
 
 
@@ -146,6 +148,7 @@ class MigratorConfig:
     skip_segments: frozenset[int] = frozenset()
     validation: Validation | None = None
     raw: dict = field(default=None, repr=False, compare=False)  # the YAML as loaded
+    warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # keys that have no effect here
 
 
 # ---- which keys are accepted where ------------------------------------------------------------------------------
@@ -191,6 +194,28 @@ VALIDATION_KEYS = (
     "sampleSize", "reportPath",
     "repairWritetimeStrategy", "hashColumns", "numericTypePolicy",  # accepted as scylla-migrator does; unused
 )
+
+# Keys scylla-migrator reads in a DynamoDB-family source or target section, of any type. One that has no effect where
+# it is written gets a warning, as scylla-migrator ignores it there; a key it does not know at all is an error.
+SCYLLA_MIGRATOR_SECTION_KEYS = frozenset(
+    _CONNECTION_KEYS + ALTERNATOR_KEYS + S3_EXPORT_SOURCE_KEYS + (
+        "scanSegments", "maxMapTasks", "readThroughput", "throughputReadPercent", "writeThroughput",
+        "throughputWritePercent", "streamChanges", "skipInitialSnapshotTransfer", "billingMode",
+        "removeConsumedCapacity", "maxItemsPerBatch", "path",
+    )
+)
+# Keys scylla-migrator accepts that have no effect here: dotted path -> why, and where they would have one. Keys of
+# the other side or of another type are found from the tables above; this names the rest and the special cases.
+# validation.compareTimestamps and its tolerances are left out: scylla-migrator requires them in every config.
+NO_EFFECT_KEYS = {
+    "skipTokenRanges": "it lists the CQL token ranges a run has done, read only with a Cassandra or Scylla source",
+    "skipParquetFiles": "it lists the Parquet files a run has done, read only with a Parquet source",
+    "target.maxMapTasks": "the number of tasks comes from source.maxMapTasks",
+    "savepoints.enableParquetFileTracking": "it tracks Parquet files, read only with a Parquet source",
+    "validation.repairWritetimeStrategy": "repairs are plain PutItem writes; it applies to CQL tables",
+    "validation.hashColumns": "items are compared attribute by attribute; it applies to MySQL sources",
+    "validation.numericTypePolicy": "numbers are compared as decimal values; it applies to CQL tables",
+}
 
 # camelCase YAML key -> dataclass attribute: the one place the two spellings meet.
 ATTRIBUTE_NAMES = {
@@ -346,8 +371,9 @@ NOT_BUILT_YET: tuple[tuple[str, Callable[[MigratorConfig], bool], str], ...] = (
 
 
 def check_supported(cfg: MigratorConfig) -> list[str]:
-    """Raise `ConfigError` for the first key whose behaviour is not built yet; return warnings for the rest."""
+    """Raise `ConfigError` for the first key whose behaviour is not built yet; return the warnings, one line per key
+    that has no effect here."""
     for path, used, fix in NOT_BUILT_YET:
         if used(cfg):
             raise ConfigError(f"{path}: not supported yet; {fix}")
-    return []
+    return list(cfg.warnings)

@@ -12,8 +12,9 @@ from functools import partial
 from typing import Any
 
 from migrator.config import (
-    ALTERNATOR, ALTERNATOR_KEYS, ATTRIBUTE_NAMES, DYNAMODB, NESTED_KEYS, RENAME_KEYS, S3_EXPORT,
-    S3_EXPORT_SOURCE_KEYS, SAVEPOINTS_KEYS, SOURCE_KEYS, TARGET_KEYS, TOP_KEYS, TYPE_ALIASES, TYPES,
+    ALTERNATOR, ALTERNATOR_KEYS, ATTRIBUTE_NAMES, DYNAMODB, NESTED_KEYS, NO_EFFECT_KEYS, RENAME_KEYS, S3_EXPORT,
+    S3_EXPORT_SOURCE_KEYS, SAVEPOINTS_KEYS, SCYLLA_MIGRATOR_SECTION_KEYS, SOURCE_KEYS, TARGET_KEYS, TOP_KEYS,
+    TYPE_ALIASES, TYPES,
     VALIDATION_KEYS, AlternatorSettings, AssumeRole, Credentials, Endpoint, MigratorConfig, Rename, Savepoints,
     SourceSettings, TargetSettings, Validation,
 )
@@ -25,26 +26,60 @@ from migrator.config_values import (
 
 def build_config(raw: Mapping) -> MigratorConfig:
     """Check every key and value of the top-level mapping `raw` and build the config from it."""
-    check_keys(raw, "", TOP_KEYS, _TOP_HINTS)
-    source = _source(raw.get("source"))
-    target = _target(raw.get("target"))
+    warnings: list[str] = []
+    no_effect = _no_effect("")
+    check_keys(_drop_no_effect(raw, "", no_effect, warnings), "", TOP_KEYS + tuple(no_effect))  # for did-you-mean
+    source = _source(raw.get("source"), warnings)
+    target = _target(raw.get("target"), warnings)
     _check_pair(source, target)
     return MigratorConfig(
         source=source,
         target=target,
         renames=_renames(raw.get("renames")),
-        savepoints=_savepoints(raw.get("savepoints")),
+        savepoints=_savepoints(raw.get("savepoints"), warnings),
         skip_segments=_skip_segments(raw.get("skipSegments"), source.scan_segments),
-        validation=_validation(raw.get("validation")),
+        validation=_validation(raw.get("validation"), warnings),
         raw=copy.deepcopy(dict(raw)),
+        warnings=tuple(warnings),
     )
 
 
-_TOP_HINTS = {
-    "skipTokenRanges": "unknown key; it is for CQL sources only, remove it",
-    "skipParquetFiles": "unknown key; it is for Parquet sources only, remove it",
-}
 _SIDES = {"source": SOURCE_KEYS, "target": TARGET_KEYS}
+
+
+def _no_effect(path: str) -> dict[str, str]:
+    """The keys of NO_EFFECT_KEYS directly under `path` ("" for the top level), with why they have no effect."""
+    prefix = f"{path}." if path else ""
+    return {key[len(prefix):]: why for key, why in NO_EFFECT_KEYS.items()
+            if key.startswith(prefix) and "." not in key[len(prefix):]}
+
+
+def _side_no_effect(side: str, kind: str) -> dict[str, str]:
+    """scylla-migrator's keys that it ignores under `side` with `type: kind`: the other side's, another type's."""
+    other = "target" if side == "source" else "source"
+    valid = set(_SIDES[side][kind])
+    # scylla-migrator refuses these under type: dynamodb (_section does too): no warning, an error
+    refused = set(_SIDES[side][ALTERNATOR]) - set(_SIDES[side][DYNAMODB]) if kind == DYNAMODB else set()
+    reasons = {}
+    for key in sorted(SCYLLA_MIGRATOR_SECTION_KEYS - valid - refused):
+        types = [name for name in TYPES if key in _SIDES[side][name]]
+        if types:
+            reasons[key] = f"it is read only with {side}.type: {' or '.join(types)}"
+        else:
+            reasons[key] = f"it is a {other} key, it has one as {other}.{key}"
+    reasons.update(_no_effect(side))
+    return reasons
+
+
+def _drop_no_effect(section: Mapping, path: str, no_effect: Mapping[str, str], warnings: list[str]) -> dict:
+    """`section` without the keys that have no effect here; each of them adds one warning line."""
+    kept = {}
+    for key, value in section.items():
+        if key in no_effect:
+            warnings.append(f"{join(path, key)}: has no effect; {no_effect[key]}")
+        else:
+            kept[key] = value
+    return kept
 
 
 def _hints(side: str, kind: str) -> dict[str, str]:
@@ -59,8 +94,9 @@ def _hints(side: str, kind: str) -> dict[str, str]:
     return hints
 
 
-def _source(raw: Any) -> SourceSettings:
+def _source(raw: Any, warnings: list[str]) -> SourceSettings:
     section, kind = _section(raw, "source", SOURCE_KEYS)
+    section = _drop_no_effect(section, "source", _side_no_effect("source", kind), warnings)
     if kind == S3_EXPORT:
         required = {"bucket": "name the S3 bucket of the export",
                     "manifestKey": "give the key of manifest-summary.json",
@@ -73,8 +109,9 @@ def _source(raw: Any) -> SourceSettings:
     return SourceSettings(type=kind, alternator=alternator, **_attributes(values))
 
 
-def _target(raw: Any) -> TargetSettings:
+def _target(raw: Any, warnings: list[str]) -> TargetSettings:
     section, kind = _section(raw, "target", TARGET_KEYS)
+    section = _drop_no_effect(section, "target", _side_no_effect("target", kind), warnings)
     if kind == S3_EXPORT:
         values = _fields(section, "target", TARGET_KEYS[kind], {"path": "name the output directory of the export"},
                          _hints("target", kind))
@@ -167,10 +204,11 @@ def _renames(raw: Any) -> tuple[Rename, ...]:
     return tuple(renames)
 
 
-def _savepoints(raw: Any) -> Savepoints | None:
+def _savepoints(raw: Any, warnings: list[str]) -> Savepoints | None:
     if raw is None:
         return None
     section = as_mapping(raw, "savepoints", "write {path: DIR, intervalSeconds: 300}")
+    section = _drop_no_effect(section, "savepoints", _no_effect("savepoints"), warnings)
     values = _fields(section, "savepoints", SAVEPOINTS_KEYS, {"path": "name the savepoints directory",
                                                               "intervalSeconds": "add intervalSeconds: 300"})
     return Savepoints(**_attributes(values))
@@ -191,11 +229,15 @@ def _skip_segments(raw: Any, scan_segments: int | None) -> frozenset[int]:
     return frozenset(segments)
 
 
-def _validation(raw: Any) -> Validation | None:
+def _validation(raw: Any, warnings: list[str]) -> Validation | None:
     if raw is None:
         return None
     values = _fields(as_mapping(raw, "validation", "write failuresToFetch: and the other keys under it"),
                      "validation", VALIDATION_KEYS)
+    no_effect = _no_effect("validation")
+    # warn only where the value asks for something: a default written out is what scylla-migrator's examples do
+    warnings += [f"validation.{key}: has no effect; {no_effect[key]}" for key, value in values.items()
+                 if key in no_effect and value not in (False, [], "source", "Lenient")]
     used = {key: value for key, value in values.items() if key in ATTRIBUTE_NAMES}  # the rest is accepted, unused
     return Validation(**_attributes(used))
 

@@ -218,15 +218,69 @@ def test_unknown_key_without_match_lists_valid_keys(error):
 
 
 def test_top_level_unknown_key(error):
-    """Top-level typos are caught too, and CQL-only keys say why they do not apply."""
+    """Top-level typos are caught too."""
     assert error(config(savepoint={"path": "/x"})) == "savepoint: unknown key; did you mean 'savepoints'?"
-    assert error(config(skipTokenRanges=[])) == "skipTokenRanges: unknown key; it is for CQL sources only, remove it"
+    assert error(config(skipTokenRange=[])) == "skipTokenRange: unknown key; did you mean 'skipTokenRanges'?"
 
 
-def test_key_of_the_other_side_says_where_it_belongs(error):
-    """A source key under target (scylla-migrator silently ignored these) says to move it."""
-    assert error(config(target={"scanSegments": 4})) == (
-        "target.scanSegments: unknown key; it is a source key, move it under source")
+def test_our_own_key_of_the_other_side_says_where_it_belongs(monkeypatch, error):
+    """A key of this migrator's own (scylla-migrator knows none such) under the wrong side is refused with a move."""
+    from migrator import config as config_module
+
+    monkeypatch.setitem(config_module.SOURCE_KEYS, "dynamodb", config_module.SOURCE_KEYS["dynamodb"] + ("ourKey",))
+    monkeypatch.setitem(config_module.ATTRIBUTE_NAMES, "ourKey", "our_key")
+    assert error(config(target={"ourKey": 4})) == "target.ourKey: unknown key; it is a source key, move it under source"
+
+
+@pytest.mark.parametrize(("raw", "warning"), [
+    (config(target={"maxMapTasks": 8}),
+     "target.maxMapTasks: has no effect; the number of tasks comes from source.maxMapTasks"),
+    (config(skipTokenRanges=[[1, 2]]), "skipTokenRanges: has no effect; it lists the CQL token ranges a run has done, "
+                                       "read only with a Cassandra or Scylla source"),
+    (config(skipParquetFiles=["a.parquet"]), "skipParquetFiles: has no effect; it lists the Parquet files a run has "
+                                             "done, read only with a Parquet source"),
+    (config(target={"scanSegments": 4}), "target.scanSegments: has no effect; it is a source key, it has one as "
+                                         "source.scanSegments"),
+    (config(source={"writeThroughput": 100}), "source.writeThroughput: has no effect; it is a target key, it has one "
+                                              "as target.writeThroughput"),
+    (config(source={"bucket": "b"}), "source.bucket: has no effect; it is read only with source.type: "
+                                     "dynamodb-s3-export"),
+    (config(target={"path": "/x"}), "target.path: has no effect; it is read only with target.type: "
+                                    "dynamodb-s3-export"),
+    (config(savepoints={"path": "/sp", "intervalSeconds": 60, "enableParquetFileTracking": True}),
+     "savepoints.enableParquetFileTracking: has no effect; it tracks Parquet files, read only with a Parquet source"),
+    (config(validation={"numericTypePolicy": "StrictType"}), "validation.numericTypePolicy: has no effect; numbers "
+                                                             "are compared as decimal values; it applies to CQL tables"),
+    (config(validation={"hashColumns": ["a"]}), "validation.hashColumns: has no effect; items are compared attribute "
+                                                "by attribute; it applies to MySQL sources"),
+])
+def test_a_key_scylla_migrator_accepts_but_that_has_no_effect_here_is_one_warning(load, raw, warning):
+    """scylla-migrator ignores these, so they run here too: one warning line naming the key, why, and where."""
+    cfg = load(raw)
+    assert check_supported(cfg) == [warning]
+
+
+def test_a_key_with_no_effect_is_left_out_of_the_settings_and_kept_in_the_raw_config(load):
+    """target.maxMapTasks does not become the source's cap, and a savepoint of the run still carries it."""
+    cfg = load(config(target={"maxMapTasks": 8}))
+    assert cfg.source.max_map_tasks is None and cfg.raw["target"]["maxMapTasks"] == 8
+
+
+def test_validation_keys_scylla_migrator_requires_warn_only_when_they_ask_for_something(load):
+    """compareTimestamps (required there), the tolerances and the default choices are silent."""
+    cfg = load(config(validation={"compareTimestamps": True, "ttlToleranceMillis": 60000,
+                                  "writetimeToleranceMillis": 1000, "timestampMsTolerance": 0,
+                                  "repairWritetimeStrategy": "source", "numericTypePolicy": "Lenient",
+                                  "hashColumns": []}))
+    assert check_supported(cfg) == []
+
+
+@pytest.mark.parametrize(("side", "key", "value"), [("source", "datacenter", "dc1"), ("target", "rack", "r1"),
+                                                    ("source", "removeConsumedCapacity", True)])
+def test_alternator_keys_under_type_dynamodb_stay_errors_as_in_scylla_migrator(error, side, key, value):
+    """scylla-migrator refuses these under type: dynamodb, so they are no warning here."""
+    raw = config(**{side: {"type": "dynamodb", key: value}})
+    assert error(raw).startswith(f"{side}.{key}: only valid with type: alternator;")
 
 
 def test_missing_required_key(error):
