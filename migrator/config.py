@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from migrator.config_values import join, redact
+from migrator.config_values import REDACTED, is_secret_key, join, redact
 from migrator.errors import ConfigError
 
 __all__ = [
@@ -276,7 +276,7 @@ def read_yaml(path: str | Path) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{origin}: not found") from None
+        raise ConfigError(f"{origin}: not found; give the path of your YAML config file") from None
     except IsADirectoryError:
         raise ConfigError(f"{origin}: is a directory; give the path of the YAML config file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -290,10 +290,25 @@ def parse_yaml(text: str, origin: str) -> Any:
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
-        line = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
-        raise ConfigError(f"{origin}: {line}invalid YAML: {exc.problem}".replace("\n", " ")) from None
+        problem, _, fix = str(exc.problem).partition("; ")
+        if not fix:
+            fix = ("indent with spaces, not tabs" if "'\\t'" in problem
+                   else "fix the YAML syntax at that line (indentation, quotes, brackets, a space after ':')")
+        where = ""
+        if exc.problem_mark:
+            lines = text.splitlines()
+            number = exc.problem_mark.line
+            shown = _line_shown(lines[number]) if number < len(lines) else "end of file"
+            where = f"line {number + 1} ({shown}): "
+        raise ConfigError(f"{origin}: {where}invalid YAML: {problem}; {fix}".replace("\n", " ")) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: invalid YAML: {exc}".replace("\n", " ")) from None
+        raise ConfigError(f"{origin}: invalid YAML: {exc}; fix the YAML syntax".replace("\n", " ")) from None
+
+
+def _line_shown(line: str) -> str:
+    """A line of YAML for an error message; `<redacted>` where it may hold a secret."""
+    key = line.split(":", 1)[0].strip(" \t-")
+    return REDACTED if is_secret_key(key) else repr(line[:80])
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -179,20 +179,27 @@ def test_endpoint_url_adds_scheme_and_brackets(load, host, url):
 
 def test_missing_file_is_reported(tmp_path):
     """A config path that does not exist says so."""
-    with pytest.raises(ConfigError, match=r"^.*/nope\.yaml: not found$"):
+    with pytest.raises(ConfigError, match=r"^.*/nope\.yaml: not found; give the path of your YAML config file$"):
         load_config(tmp_path / "nope.yaml")
 
 
 def test_invalid_yaml_names_the_line(error):
     """A YAML syntax error gives the file, the line and YAML's own one-line problem."""
     assert error("source:\n  type: dynamodb\n  table: [unclosed\n") == (
-        "config.yaml: line 4: invalid YAML: expected ',' or ']', but got '<stream end>'")
+        "config.yaml: line 4 (end of file): invalid YAML: expected ',' or ']', but got '<stream end>'; fix the YAML "
+        "syntax at that line (indentation, quotes, brackets, a space after ':')")
 
 
 def test_duplicate_key_is_an_error(error):
     """A key written twice is an error instead of YAML's silent last-one-wins."""
     assert error("source:\n  table: a\n  table: b\n") == (
-        "config.yaml: line 3: invalid YAML: duplicate key 'table'; keep only one")
+        "config.yaml: line 3 ('  table: b'): invalid YAML: duplicate key 'table'; keep only one")
+
+
+def test_a_yaml_error_on_a_secret_line_does_not_echo_it(error):
+    """The line of a YAML error is shown, except a line whose key looks secret."""
+    message = error("source:\n  credentials:\n    secretKey: abc: def\n")
+    assert "abc" not in message and "line 3 (<redacted>)" in message
 
 
 @pytest.mark.parametrize(("text", "got"), [("- a\n", "a list"), ("", "empty"), ("just text\n", "a str")])
