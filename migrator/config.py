@@ -171,7 +171,7 @@ _WRITE_KEYS = _CONNECTION_KEYS + (
 S3_EXPORT_SOURCE_KEYS = ("bucket", "manifestKey", "tableDescription", "usePathStyleAccess")
 SOURCE_KEYS = {
     DYNAMODB: _SCAN_KEYS,
-    ALTERNATOR: _SCAN_KEYS + ("removeConsumedCapacity", "maxItemsPerBatch") + ALTERNATOR_KEYS,
+    ALTERNATOR: _SCAN_KEYS + ("removeConsumedCapacity",) + ALTERNATOR_KEYS,
     S3_EXPORT: ("type", "region", "endpoint", "credentials") + S3_EXPORT_SOURCE_KEYS,
 }
 TARGET_KEYS = {
@@ -211,6 +211,7 @@ NO_EFFECT_KEYS = {
     "skipTokenRanges": "it lists the CQL token ranges a run has done, read only with a Cassandra or Scylla source",
     "skipParquetFiles": "it lists the Parquet files a run has done, read only with a Parquet source",
     "target.maxMapTasks": "the number of tasks comes from source.maxMapTasks",
+    "source.maxItemsPerBatch": "only writes are batched; it has one as target.maxItemsPerBatch",
     "savepoints.enableParquetFileTracking": "it tracks Parquet files, read only with a Parquet source",
     "validation.repairWritetimeStrategy": "repairs are plain PutItem writes; it applies to CQL tables",
     "validation.hashColumns": "items are compared attribute by attribute; it applies to MySQL sources",
@@ -306,9 +307,8 @@ def parse_yaml(text: str, origin: str) -> Any:
 
 
 def _line_shown(line: str) -> str:
-    """A line of YAML for an error message; `<redacted>` where it may hold a secret."""
-    key = line.split(":", 1)[0].strip(" \t-")
-    return REDACTED if is_secret_key(key) else repr(line[:80])
+    """A line of YAML for an error message; `<redacted>` where it may hold a secret (a flow mapping may nest one)."""
+    return REDACTED if is_secret_key(line) else repr(line[:80])
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -200,6 +200,8 @@ def test_a_yaml_error_on_a_secret_line_does_not_echo_it(error):
     """The line of a YAML error is shown, except a line whose key looks secret."""
     message = error("source:\n  credentials:\n    secretKey: abc: def\n")
     assert "abc" not in message and "line 3 (<redacted>)" in message
+    message = error("source: {type: dynamodb, credentials: {accessKey: a, secretKey: abc: def}}\n")
+    assert "abc" not in message and "line 1 (<redacted>)" in message
 
 
 @pytest.mark.parametrize(("text", "got"), [("- a\n", "a list"), ("", "empty"), ("just text\n", "a str")])
@@ -242,6 +244,8 @@ def test_our_own_key_of_the_other_side_says_where_it_belongs(monkeypatch, error)
 @pytest.mark.parametrize(("raw", "warning"), [
     (config(target={"maxMapTasks": 8}),
      "target.maxMapTasks: has no effect; the number of tasks comes from source.maxMapTasks"),
+    (config(source={"type": "alternator", "endpoint": {"host": "http://a", "port": 8000}, "maxItemsPerBatch": 100}),
+     "source.maxItemsPerBatch: has no effect; only writes are batched; it has one as target.maxItemsPerBatch"),
     (config(skipTokenRanges=[[1, 2]]), "skipTokenRanges: has no effect; it lists the CQL token ranges a run has done, "
                                        "read only with a Cassandra or Scylla source"),
     (config(skipParquetFiles=["a.parquet"]), "skipParquetFiles: has no effect; it lists the Parquet files a run has "
@@ -436,7 +440,7 @@ def test_bad_secret_value_is_not_echoed(error):
 
 
 @pytest.mark.parametrize(("side", "key", "value"), [
-    ("source", "removeConsumedCapacity", True), ("source", "maxItemsPerBatch", 50), ("source", "datacenter", "dc1"),
+    ("source", "removeConsumedCapacity", True), ("source", "datacenter", "dc1"),
     ("target", "removeConsumedCapacity", False), ("target", "compression", True),
     ("target", "connectionTimeoutMs", 1000),
 ])
