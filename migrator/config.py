@@ -187,7 +187,10 @@ NESTED_KEYS = {
 }
 TOP_KEYS = ("source", "target", "renames", "savepoints", "skipSegments", "validation")
 RENAME_KEYS = ("from", "to")
-SAVEPOINTS_KEYS = ("path", "intervalSeconds")
+SAVEPOINTS_KEYS = ("path", "target", "intervalSeconds")
+SAVEPOINTS_TARGET_KEYS = ("type", "path", "bucket", "prefix")  # scylla-migrator's structured form of savepoints.path
+SAVEPOINTS_TARGET_TYPES = {"filesystem": "filesystem", "path": "filesystem", "s3": "s3", "aws-s3": "s3",
+                           "aws-bucket": "s3"}
 VALIDATION_KEYS = (
     "compareTimestamps", "ttlToleranceMillis", "writetimeToleranceMillis", "failuresToFetch",
     "floatingPointTolerance", "timestampMsTolerance", "copyMissingRows", "copyDifferingRows", "deleteExtraRows",
@@ -213,6 +216,7 @@ NO_EFFECT_KEYS = {
     "target.maxMapTasks": "the number of tasks comes from source.maxMapTasks",
     "source.maxItemsPerBatch": "only writes are batched; it has one as target.maxItemsPerBatch",
     "savepoints.enableParquetFileTracking": "it tracks Parquet files, read only with a Parquet source",
+    "savepoints.target.region": "S3 savepoints use the driver's AWS region (AWS_REGION); set it there",
     "validation.repairWritetimeStrategy": "repairs are plain PutItem writes; it applies to CQL tables",
     "validation.hashColumns": "items are compared attribute by attribute; it applies to MySQL sources",
     "validation.numericTypePolicy": "numbers are compared as decimal values; it applies to CQL tables",
@@ -259,6 +263,7 @@ def accepted_key_paths() -> set[str]:
         walk("target", TARGET_KEYS[kind])
     walk("renames", RENAME_KEYS)
     walk("savepoints", SAVEPOINTS_KEYS)
+    walk("savepoints.target", SAVEPOINTS_TARGET_KEYS)
     walk("validation", VALIDATION_KEYS)
     return paths
 

@@ -13,14 +13,15 @@ from typing import Any
 
 from migrator.config import (
     ALTERNATOR, ALTERNATOR_KEYS, ATTRIBUTE_NAMES, DYNAMODB, NESTED_KEYS, NO_EFFECT_KEYS, RENAME_KEYS, S3_EXPORT,
-    S3_EXPORT_SOURCE_KEYS, SAVEPOINTS_KEYS, SCYLLA_MIGRATOR_SECTION_KEYS, SOURCE_KEYS, TARGET_KEYS, TOP_KEYS,
+    S3_EXPORT_SOURCE_KEYS, SAVEPOINTS_KEYS, SAVEPOINTS_TARGET_KEYS, SAVEPOINTS_TARGET_TYPES,
+    SCYLLA_MIGRATOR_SECTION_KEYS, SOURCE_KEYS, TARGET_KEYS, TOP_KEYS,
     TYPE_ALIASES, TYPES,
     VALIDATION_KEYS, AlternatorSettings, AssumeRole, Credentials, Endpoint, MigratorConfig, Rename, Savepoints,
     SourceSettings, TargetSettings, Validation,
 )
 from migrator.config_values import (
     NOT_STORED, as_bool, as_choice, as_float, as_host, as_int, as_list, as_mapping, as_str, check_keys, fail, join,
-    require,
+    require, show,
 )
 
 
@@ -209,9 +210,38 @@ def _savepoints(raw: Any, warnings: list[str]) -> Savepoints | None:
         return None
     section = as_mapping(raw, "savepoints", "write {path: DIR, intervalSeconds: 300}")
     section = _drop_no_effect(section, "savepoints", _no_effect("savepoints"), warnings)
-    values = _fields(section, "savepoints", SAVEPOINTS_KEYS, {"path": "name the savepoints directory",
-                                                              "intervalSeconds": "add intervalSeconds: 300"})
+    if isinstance(section.get("target"), Mapping):
+        target = _drop_no_effect(section["target"], "savepoints.target", _no_effect("savepoints.target"), warnings)
+        section = {**section, "target": target}
+    values = _fields(section, "savepoints", SAVEPOINTS_KEYS, {"intervalSeconds": "add intervalSeconds: 300"})
+    target = values.pop("target", None)
+    if target is not None and "path" in values:
+        raise fail("savepoints.target", f"given together with savepoints.path {values['path']!r}; keep one of them")
+    if target is None and "path" not in values:
+        raise fail("savepoints.path", "required; name the savepoints directory (path: DIR or s3://BUCKET/PREFIX)")
+    values["path"] = values.get("path", target)
     return Savepoints(**_attributes(values))
+
+
+def _savepoints_target(value: Any, path: str) -> str:
+    """scylla-migrator's `savepoints.target` as the `savepoints.path` it stands for: a directory or an s3:// URL."""
+    section = as_mapping(value, path, "write {type: filesystem, path: DIR} or {type: s3, bucket: BUCKET}")
+    require(section, "type", path, "set type: filesystem or type: s3")
+    kind = SAVEPOINTS_TARGET_TYPES.get(section["type"]) if isinstance(section["type"], str) else None
+    if kind is None:
+        raise fail(f"{path}.type", f"must be one of {', '.join(SAVEPOINTS_TARGET_TYPES)}, got "
+                   f"{show(section['type'])}; Google Cloud Storage and target-table are not supported here, use "
+                   "filesystem or s3")
+    hints = {"credentials": "not supported; S3 savepoints are written with the AWS default credential chain, "
+                            "remove it"}
+    if kind == "filesystem":
+        hints.update(dict.fromkeys(("bucket", "prefix"), "only valid with type: s3; set type: s3 or remove the key"))
+        values = _fields(section, path, ("type", "path"), {"path": "name the savepoints directory"}, hints)
+        return values["path"]
+    hints["path"] = "only valid with type: filesystem; name the S3 location with bucket and prefix"
+    values = _fields(section, path, ("type", "bucket", "prefix"), {"bucket": "name the S3 bucket"}, hints)
+    prefix = values.get("prefix", "").strip("/")
+    return f"s3://{values['bucket']}/{prefix}" if prefix else f"s3://{values['bucket']}"
 
 
 def _skip_segments(raw: Any, scan_segments: int | None) -> frozenset[int]:
@@ -314,7 +344,7 @@ _RULES: dict[str, Callable[[Any, str], Any]] = {
     "attributeDefinitions": _list_of_mappings, "keySchema": _list_of_mappings,
     "provisionedThroughput": lambda value, path: dict(as_mapping(value, path, "write {readCapacityUnits: N, "
                                                                               "writeCapacityUnits: N}")),
-    "from": as_str, "to": as_str, "intervalSeconds": _count,
+    "from": as_str, "to": as_str, "intervalSeconds": _count, "target": _savepoints_target, "prefix": as_str,
     "compareTimestamps": as_bool, "ttlToleranceMillis": _millis, "writetimeToleranceMillis": _millis,
     "failuresToFetch": _count, "floatingPointTolerance": partial(as_float, low=0.0), "timestampMsTolerance": _millis,
     "copyMissingRows": as_bool, "copyDifferingRows": as_bool, "deleteExtraRows": as_bool, "sampleSize": _count,

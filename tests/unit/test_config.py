@@ -594,3 +594,43 @@ def test_credentials_left_out_of_a_savepoint_are_refused_with_the_way_to_resume(
         "source.credentials: not stored in savepoints; resume with your own config plus this savepoint: ./submit.sh "
         "YOUR_CONFIG --resume SAVEPOINT, or delete this line from the savepoint to use the AWS default credential "
         "chain")
+
+
+@pytest.mark.parametrize(("target", "path"), [
+    ({"type": "filesystem", "path": "/app/savepoints"}, "/app/savepoints"),
+    ({"type": "path", "path": "/app/savepoints"}, "/app/savepoints"),
+    ({"type": "s3", "bucket": "b", "prefix": "/runs/1/"}, "s3://b/runs/1"),
+    ({"type": "aws-bucket", "bucket": "b"}, "s3://b"),
+])
+def test_scylla_migrators_savepoints_target_stands_for_savepoints_path(load, target, path):
+    """savepoints.target (scylla-migrator's structured form) runs here as the directory or s3:// URL it names."""
+    cfg = load(config(savepoints={"target": target, "intervalSeconds": 60}))
+    assert cfg.savepoints.path == path and check_supported(cfg) == []
+
+
+def test_savepoints_target_region_is_a_warning(load):
+    """S3 savepoints use the driver's region, so target.region has no effect: one warning."""
+    cfg = load(config(savepoints={"target": {"type": "s3", "bucket": "b", "region": "eu-west-1"},
+                                  "intervalSeconds": 60}))
+    assert check_supported(cfg) == ["savepoints.target.region: has no effect; S3 savepoints use the driver's AWS "
+                                    "region (AWS_REGION); set it there"]
+
+
+@pytest.mark.parametrize(("savepoints", "message"), [
+    ({"path": "/a", "target": {"type": "filesystem", "path": "/b"}, "intervalSeconds": 60},
+     "savepoints.target: given together with savepoints.path '/a'; keep one of them"),
+    ({"intervalSeconds": 60}, "savepoints.path: required; name the savepoints directory (path: DIR or "
+                              "s3://BUCKET/PREFIX)"),
+    ({"target": {"type": "gcs", "bucket": "b"}, "intervalSeconds": 60},
+     "savepoints.target.type: must be one of filesystem, path, s3, aws-s3, aws-bucket, got 'gcs'; Google Cloud "
+     "Storage and target-table are not supported here, use filesystem or s3"),
+    ({"target": {"type": "s3"}, "intervalSeconds": 60}, "savepoints.target.bucket: required; name the S3 bucket"),
+    ({"target": {"type": "filesystem", "bucket": "b", "path": "/p"}, "intervalSeconds": 60},
+     "savepoints.target.bucket: only valid with type: s3; set type: s3 or remove the key"),
+    ({"target": {"type": "s3", "bucket": "b", "credentials": {"accessKey": "a", "secretKey": "s"}},
+      "intervalSeconds": 60}, "savepoints.target.credentials: not supported; S3 savepoints are written with the AWS "
+                              "default credential chain, remove it"),
+])
+def test_savepoints_target_errors(error, savepoints, message):
+    """Both forms at once, neither, an unsupported store type, a missing bucket: one line each."""
+    assert error(config(savepoints=savepoints)) == message
