@@ -200,13 +200,15 @@ VALIDATION_KEYS = (
 
 # Keys scylla-migrator reads in a DynamoDB-family source or target section, of any type. One that has no effect where
 # it is written gets a warning, as scylla-migrator ignores it there; a key it does not know at all is an error.
-SCYLLA_MIGRATOR_SECTION_KEYS = frozenset(
-    _CONNECTION_KEYS + ALTERNATOR_KEYS + S3_EXPORT_SOURCE_KEYS + (
-        "scanSegments", "maxMapTasks", "readThroughput", "throughputReadPercent", "writeThroughput",
-        "throughputWritePercent", "streamChanges", "skipInitialSnapshotTransfer", "billingMode",
-        "removeConsumedCapacity", "maxItemsPerBatch", "path",
-    )
-)
+# Spelt out, not taken from the tables above: a key of this migrator's own is never one of them.
+SCYLLA_MIGRATOR_SECTION_KEYS = frozenset((
+    "type", "table", "region", "endpoint", "credentials", "scanSegments", "maxMapTasks", "readThroughput",
+    "throughputReadPercent", "writeThroughput", "throughputWritePercent", "streamChanges",
+    "skipInitialSnapshotTransfer", "billingMode", "removeConsumedCapacity", "maxItemsPerBatch", "path", "bucket",
+    "manifestKey", "tableDescription", "usePathStyleAccess", "datacenter", "rack", "activeRefreshIntervalMs",
+    "idleRefreshIntervalMs", "compression", "optimizeHeaders", "maxConnections", "connectionMaxIdleTimeMs",
+    "connectionTimeToLiveMs", "connectionAcquisitionTimeoutMs", "connectionTimeoutMs",
+))
 # Keys scylla-migrator accepts that have no effect here: dotted path -> why, and where they would have one. Keys of
 # the other side or of another type are found from the tables above; this names the rest and the special cases.
 # validation.compareTimestamps and its tolerances are left out: scylla-migrator requires them in every config.

@@ -13,11 +13,9 @@ from typing import Any
 
 from migrator.config import (
     ALTERNATOR, ALTERNATOR_KEYS, ATTRIBUTE_NAMES, DYNAMODB, NESTED_KEYS, NO_EFFECT_KEYS, RENAME_KEYS, S3_EXPORT,
-    S3_EXPORT_SOURCE_KEYS, SAVEPOINTS_KEYS, SAVEPOINTS_TARGET_KEYS, SAVEPOINTS_TARGET_TYPES,
-    SCYLLA_MIGRATOR_SECTION_KEYS, SOURCE_KEYS, TARGET_KEYS, TOP_KEYS,
-    TYPE_ALIASES, TYPES,
-    VALIDATION_KEYS, AlternatorSettings, AssumeRole, Credentials, Endpoint, MigratorConfig, Rename, Savepoints,
-    SourceSettings, TargetSettings, Validation,
+    S3_EXPORT_SOURCE_KEYS, SAVEPOINTS_KEYS, SAVEPOINTS_TARGET_TYPES, SCYLLA_MIGRATOR_SECTION_KEYS, SOURCE_KEYS,
+    TARGET_KEYS, TOP_KEYS, TYPE_ALIASES, TYPES, VALIDATION_KEYS, AlternatorSettings, AssumeRole, Credentials,
+    Endpoint, MigratorConfig, Rename, Savepoints, SourceSettings, TargetSettings, Validation,
 )
 from migrator.config_values import (
     NOT_STORED, as_bool, as_choice, as_float, as_host, as_int, as_list, as_mapping, as_str, check_keys, fail, join,

@@ -65,7 +65,8 @@ CATALOGUE = [
     ("missing-type", changed(**{"target.type": DROP}), ["target.type: required", "set type: dynamodb or"]),
     ("section-is-a-string", changed(source="dynamodb"), ["source: must be a mapping", "got 'dynamodb'",
                                                          "write type: and table: under it"]),
-    ("empty-table-name", changed(**{"source.table": ""}), ["source.table", "got ''", "write a value, or remove the key"]),
+    ("empty-table-name", changed(**{"source.table": ""}),
+     ["source.table", "got ''", "write a value, or remove the key"]),
     # typos
     ("typo-top-level", changed(**{"sourc": {"table": "x"}}), ["sourc: unknown key", "did you mean 'source'?"]),
     ("typo-source-key", changed(**{"source.tabel": "x"}), ["source.tabel: unknown key", "did you mean 'table'?"]),

@@ -260,8 +260,8 @@ def test_our_own_key_of_the_other_side_says_where_it_belongs(monkeypatch, error)
                                     "dynamodb-s3-export"),
     (config(savepoints={"path": "/sp", "intervalSeconds": 60, "enableParquetFileTracking": True}),
      "savepoints.enableParquetFileTracking: has no effect; it tracks Parquet files, read only with a Parquet source"),
-    (config(validation={"numericTypePolicy": "StrictType"}), "validation.numericTypePolicy: has no effect; numbers "
-                                                             "are compared as decimal values; it applies to CQL tables"),
+    (config(validation={"numericTypePolicy": "StrictType"}),
+     "validation.numericTypePolicy: has no effect; numbers are compared as decimal values; it applies to CQL tables"),
     (config(validation={"hashColumns": ["a"]}), "validation.hashColumns: has no effect; items are compared attribute "
                                                 "by attribute; it applies to MySQL sources"),
 ])
