@@ -57,7 +57,7 @@ while [ $# -gt 0 ]; do
     --master|--deploy-mode|--class|--name|--jars|--packages|--exclude-packages|--repositories|--py-files|--files \
     |--archives|--conf|-c|--properties-file|--driver-memory|--driver-java-options|--driver-library-path \
     |--driver-class-path|--executor-memory|--proxy-user|--driver-cores|--total-executor-cores|--executor-cores \
-    |--num-executors|--principal|--keytab|--queue|--kill|--status)
+    |--num-executors|--principal|--keytab|--queue|--kill|--status|--remote)
       [ $# -ge 2 ] || { echo "submit.sh: spark-submit option $1 needs a value" >&2; exit 2; }
       spark_args+=("$1" "$2"); shift 2 ;;
     -*) spark_args+=("$1"); shift ;;
