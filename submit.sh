@@ -5,16 +5,18 @@
 #   ./submit.sh --validate CONFIG [--sample N] [--report PATH] [spark-submit options]
 #                                                compare the target with the source (exit 0 same, 1 different, 2 error)
 #   ./submit.sh --demo                           build if needed, then migrate a sample table between two local servers
+# Options go before or after CONFIG, in any order: ./submit.sh --master spark://host:7077 --validate config.yaml works.
 # Without --master the job runs in this machine's Spark: local[*,4], all cores and 4 attempts per task. With any
 # other master the executors get the code from dist/migrator.zip and its Python dependencies from
 # dist/migrator-env.tar.gz. SPARK_HOME, when set, names the Spark installation to submit with; else .venv's.
+# SUBMIT_DRY_RUN=1 prints the spark-submit command instead of running it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)
 VENV=$ROOT/.venv
 
 usage() {
-  echo "usage: ./submit.sh CONFIG [spark-submit options] | ./submit.sh --validate CONFIG [--sample N]" \
-       "[--report PATH] [spark-submit options] | ./submit.sh --demo" >&2
+  echo "usage: ./submit.sh [spark-submit options] CONFIG [spark-submit options] | ./submit.sh --validate CONFIG" \
+       "[--sample N] [--report PATH] [spark-submit options] | ./submit.sh --demo" >&2
   exit 2
 }
 
@@ -32,36 +34,43 @@ if [ "$1" = "--demo" ]; then
   export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1}
   exec "$VENV/bin/python" -m migrator.demo "$@"
 fi
-# The application's own options go after dist/main.py; everything else goes to spark-submit.
+# The application's own options go after dist/main.py; everything else goes to spark-submit. Options may come before
+# or after the config (spark-submit users put theirs first): the config is the one argument that is neither an
+# option nor the value of one, so spark-submit's options that take a value are named here.
 app_args=()
-validate=""
-if [ "$1" = "--validate" ]; then
-  app_args+=(--validate)
-  validate=1
-  shift
-  [ $# -ge 1 ] || usage
-fi
-case "$1" in -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; -*) usage ;; esac
-
-config=$1
-shift
 spark_args=()
+validate=""
+validate_only=""
+config=""
+case "$1" in -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 while [ $# -gt 0 ]; do
   case "$1" in
+    --validate) validate=1; app_args+=(--validate); shift ;;
     --sample|--report)
-      [ -n "$validate" ] || { echo "submit.sh: $1 only applies to --validate" >&2; exit 2; }
       [ $# -ge 2 ] || usage
-      app_args+=("$1" "$2"); shift 2 ;;
-    --sample=*|--report=*)
-      [ -n "$validate" ] || { echo "submit.sh: ${1%%=*} only applies to --validate" >&2; exit 2; }
-      app_args+=("$1"); shift ;;
+      validate_only=$1; app_args+=("$1" "$2"); shift 2 ;;
     --resume)
       [ $# -ge 2 ] || { echo "submit.sh: --resume needs a savepoint file or a directory of savepoints" >&2; exit 2; }
       app_args+=(--resume "$2"); shift 2 ;;
+    --sample=*|--report=*) validate_only=${1%%=*}; app_args+=("$1"); shift ;;
     --resume=*) app_args+=(--resume "${1#--resume=}"); shift ;;
-    *) spark_args+=("$1"); shift ;;
+    --master|--deploy-mode|--class|--name|--jars|--packages|--exclude-packages|--repositories|--py-files|--files \
+    |--archives|--conf|-c|--properties-file|--driver-memory|--driver-java-options|--driver-library-path \
+    |--driver-class-path|--executor-memory|--proxy-user|--driver-cores|--total-executor-cores|--executor-cores \
+    |--num-executors|--principal|--keytab|--queue|--kill|--status|--remote)
+      [ $# -ge 2 ] || { echo "submit.sh: spark-submit option $1 needs a value" >&2; exit 2; }
+      spark_args+=("$1" "$2"); shift 2 ;;
+    -*) spark_args+=("$1"); shift ;;
+    *)
+      [ -z "$config" ] || { echo "submit.sh: two configs given, '$config' and '$1'; give one YAML config" \
+        "(spark-submit options that take a value: put the value right after the option)" >&2; exit 2; }
+      config=$1; shift ;;
   esac
 done
+[ -n "$config" ] || usage
+if [ -n "$validate_only" ] && [ -z "$validate" ]; then
+  echo "submit.sh: $validate_only only applies to --validate; add --validate or remove it" >&2; exit 2
+fi
 set -- ${spark_args[@]+"${spark_args[@]}"}
 [ -f "$config" ] || { echo "submit.sh: config file '$config' not found; pass the path of your YAML config" >&2; exit 2; }
 config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
@@ -104,4 +113,9 @@ if ! grep -qs "defaultJavaOptions" "$SPARK_HOME/conf/spark-defaults.conf"; then
   jvm_options="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
   opts+=(--conf "spark.driver.defaultJavaOptions=$jvm_options" --conf "spark.executor.defaultJavaOptions=$jvm_options")
 fi
-exec "$SPARK_HOME/bin/spark-submit" "${opts[@]}" "$@" "$ROOT/dist/main.py" ${app_args[@]+"${app_args[@]}"}
+command=("$SPARK_HOME/bin/spark-submit" "${opts[@]}" "$@" "$ROOT/dist/main.py" ${app_args[@]+"${app_args[@]}"})
+if [ -n "${SUBMIT_DRY_RUN:-}" ]; then
+  printf '%q ' "${command[@]}"; echo
+  exit 0
+fi
+exec "${command[@]}"

@@ -2,7 +2,8 @@
 
 The YAML keeps scylla-migrator's camelCase keys, so an existing `config.dynamodb.yaml` works unchanged.
 The key tables below say which keys are accepted where, and `ATTRIBUTE_NAMES` is the one place that maps them to
-the snake_case attributes. Unknown keys are errors. `migrator.config_parse` checks the sections and
+the snake_case attributes. Unknown keys are errors; a key scylla-migrator accepts but that has no effect here is a
+warning (`MigratorConfig.warnings`). `migrator.config_parse` checks the sections and
 `migrator.config_values` the single values; `check_supported` says what this version cannot run yet.
 """
 
@@ -15,13 +16,14 @@ from typing import Any
 
 import yaml
 
-from migrator.config_values import join, redact
+from migrator.config_values import REDACTED, is_secret_key, join, redact
 from migrator.errors import ConfigError
 
 __all__ = [
     "AlternatorSettings", "AssumeRole", "Credentials", "Endpoint", "MigratorConfig", "Rename", "Savepoints",
     "SourceSettings", "TargetSettings", "Validation", "accepted_key_paths", "check_supported", "load_config",
     "parse_config", "parse_yaml", "read_yaml", "redact", "redacted_yaml", "ALTERNATOR_KEYS", "ATTRIBUTE_NAMES", "NOT_BUILT_YET",
+    "NO_EFFECT_KEYS", "SCYLLA_MIGRATOR_SECTION_KEYS",
 ]
 
 
@@ -146,6 +148,7 @@ class MigratorConfig:
     skip_segments: frozenset[int] = frozenset()
     validation: Validation | None = None
     raw: dict = field(default=None, repr=False, compare=False)  # the YAML as loaded
+    warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # keys that have no effect here
 
 
 # ---- which keys are accepted where ------------------------------------------------------------------------------
@@ -168,7 +171,7 @@ _WRITE_KEYS = _CONNECTION_KEYS + (
 S3_EXPORT_SOURCE_KEYS = ("bucket", "manifestKey", "tableDescription", "usePathStyleAccess")
 SOURCE_KEYS = {
     DYNAMODB: _SCAN_KEYS,
-    ALTERNATOR: _SCAN_KEYS + ("removeConsumedCapacity", "maxItemsPerBatch") + ALTERNATOR_KEYS,
+    ALTERNATOR: _SCAN_KEYS + ("removeConsumedCapacity",) + ALTERNATOR_KEYS,
     S3_EXPORT: ("type", "region", "endpoint", "credentials") + S3_EXPORT_SOURCE_KEYS,
 }
 TARGET_KEYS = {
@@ -184,13 +187,42 @@ NESTED_KEYS = {
 }
 TOP_KEYS = ("source", "target", "renames", "savepoints", "skipSegments", "validation")
 RENAME_KEYS = ("from", "to")
-SAVEPOINTS_KEYS = ("path", "intervalSeconds")
+SAVEPOINTS_KEYS = ("path", "target", "intervalSeconds")
+SAVEPOINTS_TARGET_KEYS = ("type", "path", "bucket", "prefix")  # scylla-migrator's structured form of savepoints.path
+SAVEPOINTS_TARGET_TYPES = {"filesystem": "filesystem", "path": "filesystem", "s3": "s3", "aws-s3": "s3",
+                           "aws-bucket": "s3"}
 VALIDATION_KEYS = (
     "compareTimestamps", "ttlToleranceMillis", "writetimeToleranceMillis", "failuresToFetch",
     "floatingPointTolerance", "timestampMsTolerance", "copyMissingRows", "copyDifferingRows", "deleteExtraRows",
     "sampleSize", "reportPath",
     "repairWritetimeStrategy", "hashColumns", "numericTypePolicy",  # accepted as scylla-migrator does; unused
 )
+
+# Keys scylla-migrator reads in a DynamoDB-family source or target section, of any type. One that has no effect where
+# it is written gets a warning, as scylla-migrator ignores it there; a key it does not know at all is an error.
+# Spelt out, not taken from the tables above: a key of this migrator's own is never one of them.
+SCYLLA_MIGRATOR_SECTION_KEYS = frozenset((
+    "type", "table", "region", "endpoint", "credentials", "scanSegments", "maxMapTasks", "readThroughput",
+    "throughputReadPercent", "writeThroughput", "throughputWritePercent", "streamChanges",
+    "skipInitialSnapshotTransfer", "billingMode", "removeConsumedCapacity", "maxItemsPerBatch", "path", "bucket",
+    "manifestKey", "tableDescription", "usePathStyleAccess", "datacenter", "rack", "activeRefreshIntervalMs",
+    "idleRefreshIntervalMs", "compression", "optimizeHeaders", "maxConnections", "connectionMaxIdleTimeMs",
+    "connectionTimeToLiveMs", "connectionAcquisitionTimeoutMs", "connectionTimeoutMs",
+))
+# Keys scylla-migrator accepts that have no effect here: dotted path -> why, and where they would have one. Keys of
+# the other side or of another type are found from the tables above; this names the rest and the special cases.
+# validation.compareTimestamps and its tolerances are left out: scylla-migrator requires them in every config.
+NO_EFFECT_KEYS = {
+    "skipTokenRanges": "it lists the CQL token ranges a run has done, read only with a Cassandra or Scylla source",
+    "skipParquetFiles": "it lists the Parquet files a run has done, read only with a Parquet source",
+    "target.maxMapTasks": "the number of tasks comes from source.maxMapTasks",
+    "source.maxItemsPerBatch": "only writes are batched; it has one as target.maxItemsPerBatch",
+    "savepoints.enableParquetFileTracking": "it tracks Parquet files, read only with a Parquet source",
+    "savepoints.target.region": "S3 savepoints use the driver's AWS region (AWS_REGION); set it there",
+    "validation.repairWritetimeStrategy": "repairs are plain PutItem writes; it applies to CQL tables",
+    "validation.hashColumns": "items are compared attribute by attribute; it applies to MySQL sources",
+    "validation.numericTypePolicy": "numbers are compared as decimal values; it applies to CQL tables",
+}
 
 # camelCase YAML key -> dataclass attribute: the one place the two spellings meet.
 ATTRIBUTE_NAMES = {
@@ -233,6 +265,7 @@ def accepted_key_paths() -> set[str]:
         walk("target", TARGET_KEYS[kind])
     walk("renames", RENAME_KEYS)
     walk("savepoints", SAVEPOINTS_KEYS)
+    walk("savepoints.target", SAVEPOINTS_TARGET_KEYS)
     walk("validation", VALIDATION_KEYS)
     return paths
 
@@ -251,7 +284,7 @@ def read_yaml(path: str | Path) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{origin}: not found") from None
+        raise ConfigError(f"{origin}: not found; give the path of your YAML config file") from None
     except IsADirectoryError:
         raise ConfigError(f"{origin}: is a directory; give the path of the YAML config file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -265,10 +298,24 @@ def parse_yaml(text: str, origin: str) -> Any:
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
-        line = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
-        raise ConfigError(f"{origin}: {line}invalid YAML: {exc.problem}".replace("\n", " ")) from None
+        problem, _, fix = str(exc.problem).partition("; ")
+        if not fix:
+            fix = ("indent with spaces, not tabs" if "'\\t'" in problem
+                   else "fix the YAML syntax at that line (indentation, quotes, brackets, a space after ':')")
+        where = ""
+        if exc.problem_mark:
+            lines = text.splitlines()
+            number = exc.problem_mark.line
+            shown = _line_shown(lines[number]) if number < len(lines) else "end of file"
+            where = f"line {number + 1} ({shown}): "
+        raise ConfigError(f"{origin}: {where}invalid YAML: {problem}; {fix}".replace("\n", " ")) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: invalid YAML: {exc}".replace("\n", " ")) from None
+        raise ConfigError(f"{origin}: invalid YAML: {exc}; fix the YAML syntax".replace("\n", " ")) from None
+
+
+def _line_shown(line: str) -> str:
+    """A line of YAML for an error message; `<redacted>` where it may hold a secret (a flow mapping may nest one)."""
+    return REDACTED if is_secret_key(line) else repr(line[:80])
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -346,8 +393,9 @@ NOT_BUILT_YET: tuple[tuple[str, Callable[[MigratorConfig], bool], str], ...] = (
 
 
 def check_supported(cfg: MigratorConfig) -> list[str]:
-    """Raise `ConfigError` for the first key whose behaviour is not built yet; return warnings for the rest."""
+    """Raise `ConfigError` for the first key whose behaviour is not built yet; return the warnings, one line per key
+    that has no effect here."""
     for path, used, fix in NOT_BUILT_YET:
         if used(cfg):
             raise ConfigError(f"{path}: not supported yet; {fix}")
-    return []
+    return list(cfg.warnings)

@@ -12,39 +12,73 @@ from functools import partial
 from typing import Any
 
 from migrator.config import (
-    ALTERNATOR, ALTERNATOR_KEYS, ATTRIBUTE_NAMES, DYNAMODB, NESTED_KEYS, RENAME_KEYS, S3_EXPORT,
-    S3_EXPORT_SOURCE_KEYS, SAVEPOINTS_KEYS, SOURCE_KEYS, TARGET_KEYS, TOP_KEYS, TYPE_ALIASES, TYPES,
-    VALIDATION_KEYS, AlternatorSettings, AssumeRole, Credentials, Endpoint, MigratorConfig, Rename, Savepoints,
-    SourceSettings, TargetSettings, Validation,
+    ALTERNATOR, ALTERNATOR_KEYS, ATTRIBUTE_NAMES, DYNAMODB, NESTED_KEYS, NO_EFFECT_KEYS, RENAME_KEYS, S3_EXPORT,
+    S3_EXPORT_SOURCE_KEYS, SAVEPOINTS_KEYS, SAVEPOINTS_TARGET_TYPES, SCYLLA_MIGRATOR_SECTION_KEYS, SOURCE_KEYS,
+    TARGET_KEYS, TOP_KEYS, TYPE_ALIASES, TYPES, VALIDATION_KEYS, AlternatorSettings, AssumeRole, Credentials,
+    Endpoint, MigratorConfig, Rename, Savepoints, SourceSettings, TargetSettings, Validation,
 )
 from migrator.config_values import (
     NOT_STORED, as_bool, as_choice, as_float, as_host, as_int, as_list, as_mapping, as_str, check_keys, fail, join,
-    require,
+    require, show,
 )
 
 
 def build_config(raw: Mapping) -> MigratorConfig:
     """Check every key and value of the top-level mapping `raw` and build the config from it."""
-    check_keys(raw, "", TOP_KEYS, _TOP_HINTS)
-    source = _source(raw.get("source"))
-    target = _target(raw.get("target"))
+    warnings: list[str] = []
+    no_effect = _no_effect("")
+    check_keys(_drop_no_effect(raw, "", no_effect, warnings), "", TOP_KEYS + tuple(no_effect))  # for did-you-mean
+    source = _source(raw.get("source"), warnings)
+    target = _target(raw.get("target"), warnings)
     _check_pair(source, target)
     return MigratorConfig(
         source=source,
         target=target,
         renames=_renames(raw.get("renames")),
-        savepoints=_savepoints(raw.get("savepoints")),
+        savepoints=_savepoints(raw.get("savepoints"), warnings),
         skip_segments=_skip_segments(raw.get("skipSegments"), source.scan_segments),
-        validation=_validation(raw.get("validation")),
+        validation=_validation(raw.get("validation"), warnings),
         raw=copy.deepcopy(dict(raw)),
+        warnings=tuple(warnings),
     )
 
 
-_TOP_HINTS = {
-    "skipTokenRanges": "unknown key; it is for CQL sources only, remove it",
-    "skipParquetFiles": "unknown key; it is for Parquet sources only, remove it",
-}
 _SIDES = {"source": SOURCE_KEYS, "target": TARGET_KEYS}
+
+
+def _no_effect(path: str) -> dict[str, str]:
+    """The keys of NO_EFFECT_KEYS directly under `path` ("" for the top level), with why they have no effect."""
+    prefix = f"{path}." if path else ""
+    return {key[len(prefix):]: why for key, why in NO_EFFECT_KEYS.items()
+            if key.startswith(prefix) and "." not in key[len(prefix):]}
+
+
+def _side_no_effect(side: str, kind: str) -> dict[str, str]:
+    """scylla-migrator's keys that it ignores under `side` with `type: kind`: the other side's, another type's."""
+    other = "target" if side == "source" else "source"
+    valid = set(_SIDES[side][kind])
+    # scylla-migrator refuses these under type: dynamodb (_section does too): no warning, an error
+    refused = set(_SIDES[side][ALTERNATOR]) - set(_SIDES[side][DYNAMODB]) if kind == DYNAMODB else set()
+    reasons = {}
+    for key in sorted(SCYLLA_MIGRATOR_SECTION_KEYS - valid - refused):
+        types = [name for name in TYPES if key in _SIDES[side][name]]
+        if types:
+            reasons[key] = f"it is read only with {side}.type: {' or '.join(types)}"
+        else:
+            reasons[key] = f"it is a {other} key, it has one as {other}.{key}"
+    reasons.update(_no_effect(side))
+    return reasons
+
+
+def _drop_no_effect(section: Mapping, path: str, no_effect: Mapping[str, str], warnings: list[str]) -> dict:
+    """`section` without the keys that have no effect here; each of them adds one warning line."""
+    kept = {}
+    for key, value in section.items():
+        if key in no_effect:
+            warnings.append(f"{join(path, key)}: has no effect; {no_effect[key]}")
+        else:
+            kept[key] = value
+    return kept
 
 
 def _hints(side: str, kind: str) -> dict[str, str]:
@@ -59,8 +93,9 @@ def _hints(side: str, kind: str) -> dict[str, str]:
     return hints
 
 
-def _source(raw: Any) -> SourceSettings:
+def _source(raw: Any, warnings: list[str]) -> SourceSettings:
     section, kind = _section(raw, "source", SOURCE_KEYS)
+    section = _drop_no_effect(section, "source", _side_no_effect("source", kind), warnings)
     if kind == S3_EXPORT:
         required = {"bucket": "name the S3 bucket of the export",
                     "manifestKey": "give the key of manifest-summary.json",
@@ -73,8 +108,9 @@ def _source(raw: Any) -> SourceSettings:
     return SourceSettings(type=kind, alternator=alternator, **_attributes(values))
 
 
-def _target(raw: Any) -> TargetSettings:
+def _target(raw: Any, warnings: list[str]) -> TargetSettings:
     section, kind = _section(raw, "target", TARGET_KEYS)
+    section = _drop_no_effect(section, "target", _side_no_effect("target", kind), warnings)
     if kind == S3_EXPORT:
         values = _fields(section, "target", TARGET_KEYS[kind], {"path": "name the output directory of the export"},
                          _hints("target", kind))
@@ -167,13 +203,43 @@ def _renames(raw: Any) -> tuple[Rename, ...]:
     return tuple(renames)
 
 
-def _savepoints(raw: Any) -> Savepoints | None:
+def _savepoints(raw: Any, warnings: list[str]) -> Savepoints | None:
     if raw is None:
         return None
     section = as_mapping(raw, "savepoints", "write {path: DIR, intervalSeconds: 300}")
-    values = _fields(section, "savepoints", SAVEPOINTS_KEYS, {"path": "name the savepoints directory",
-                                                              "intervalSeconds": "add intervalSeconds: 300"})
+    section = _drop_no_effect(section, "savepoints", _no_effect("savepoints"), warnings)
+    if isinstance(section.get("target"), Mapping):
+        target = _drop_no_effect(section["target"], "savepoints.target", _no_effect("savepoints.target"), warnings)
+        section = {**section, "target": target}
+    values = _fields(section, "savepoints", SAVEPOINTS_KEYS, {"intervalSeconds": "add intervalSeconds: 300"})
+    target = values.pop("target", None)
+    if target is not None and "path" in values:
+        raise fail("savepoints.target", f"given together with savepoints.path {values['path']!r}; keep one of them")
+    if target is None and "path" not in values:
+        raise fail("savepoints.path", "required; name the savepoints directory (path: DIR or s3://BUCKET/PREFIX)")
+    values["path"] = values.get("path", target)
     return Savepoints(**_attributes(values))
+
+
+def _savepoints_target(value: Any, path: str) -> str:
+    """scylla-migrator's `savepoints.target` as the `savepoints.path` it stands for: a directory or an s3:// URL."""
+    section = as_mapping(value, path, "write {type: filesystem, path: DIR} or {type: s3, bucket: BUCKET}")
+    require(section, "type", path, "set type: filesystem or type: s3")
+    kind = SAVEPOINTS_TARGET_TYPES.get(section["type"]) if isinstance(section["type"], str) else None
+    if kind is None:
+        raise fail(f"{path}.type", f"must be one of {', '.join(SAVEPOINTS_TARGET_TYPES)}, got "
+                   f"{show(section['type'])}; Google Cloud Storage and target-table are not supported here, use "
+                   "filesystem or s3")
+    hints = {"credentials": "not supported; S3 savepoints are written with the AWS default credential chain, "
+                            "remove it"}
+    if kind == "filesystem":
+        hints.update(dict.fromkeys(("bucket", "prefix"), "only valid with type: s3; set type: s3 or remove the key"))
+        values = _fields(section, path, ("type", "path"), {"path": "name the savepoints directory"}, hints)
+        return values["path"]
+    hints["path"] = "only valid with type: filesystem; name the S3 location with bucket and prefix"
+    values = _fields(section, path, ("type", "bucket", "prefix"), {"bucket": "name the S3 bucket"}, hints)
+    prefix = values.get("prefix", "").strip("/")
+    return f"s3://{values['bucket']}/{prefix}" if prefix else f"s3://{values['bucket']}"
 
 
 def _skip_segments(raw: Any, scan_segments: int | None) -> frozenset[int]:
@@ -191,11 +257,15 @@ def _skip_segments(raw: Any, scan_segments: int | None) -> frozenset[int]:
     return frozenset(segments)
 
 
-def _validation(raw: Any) -> Validation | None:
+def _validation(raw: Any, warnings: list[str]) -> Validation | None:
     if raw is None:
         return None
     values = _fields(as_mapping(raw, "validation", "write failuresToFetch: and the other keys under it"),
                      "validation", VALIDATION_KEYS)
+    no_effect = _no_effect("validation")
+    # warn only where the value asks for something: a default written out is what scylla-migrator's examples do
+    warnings += [f"validation.{key}: has no effect; {no_effect[key]}" for key, value in values.items()
+                 if key in no_effect and value not in (False, [], "source", "Lenient")]
     used = {key: value for key, value in values.items() if key in ATTRIBUTE_NAMES}  # the rest is accepted, unused
     return Validation(**_attributes(used))
 
@@ -205,6 +275,11 @@ def _endpoint(value: Any, path: str) -> Endpoint:
     required = {"host": "add host: http://HOST", "port": "add port: PORT, e.g. 8000"}
     values = _fields(section, path, NESTED_KEYS["endpoint"], required)
     return Endpoint(**_attributes(values))
+
+
+def endpoint_url(value: Any, path: str) -> str:
+    """The URL of an endpoint mapping as the config would read it (for comparing a savepoint's with the config's)."""
+    return _endpoint(value, path).url
 
 
 def _credentials(value: Any, path: str) -> Credentials:
@@ -267,7 +342,7 @@ _RULES: dict[str, Callable[[Any, str], Any]] = {
     "attributeDefinitions": _list_of_mappings, "keySchema": _list_of_mappings,
     "provisionedThroughput": lambda value, path: dict(as_mapping(value, path, "write {readCapacityUnits: N, "
                                                                               "writeCapacityUnits: N}")),
-    "from": as_str, "to": as_str, "intervalSeconds": _count,
+    "from": as_str, "to": as_str, "intervalSeconds": _count, "target": _savepoints_target, "prefix": as_str,
     "compareTimestamps": as_bool, "ttlToleranceMillis": _millis, "writetimeToleranceMillis": _millis,
     "failuresToFetch": _count, "floatingPointTolerance": partial(as_float, low=0.0), "timestampMsTolerance": _millis,
     "copyMissingRows": as_bool, "copyDifferingRows": as_bool, "deleteExtraRows": as_bool, "sampleSize": _count,

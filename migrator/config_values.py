@@ -112,7 +112,8 @@ def as_str(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise fail(path, f"must be a string, got {show(value, path)}; put it in quotes")
     if not value.strip():
-        raise fail(path, f"must be a non-empty string, got {show(value, path)}")
+        raise fail(path, f"must be a non-empty string, got {show(value, path)}; write a value, or remove the key "
+                   "for its default")
     return value
 
 
@@ -141,10 +142,10 @@ def as_int(value: Any, path: str, low: int | None = None, high: int | None = Non
 
 def as_float(value: Any, path: str, low: float, high: float | None = None) -> float:
     """A finite number within [low, high]; ints count, bools and strings do not."""
+    wanted = f"from {low} to {high}" if high is not None else f">= {low}"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise fail(path, f"must be a number, got {show(value, path)}")
+        raise fail(path, f"must be a number {wanted}, got {show(value, path)}")
     if value < low or (high is not None and value > high):
-        wanted = f"from {low} to {high}" if high is not None else f">= {low}"
         raise fail(path, f"must be a number {wanted}, got {show(value)}")
     return float(value)
 

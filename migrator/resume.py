@@ -13,8 +13,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from migrator.config import MigratorConfig, parse_config, parse_yaml
-from migrator.config_values import as_int, as_list
+from migrator.config import TYPE_ALIASES, MigratorConfig, parse_config, parse_yaml
+from migrator.config_parse import endpoint_url
+from migrator.config_values import as_int, as_list, show
 from migrator.errors import ConfigError
 from migrator.savepoint_stores import find_savepoint
 from migrator.segments import MAX_SEGMENTS
@@ -29,6 +30,7 @@ def resume_config(config: MigratorConfig, origin: str, resume_from: str) -> Migr
     raw = parse_yaml(text, path)
     total, done = savepoint_progress(raw, path)
     _check_same_tables(config, raw, path)
+    _check_same_databases(config, raw, path)
     scan_segments = config.source.scan_segments
     if scan_segments is not None and scan_segments != total:
         raise ConfigError(
@@ -71,3 +73,35 @@ def _check_same_tables(config: MigratorConfig, raw: Mapping, path: str) -> None:
 def _table(raw: Mapping, side: str) -> Any:
     section = raw.get(side)
     return section.get("table") if isinstance(section, Mapping) else None
+
+
+def _check_same_databases(config: MigratorConfig, raw: Mapping, path: str) -> None:
+    """Same table names on another server, of another type or in another region are another migration."""
+    for side in ("source", "target"):
+        settings = getattr(config, side)
+        wanted = {"type": settings.type, "region": settings.region,
+                  "endpoint": settings.endpoint.url if settings.endpoint else None}
+        section = raw.get(side) if isinstance(raw.get(side), Mapping) else {}
+        for key, value in wanted.items():
+            recorded = _recorded(section, key, f"{side}.{key}")
+            if recorded != value:
+                raise ConfigError(
+                    f"--resume: savepoint {str(path)!r} records {side}.{key} {_shown(recorded)} but the config has "
+                    f"{_shown(value)}; give a savepoint of this migration, or run without --resume to start over")
+
+
+def _recorded(section: Mapping, key: str, where: str) -> Any:
+    """A savepoint's value of `key` in the form the config holds it (type alias resolved, endpoint as a URL)."""
+    value = section.get(key)
+    if key == "type" and isinstance(value, str):
+        return TYPE_ALIASES.get(value, value)
+    if key == "endpoint" and value is not None:
+        try:
+            return endpoint_url(value, where)
+        except ConfigError:
+            return show(value)  # unreadable: it cannot equal the config's URL, and the message shows it
+    return value
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else repr(value)

@@ -86,8 +86,8 @@ class SavepointWriter:
     acknowledged. `save` writes a savepoint: an interval one only when progress changed since the last file and no
     terminal one (signal, failure, final) was written, a terminal one also without new progress if it is the
     first, so that the newest file of a stopped run always says why it stopped. `start` writes interval
-    savepoints every `interval_seconds` in a daemon thread; a failed interval write is logged with its cause and
-    tried again at the next interval, while a failed terminal write raises SavepointError.
+    savepoints every `interval_seconds` in a daemon thread; a failed interval write (any exception) is logged with
+    its cause and tried again at the next interval, while a failed terminal write raises SavepointError.
     """
 
     def __init__(self, store: SavepointStore, raw: Mapping, total_segments: int, done: frozenset[int]) -> None:
@@ -156,3 +156,6 @@ class SavepointWriter:
                 self.save("interval")
             except SavepointError as exc:
                 logger.warning("%s; trying again in %s s", exc, interval_seconds)
+            except Exception as exc:  # any other failure must not end the run's interval savepoints either
+                logger.error("interval savepoint failed: %s: %s; trying again in %s s", type(exc).__name__, exc,
+                             interval_seconds, exc_info=True)

@@ -179,20 +179,29 @@ def test_endpoint_url_adds_scheme_and_brackets(load, host, url):
 
 def test_missing_file_is_reported(tmp_path):
     """A config path that does not exist says so."""
-    with pytest.raises(ConfigError, match=r"^.*/nope\.yaml: not found$"):
+    with pytest.raises(ConfigError, match=r"^.*/nope\.yaml: not found; give the path of your YAML config file$"):
         load_config(tmp_path / "nope.yaml")
 
 
 def test_invalid_yaml_names_the_line(error):
     """A YAML syntax error gives the file, the line and YAML's own one-line problem."""
     assert error("source:\n  type: dynamodb\n  table: [unclosed\n") == (
-        "config.yaml: line 4: invalid YAML: expected ',' or ']', but got '<stream end>'")
+        "config.yaml: line 4 (end of file): invalid YAML: expected ',' or ']', but got '<stream end>'; fix the YAML "
+        "syntax at that line (indentation, quotes, brackets, a space after ':')")
 
 
 def test_duplicate_key_is_an_error(error):
     """A key written twice is an error instead of YAML's silent last-one-wins."""
     assert error("source:\n  table: a\n  table: b\n") == (
-        "config.yaml: line 3: invalid YAML: duplicate key 'table'; keep only one")
+        "config.yaml: line 3 ('  table: b'): invalid YAML: duplicate key 'table'; keep only one")
+
+
+def test_a_yaml_error_on_a_secret_line_does_not_echo_it(error):
+    """The line of a YAML error is shown, except a line whose key looks secret."""
+    message = error("source:\n  credentials:\n    secretKey: abc: def\n")
+    assert "abc" not in message and "line 3 (<redacted>)" in message
+    message = error("source: {type: dynamodb, credentials: {accessKey: a, secretKey: abc: def}}\n")
+    assert "abc" not in message and "line 1 (<redacted>)" in message
 
 
 @pytest.mark.parametrize(("text", "got"), [("- a\n", "a list"), ("", "empty"), ("just text\n", "a str")])
@@ -218,15 +227,71 @@ def test_unknown_key_without_match_lists_valid_keys(error):
 
 
 def test_top_level_unknown_key(error):
-    """Top-level typos are caught too, and CQL-only keys say why they do not apply."""
+    """Top-level typos are caught too."""
     assert error(config(savepoint={"path": "/x"})) == "savepoint: unknown key; did you mean 'savepoints'?"
-    assert error(config(skipTokenRanges=[])) == "skipTokenRanges: unknown key; it is for CQL sources only, remove it"
+    assert error(config(skipTokenRange=[])) == "skipTokenRange: unknown key; did you mean 'skipTokenRanges'?"
 
 
-def test_key_of_the_other_side_says_where_it_belongs(error):
-    """A source key under target (scylla-migrator silently ignored these) says to move it."""
-    assert error(config(target={"scanSegments": 4})) == (
-        "target.scanSegments: unknown key; it is a source key, move it under source")
+def test_our_own_key_of_the_other_side_says_where_it_belongs(monkeypatch, error):
+    """A key of this migrator's own (scylla-migrator knows none such) under the wrong side is refused with a move."""
+    from migrator import config as config_module
+
+    monkeypatch.setitem(config_module.SOURCE_KEYS, "dynamodb", config_module.SOURCE_KEYS["dynamodb"] + ("ourKey",))
+    monkeypatch.setitem(config_module.ATTRIBUTE_NAMES, "ourKey", "our_key")
+    assert error(config(target={"ourKey": 4})) == "target.ourKey: unknown key; it is a source key, move it under source"
+
+
+@pytest.mark.parametrize(("raw", "warning"), [
+    (config(target={"maxMapTasks": 8}),
+     "target.maxMapTasks: has no effect; the number of tasks comes from source.maxMapTasks"),
+    (config(source={"type": "alternator", "endpoint": {"host": "http://a", "port": 8000}, "maxItemsPerBatch": 100}),
+     "source.maxItemsPerBatch: has no effect; only writes are batched; it has one as target.maxItemsPerBatch"),
+    (config(skipTokenRanges=[[1, 2]]), "skipTokenRanges: has no effect; it lists the CQL token ranges a run has done, "
+                                       "read only with a Cassandra or Scylla source"),
+    (config(skipParquetFiles=["a.parquet"]), "skipParquetFiles: has no effect; it lists the Parquet files a run has "
+                                             "done, read only with a Parquet source"),
+    (config(target={"scanSegments": 4}), "target.scanSegments: has no effect; it is a source key, it has one as "
+                                         "source.scanSegments"),
+    (config(source={"writeThroughput": 100}), "source.writeThroughput: has no effect; it is a target key, it has one "
+                                              "as target.writeThroughput"),
+    (config(source={"bucket": "b"}), "source.bucket: has no effect; it is read only with source.type: "
+                                     "dynamodb-s3-export"),
+    (config(target={"path": "/x"}), "target.path: has no effect; it is read only with target.type: "
+                                    "dynamodb-s3-export"),
+    (config(savepoints={"path": "/sp", "intervalSeconds": 60, "enableParquetFileTracking": True}),
+     "savepoints.enableParquetFileTracking: has no effect; it tracks Parquet files, read only with a Parquet source"),
+    (config(validation={"numericTypePolicy": "StrictType"}),
+     "validation.numericTypePolicy: has no effect; numbers are compared as decimal values; it applies to CQL tables"),
+    (config(validation={"hashColumns": ["a"]}), "validation.hashColumns: has no effect; items are compared attribute "
+                                                "by attribute; it applies to MySQL sources"),
+])
+def test_a_key_scylla_migrator_accepts_but_that_has_no_effect_here_is_one_warning(load, raw, warning):
+    """scylla-migrator ignores these, so they run here too: one warning line naming the key, why, and where."""
+    cfg = load(raw)
+    assert check_supported(cfg) == [warning]
+
+
+def test_a_key_with_no_effect_is_left_out_of_the_settings_and_kept_in_the_raw_config(load):
+    """target.maxMapTasks does not become the source's cap, and a savepoint of the run still carries it."""
+    cfg = load(config(target={"maxMapTasks": 8}))
+    assert cfg.source.max_map_tasks is None and cfg.raw["target"]["maxMapTasks"] == 8
+
+
+def test_validation_keys_scylla_migrator_requires_warn_only_when_they_ask_for_something(load):
+    """compareTimestamps (required there), the tolerances and the default choices are silent."""
+    cfg = load(config(validation={"compareTimestamps": True, "ttlToleranceMillis": 60000,
+                                  "writetimeToleranceMillis": 1000, "timestampMsTolerance": 0,
+                                  "repairWritetimeStrategy": "source", "numericTypePolicy": "Lenient",
+                                  "hashColumns": []}))
+    assert check_supported(cfg) == []
+
+
+@pytest.mark.parametrize(("side", "key", "value"), [("source", "datacenter", "dc1"), ("target", "rack", "r1"),
+                                                    ("source", "removeConsumedCapacity", True)])
+def test_alternator_keys_under_type_dynamodb_stay_errors_as_in_scylla_migrator(error, side, key, value):
+    """scylla-migrator refuses these under type: dynamodb, so they are no warning here."""
+    raw = config(**{side: {"type": "dynamodb", key: value}})
+    assert error(raw).startswith(f"{side}.{key}: only valid with type: alternator;")
 
 
 def test_missing_required_key(error):
@@ -375,7 +440,7 @@ def test_bad_secret_value_is_not_echoed(error):
 
 
 @pytest.mark.parametrize(("side", "key", "value"), [
-    ("source", "removeConsumedCapacity", True), ("source", "maxItemsPerBatch", 50), ("source", "datacenter", "dc1"),
+    ("source", "removeConsumedCapacity", True), ("source", "datacenter", "dc1"),
     ("target", "removeConsumedCapacity", False), ("target", "compression", True),
     ("target", "connectionTimeoutMs", 1000),
 ])
@@ -529,3 +594,43 @@ def test_credentials_left_out_of_a_savepoint_are_refused_with_the_way_to_resume(
         "source.credentials: not stored in savepoints; resume with your own config plus this savepoint: ./submit.sh "
         "YOUR_CONFIG --resume SAVEPOINT, or delete this line from the savepoint to use the AWS default credential "
         "chain")
+
+
+@pytest.mark.parametrize(("target", "path"), [
+    ({"type": "filesystem", "path": "/app/savepoints"}, "/app/savepoints"),
+    ({"type": "path", "path": "/app/savepoints"}, "/app/savepoints"),
+    ({"type": "s3", "bucket": "b", "prefix": "/runs/1/"}, "s3://b/runs/1"),
+    ({"type": "aws-bucket", "bucket": "b"}, "s3://b"),
+])
+def test_scylla_migrators_savepoints_target_stands_for_savepoints_path(load, target, path):
+    """savepoints.target (scylla-migrator's structured form) runs here as the directory or s3:// URL it names."""
+    cfg = load(config(savepoints={"target": target, "intervalSeconds": 60}))
+    assert cfg.savepoints.path == path and check_supported(cfg) == []
+
+
+def test_savepoints_target_region_is_a_warning(load):
+    """S3 savepoints use the driver's region, so target.region has no effect: one warning."""
+    cfg = load(config(savepoints={"target": {"type": "s3", "bucket": "b", "region": "eu-west-1"},
+                                  "intervalSeconds": 60}))
+    assert check_supported(cfg) == ["savepoints.target.region: has no effect; S3 savepoints use the driver's AWS "
+                                    "region (AWS_REGION); set it there"]
+
+
+@pytest.mark.parametrize(("savepoints", "message"), [
+    ({"path": "/a", "target": {"type": "filesystem", "path": "/b"}, "intervalSeconds": 60},
+     "savepoints.target: given together with savepoints.path '/a'; keep one of them"),
+    ({"intervalSeconds": 60}, "savepoints.path: required; name the savepoints directory (path: DIR or "
+                              "s3://BUCKET/PREFIX)"),
+    ({"target": {"type": "gcs", "bucket": "b"}, "intervalSeconds": 60},
+     "savepoints.target.type: must be one of filesystem, path, s3, aws-s3, aws-bucket, got 'gcs'; Google Cloud "
+     "Storage and target-table are not supported here, use filesystem or s3"),
+    ({"target": {"type": "s3"}, "intervalSeconds": 60}, "savepoints.target.bucket: required; name the S3 bucket"),
+    ({"target": {"type": "filesystem", "bucket": "b", "path": "/p"}, "intervalSeconds": 60},
+     "savepoints.target.bucket: only valid with type: s3; set type: s3 or remove the key"),
+    ({"target": {"type": "s3", "bucket": "b", "credentials": {"accessKey": "a", "secretKey": "s"}},
+      "intervalSeconds": 60}, "savepoints.target.credentials: not supported; S3 savepoints are written with the AWS "
+                              "default credential chain, remove it"),
+])
+def test_savepoints_target_errors(error, savepoints, message):
+    """Both forms at once, neither, an unsupported store type, a missing bucket: one line each."""
+    assert error(config(savepoints=savepoints)) == message

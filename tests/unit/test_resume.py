@@ -88,3 +88,33 @@ def test_a_file_that_is_not_a_savepoint_is_refused(tmp_path, text, message):
     with pytest.raises(ConfigError) as info:
         resume_config(config, origin, str(path))
     assert str(info.value).startswith(f"--resume: {str(path)!r}") and message in str(info.value)
+
+
+@pytest.mark.parametrize("side, change, message", [
+    ("source", {"region": "eu-west-1"}, "records source.region 'eu-west-1' but the config has 'us-east-1'"),
+    ("source", {"region": None}, "records source.region none but the config has 'us-east-1'"),
+    ("source", {"endpoint": {"host": "http://old-host", "port": 8000}},
+     "records source.endpoint 'http://old-host:8000' but the config has none"),
+    ("target", {"endpoint": {"host": "http://scylla", "port": 9000}},
+     "records target.endpoint 'http://scylla:9000' but the config has 'http://scylla:8000'"),
+    ("target", {"type": "dynamodb"}, "records target.type 'dynamodb' but the config has 'alternator'"),
+])
+def test_a_savepoint_of_another_server_type_or_region_is_refused(tmp_path, side, change, message):
+    """Same table names elsewhere are another migration: one line naming the key, both values and the fix."""
+    config, origin, raw = user_config(tmp_path)
+    other = {**raw, side: {**raw[side], **change}}
+    path = savepoint(tmp_path, other, 4, {0})
+    with pytest.raises(ConfigError) as info:
+        resume_config(config, origin, str(path))
+    assert info.value.exit_status == 2
+    assert str(info.value) == (f"--resume: savepoint {str(path)!r} {message}; give a savepoint of this migration, "
+                               "or run without --resume to start over")
+
+
+def test_a_savepoint_written_with_the_same_endpoint_spelt_otherwise_is_accepted(tmp_path):
+    """`type: dynamo` and a host with a trailing slash read as the config's `dynamodb` and host."""
+    config, origin, raw = user_config(tmp_path)
+    spelt = {**raw, "source": {**raw["source"], "type": "dynamo"},
+             "target": {**raw["target"], "endpoint": {"host": "http://scylla/", "port": 8000.0}}}
+    savepoint(tmp_path, spelt, 4, {2})
+    assert resume_config(config, origin, str(tmp_path / "savepoints")).skip_segments == frozenset({2})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -167,6 +168,46 @@ def test_the_interval_thread_writes_while_segments_finish(tmp_path):
     newest = SavepointDir(tmp_path).newest()
     assert newest is not None and yaml.safe_load(newest.read_text())["skipSegments"] == [3]
     assert "(interval)" in newest.read_text().splitlines()[0]
+
+
+class _FailsOnce(SavepointDir):
+    """A directory store whose first write raises an exception that is not a SavepointError."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.failures = 0
+        self.written = threading.Event()
+
+    def write(self, text):
+        if self.failures == 0:
+            self.failures += 1
+            raise RuntimeError("store broke once")
+        path = super().write(text)
+        self.written.set()
+        return path
+
+
+def test_the_interval_thread_logs_any_exception_and_writes_at_the_next_interval(tmp_path):
+    """A write that raises RuntimeError is logged with its cause; the thread lives on and the next write lands."""
+    store = _FailsOnce(tmp_path)
+    w = SavepointWriter(store, RAW, 4, frozenset())
+    w.segment_done(1, 7)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append  # the migrator logger may not propagate to pytest's handler
+    logger = logging.getLogger("migrator.savepoints")
+    logger.addHandler(handler)
+    try:
+        w.start(0.01)
+        try:
+            assert store.written.wait(30), "no savepoint was written after the failed one"
+        finally:
+            w.stop()
+    finally:
+        logger.removeHandler(handler)
+    assert store.failures == 1
+    assert any("interval savepoint failed: RuntimeError: store broke once" in r.getMessage() for r in records)
+    assert yaml.safe_load(SavepointDir(tmp_path).newest().read_text())["skipSegments"] == [1]
 
 
 def test_writes_from_several_threads_never_share_a_name(tmp_path):
