@@ -141,8 +141,9 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
             f"but the target acknowledged {writer.written} and refused {writer.rejected}"
         )
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
-    logger.info("migrator task %d: segments %s transferred %d items in %.1f s (%s)", task, _segment_list(done),
-                scanned, seconds, cpu_summary(cpu, scanned))
+    logger.info("migrator task %d: segments %s transferred %d items in %.1f s (%s)%s", task, _segment_list(done),
+                writer.written, seconds, cpu_summary(cpu, scanned),
+                f"; {writer.rejected} refused by the target" if writer.rejected else "")
     return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds,
                       cpu_seconds=cpu, rejected=writer.rejected,
                       rejected_items=tuple(rejects.items) if rejects is not None else ())

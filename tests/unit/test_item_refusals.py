@@ -212,6 +212,8 @@ def test_with_a_dead_letter_the_task_returns_refused_items_and_does_not_report_t
             ) in lines
     assert ("migrator task 3: segment 2/4 transferred 28 items, 2 refused by the target (kept for the dead-letter "
             "file)") in lines
+    assert any(line.startswith("migrator task 3: segments [1, 2] transferred 38 items in ") and
+               line.endswith("; 2 refused by the target") for line in lines)
 
 
 def test_a_task_keeps_at_most_max_rejected_items(monkeypatch):
