@@ -238,6 +238,12 @@ def test_dead_letter_file_holds_one_dynamodb_json_item_per_line(tmp_path):
     assert [json.loads(line) for line in first.read_text().splitlines()] == [{"Item": json.loads(r)} for r in raw]
 
 
+def test_dead_letter_directory_is_created_before_the_copy(tmp_path):
+    """A missing directory (and its parents) is created, so the file can be written at the end."""
+    assert dead_letter.check_directory(str(tmp_path / "a" / "b")) == tmp_path / "a" / "b"
+    assert (tmp_path / "a" / "b").is_dir()
+
+
 def test_dead_letter_directory_that_cannot_be_created_is_a_config_error(tmp_path):
     """A path under a file cannot be a directory: exit-2 error naming the key, the value and the fix."""
     (tmp_path / "file").write_text("x")
@@ -257,3 +263,22 @@ def test_verdict_counts_rejected_items_and_fails(tmp_path, caplog):
     assert (f"migrator verdict: FAILED - 3 items rejected by the target, written to {tmp_path / 't-rejected.json'}; "
             "the other 19 of 22 scanned items were written") in lines
     assert "task 1: 1 segments, 9 items in 1.0 s, 3 refused by the target" in lines
+
+
+def test_dead_letter_path_parses_and_defaults_to_none(tmp_path):
+    """target.deadLetterPath is a non-empty string; absent, refused items fail the job."""
+    import yaml
+
+    from migrator.config import load_config
+
+    def load(target_extra: dict):
+        raw = {"source": {"type": "dynamodb", "table": "src", "region": "us-east-1"},
+               "target": {"type": "dynamodb", "table": "dst", "region": "us-east-1", **target_extra}}
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        return load_config(path)
+
+    assert load({}).target.dead_letter_path is None
+    assert load({"deadLetterPath": "rejected"}).target.dead_letter_path == "rejected"
+    with pytest.raises(ConfigError, match=r"target.deadLetterPath: must be a string, got 3"):
+        load({"deadLetterPath": 3})
