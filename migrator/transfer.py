@@ -131,7 +131,8 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
             rejected = writer.rejected - rejected_before
             logger.info(
                 "migrator task %d: segment %d/%d transferred %d items%s", task, segment, settings.total_segments,
-                count - rejected, f", {rejected} refused by the target (kept for the dead-letter file)" if rejected else "",
+                count - rejected,
+                f", {rejected} refused by the target (kept for the dead-letter file)" if rejected else "",
             )
             if on_segment_done is not None and not rejected:
                 on_segment_done(segment, count)
@@ -165,7 +166,7 @@ class _Rejects:
         key = refused.key(s.target_key_names)
         with self._lock:
             if len(self.items) >= MAX_REJECTED_ITEMS or self._bytes + len(item) > MAX_REJECTED_BYTES:
-                raise ItemRejected(
+                raise TransferError(
                     f"target table {s.target_table!r} refused more than {len(self.items)} items of this task "
                     f"({self._bytes // 1024} KB; the last with key {key}: {refused.reason}); a task keeps at most "
                     f"{MAX_REJECTED_ITEMS} items or {MAX_REJECTED_BYTES // 2 ** 20} MB for the dead-letter file"

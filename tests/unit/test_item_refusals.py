@@ -22,8 +22,8 @@ REASON = "Item size has exceeded the maximum allowed size"
 
 def items(n: int, bad: tuple[int, ...] = ()) -> list[dict]:
     """`n` items keyed (pk, sk); those at the `bad` positions carry a `bad` attribute the fake target refuses."""
-    return [{"pk": {"S": f"p{i}"}, "sk": {"N": str(i)}, "v": {"S": "x" * 20}, **({"bad": {"B": "AA=="}} if i in bad else {})}
-            for i in range(n)]
+    return [{"pk": {"S": f"p{i}"}, "sk": {"N": str(i)}, "v": {"S": "x" * 20},
+             **({"bad": {"B": "AA=="}} if i in bad else {})} for i in range(n)]
 
 
 class Target:
@@ -221,8 +221,10 @@ def test_a_task_keeps_at_most_max_rejected_items(monkeypatch):
     monkeypatch.setattr("migrator.transfer.MAX_REJECTED_ITEMS", 2)
     wire(monkeypatch, items(25, bad=(1, 2, 3)), Target())
     with pytest.raises(TransferError, match=r"refused more than 2 items of this task .*the last with key "
-                                            r'\{"pk":\{"S":"p3"\},"sk":\{"N":"3"\}\}.* at most 2 items'):
+                                            r'\{"pk":\{"S":"p3"\},"sk":\{"N":"3"\}\}.* at most 2 items') as info:
         transfer_segments(settings(keep_rejected=True), [0], task=0)
+    assert str(info.value).startswith("segment 0/4 of source table 'src' -> target table 't': ")
+    assert "set target.deadLetterPath" not in str(info.value)
 
 
 # ---- the driver: file and verdict ------------------------------------------------------------------------------
