@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import logging
 import random
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -84,6 +85,7 @@ class DynamoApi:
         self.url = endpoint if isinstance(endpoint, str) else "the Alternator cluster"
         self.region = region
         self.retry = retry
+        self._closed = threading.Event()  # set by close(): a retry wait in another thread ends at once
         self._signer = Signer(credentials, region) if credentials is not None else None
         self._compress = compress
         self._extra_headers = [] if minimal_headers else [("User-Agent", USER_AGENT), ("Accept-Encoding", "identity")]
@@ -97,7 +99,9 @@ class DynamoApi:
         )
 
     def close(self) -> None:
-        """Stop the node router's refresh thread, if any, and close pooled connections."""
+        """Stop the node router's refresh thread, if any, and close pooled connections; a request retrying in
+        another thread (a scan's read-ahead) gives up instead of sending its next attempt."""
+        self._closed.set()
         if self._router is not None:
             self._router.close()
         self._pool.close()
@@ -143,7 +147,9 @@ class DynamoApi:
                     ) from None
                 pause = self.retry.delay(attempt)
                 logger.debug("%s to %s: %s; retrying in %.2fs", operation, url, exc, pause)
-                time.sleep(pause)
+                if self._closed.wait(pause):
+                    raise RequestError(f"{operation} to {url}: stopped retrying after {attempt} attempts, the client "
+                                       f"was closed; last error: {exc}", code=exc.code, status=exc.status) from None
 
     def _send(self, url: str, operation: str, body: bytes, encoding: str | None) -> bytes:
         headers = [("Content-Type", CONTENT_TYPE), ("X-Amz-Target", TARGET_PREFIX + operation)]

@@ -6,6 +6,7 @@
     ├── RequestError              a DynamoDB API call failed for good (non-retryable, or retries exhausted)
     │   └── ThrottledError        ... and the last failure was throttling/overload
     ├── TransferError             a scan or batch write gave up; names table, segment and cause
+    │   └── ItemRejected          the target refused an item on its own (ValidationException); names its key
     ├── SavepointError            a savepoint file could not be written
     └── Interrupted               SIGINT/SIGTERM or spark-submit shutting down stopped the job: status 128+signal
 """
@@ -44,6 +45,15 @@ class ThrottledError(RequestError):
 
 class TransferError(MigratorError):
     """A segment could not be scanned or its items could not be written."""
+
+
+class ItemRejected(TransferError):
+    """The target refused items for their content (over 400 KB, an empty key, a type it refuses); `count` of them
+    in one batch, the first named by its key in the message."""
+
+    def __init__(self, message: str, count: int = 1) -> None:
+        super().__init__(message)
+        self.count = count
 
 
 class SavepointError(MigratorError):

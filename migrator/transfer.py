@@ -5,20 +5,27 @@ Plain Python with no Spark in it: `jobs/migrate.py` calls `transfer_segments` in
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from migrator.api_client import RetryPolicy
 from migrator.aws import Connection
-from migrator.errors import MigratorError, TransferError
+from migrator.errors import ItemRejected, MigratorError, TransferError
 from migrator.progress import ProgressAddress
 from migrator.readers.scan import prefetch, scan_pages
 from migrator.throttle import limiter
-from migrator.writers.batch_writer import BatchWriter
+from migrator.writers.batch_writer import BatchWriter, Refused
 
 logger = logging.getLogger("migrator.task")
+
+# With a dead-letter file, a task sends at most this many refused items (and bytes of them) back to the driver;
+# one more fails the task: so many refusals mean a wrong target, not a few odd items.
+MAX_REJECTED_ITEMS = 1000
+MAX_REJECTED_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,11 +44,14 @@ class TransferSettings:
     write_units_per_second: float = 0.0
     scan_limit: int | None = None  # items per Scan page, so that a page is a small bite of the read budget
     progress: ProgressAddress | None = None  # where to report finished segments (when savepoints are on)
+    target_key_names: tuple[str, ...] = ()  # named in the error about an item the target refuses
+    keep_rejected: bool = False  # send items the target refuses back in the TaskResult (a dead-letter file is set)
 
 
 @dataclass(frozen=True)
 class TaskResult:
-    """What a task sends back to the driver: counters only, never items."""
+    """What a task sends back to the driver: counters, and the items the target refused when they are kept for a
+    dead-letter file (at most MAX_REJECTED_ITEMS). scanned = written + rejected."""
 
     task: int
     segments: tuple[int, ...]
@@ -49,6 +59,8 @@ class TaskResult:
     written: int
     seconds: float
     cpu_seconds: float  # of the Python worker process while it ran this task (its threads included)
+    rejected: int = 0
+    rejected_items: tuple[bytes, ...] = ()  # each one DynamoDB JSON object, as scanned
 
 
 def transfer_segments(settings: TransferSettings, segments: Iterable[int], task: int,
@@ -56,8 +68,10 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
     """Copy `segments` and log one line per segment and a summary line (the format README documents).
 
     Returns only once every item is acknowledged by the target. Failures raise TransferError naming the
-    table, the segment and the cause, so that Spark retries the task (puts are idempotent).
-    `on_segment_done(segment, items)` is called once a segment's items are all written and acknowledged.
+    table, the segment and the cause, so that Spark retries the task (puts are idempotent). An item the target
+    refuses (ItemRejected) fails the task too, unless `settings.keep_rejected`: it is then returned in the result.
+    `on_segment_done(segment, items)` is called once a segment's items are all written and acknowledged (not for
+    a segment with refused items, so that a resume copies it again).
     """
     started, cpu_started = time.monotonic(), time.process_time()
     with settings.source.api(retry=settings.retry) as source_api, \
@@ -75,6 +89,7 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
         )
     done: list[int] = []
     scanned = 0
+    rejects = _Rejects(task, settings) if settings.keep_rejected else None
     with BatchWriter(
         target_api,
         settings.target_table,
@@ -83,8 +98,13 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
         retry=settings.retry,
         limiter=limiter(settings.write_units_per_second),
         report_capacity=settings.target.report_capacity,
+        key_names=settings.target_key_names,
+        on_refused=rejects.add if rejects is not None else None,
     ) as writer:
         for segment in segments:
+            rejected_before = writer.rejected
+            if rejects is not None:
+                rejects.segment = segment
             where = (
                 f"segment {segment}/{settings.total_segments} of source table {settings.source_table!r} "
                 f"-> target table {settings.target_table!r}"
@@ -96,29 +116,66 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
                     limit=settings.scan_limit, limiter=read_limiter, report_capacity=settings.source.report_capacity,
                     raw=True,
                 )
-                for page in prefetch(pages):
-                    writer.put_raw_many(page)
-                    count += len(page)
+                with contextlib.closing(prefetch(pages)) as read_ahead:  # stops the reader if the writer fails
+                    for page in read_ahead:
+                        writer.put_raw_many(page)
+                        count += len(page)
                 writer.flush()
+            except ItemRejected as exc:
+                raise TransferError(f"{where}: {exc}; fix the item, or set target.deadLetterPath to write the items "
+                                    "the target refuses to a file and copy the rest") from exc
             except MigratorError as exc:
                 raise TransferError(f"{where}: {exc}") from exc
             scanned += count
             done.append(segment)
+            rejected = writer.rejected - rejected_before
             logger.info(
-                "migrator task %d: segment %d/%d transferred %d items", task, segment, settings.total_segments, count
+                "migrator task %d: segment %d/%d transferred %d items%s", task, segment, settings.total_segments,
+                count - rejected,
+                f", {rejected} refused by the target (kept for the dead-letter file)" if rejected else "",
             )
-            if on_segment_done is not None:
+            if on_segment_done is not None and not rejected:
                 on_segment_done(segment, count)
-    if writer.written != scanned:  # the writer raises before this can happen; a last guard against loss
+    if writer.written + writer.rejected != scanned:  # the writer raises before this can happen; a last guard
         raise TransferError(
             f"task {task}, segments {done} of {settings.source_table!r}: scanned {scanned} items "
-            f"but the target acknowledged {writer.written}"
+            f"but the target acknowledged {writer.written} and refused {writer.rejected}"
         )
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
-    logger.info("migrator task %d: segments %s transferred %d items in %.1f s (%s)", task, _segment_list(done),
-                scanned, seconds, cpu_summary(cpu, scanned))
+    logger.info("migrator task %d: segments %s transferred %d items in %.1f s (%s)%s", task, _segment_list(done),
+                writer.written, seconds, cpu_summary(cpu, scanned),
+                f"; {writer.rejected} refused by the target" if writer.rejected else "")
     return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds,
-                      cpu_seconds=cpu)
+                      cpu_seconds=cpu, rejected=writer.rejected,
+                      rejected_items=tuple(rejects.items) if rejects is not None else ())
+
+
+class _Rejects:
+    """Collects the items the target refuses, for the driver's dead-letter file; past the bound, fails the task."""
+
+    def __init__(self, task: int, settings: TransferSettings) -> None:
+        self.task = task
+        self.settings = settings
+        self.segment = -1  # the segment being copied: a segment's batches are all written before the next starts
+        self.items: list[bytes] = []
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def add(self, refused: Refused) -> None:
+        s, item = self.settings, bytes(refused.item)
+        key = refused.key(s.target_key_names)
+        with self._lock:
+            if len(self.items) >= MAX_REJECTED_ITEMS or self._bytes + len(item) > MAX_REJECTED_BYTES:
+                raise TransferError(
+                    f"target table {s.target_table!r} refused more than {len(self.items)} items of this task "
+                    f"({self._bytes // 1024} KB; the last with key {key}: {refused.reason}); a task keeps at most "
+                    f"{MAX_REJECTED_ITEMS} items or {MAX_REJECTED_BYTES // 2 ** 20} MB for the dead-letter file"
+                )
+            self.items.append(item)
+            self._bytes += len(item)
+        logger.warning("migrator task %d: segment %d/%d: target table %r refused the item with key %s: %s; kept for "
+                       "the dead-letter file", self.task, self.segment, s.total_segments, s.target_table, key,
+                       refused.reason)
 
 
 def cpu_summary(cpu_seconds: float, items: int) -> str:

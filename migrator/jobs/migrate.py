@@ -22,6 +22,7 @@ from migrator.savepoints import SavepointWriter, secret_paths
 from migrator.segments import SegmentPlan, plan_segments, segment_ranges
 from migrator.throttle import job_budget, scan_limit
 from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer_segments
+from migrator.writers import dead_letter
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def run(spark, config: MigratorConfig) -> int:
     source_info = schema.describe(source.boto3_client(), src.table, "source")
     if source_info is None:
         raise SchemaError(f"source table {src.table!r} does not exist at {source.name}; check source.table and source.endpoint")
+    dead_letters = dead_letter.check_directory(dst.dead_letter_path) if dst.dead_letter_path else None
     target_info = schema.ensure_target(target.boto3_client(), source_info, dst.table, dst.billing_mode)
 
     sc = spark.sparkContext
@@ -83,6 +85,8 @@ def run(spark, config: MigratorConfig) -> int:
         read_units_per_second=read.per_task,
         write_units_per_second=write.per_task,
         scan_limit=scan_limit(read.per_task, source_info.average_item_bytes),
+        target_key_names=target_info.key_names,
+        keep_rejected=dead_letters is not None,
     )
     sc.setJobDescription(
         f"migrate {src.type} table {src.table!r} -> {dst.type} table {dst.table!r}: "
@@ -93,7 +97,11 @@ def run(spark, config: MigratorConfig) -> int:
         writer = SavepointWriter(open_store(config.savepoints.path), config.raw, plan.total, config.skip_segments)
     started = time.monotonic()
     results = _run_job(sc, config, plan, settings, writer)
-    status = report(results, source_info, src.table, dst.table, time.monotonic() - started, skipped=plan.skipped)
+    rejected_file = None
+    if dead_letters is not None and any(r.rejected_items for r in results):
+        rejected_file = dead_letter.write(dead_letters, dst.table, (i for r in results for i in r.rejected_items))
+    status = report(results, source_info, src.table, dst.table, time.monotonic() - started, skipped=plan.skipped,
+                    rejected_file=rejected_file)
     if writer is not None:
         for result in results:
             if result.written == result.scanned:
@@ -175,12 +183,14 @@ def _transfer_partition(settings: TransferSettings, segments):
 
 
 def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float, *,
-           skipped: int = 0) -> int:
+           skipped: int = 0, rejected_file: Path | None = None) -> int:
     """Log the per-task counts, their sum, the source's count and the verdict; return the exit status."""
     for r in sorted(results, key=lambda r: r.task):
-        logger.info("task %d: %d segments, %d items in %.1f s", r.task, len(r.segments), r.written, r.seconds)
+        logger.info("task %d: %d segments, %d items in %.1f s%s", r.task, len(r.segments), r.written, r.seconds,
+                    f", {r.rejected} refused by the target" if r.rejected else "")
     scanned = sum(r.scanned for r in results)
     written = sum(r.written for r in results)
+    rejected = sum(r.rejected for r in results)
     rate = written / seconds if seconds > 0 else 0.0
     logger.info(
         "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' %s)",
@@ -196,8 +206,12 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
             "(approximate: AWS refreshes it about every six hours; some local servers always say 0)",
             scanned, source_info.item_count,
         )
-    if written != scanned:
+    if written + rejected != scanned:
         logger.error("migrator verdict: FAILED - %d items scanned but %d written", scanned, written)
+        return 1
+    if rejected:
+        logger.error("migrator verdict: FAILED - %d items rejected by the target, written to %s; the other %d of %d "
+                     "scanned items were written", rejected, rejected_file, written, scanned)
         return 1
     logger.info("migrator verdict: OK - all %d scanned items were written", scanned)
     return 0

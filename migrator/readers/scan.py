@@ -68,6 +68,8 @@ def prefetch(pages: Iterator[list[dict]], depth: int = 1) -> Iterator[list[dict]
     """Read the next page in a background thread while the caller handles the current one.
 
     An error raised while reading is raised again in the caller, at the point where the failed page would be.
+    When the caller stops early (its task failed, or it has enough), the reader asks for no further page and
+    closes `pages`; a page it is reading then ends with its request, whose retries the client's close() cuts short.
     """
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -84,23 +86,31 @@ def prefetch(pages: Iterator[list[dict]], depth: int = 1) -> Iterator[list[dict]
 
     def pump() -> None:
         try:
-            for page in pages:
-                if not offer(page):
+            while not stop.is_set():  # checked before each request, so none starts after the stop
+                page = next(pages, _DONE)
+                if not offer(page) or page is _DONE:
                     return
-            offer(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
             offer(exc)
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
 
     worker = threading.Thread(target=pump, name="scan-prefetch", daemon=True)
     worker.start()
+    finished = False
     try:
         while True:
             page = slots.get()
             if page is _DONE:
+                finished = True
                 return
             if isinstance(page, BaseException):
+                finished = True
                 raise page
             yield page
     finally:
         stop.set()
-        worker.join(timeout=5)
+        if finished:  # the reader is done: wait for its thread; else it may be inside a request, and ends on its own
+            worker.join(timeout=5)

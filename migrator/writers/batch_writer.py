@@ -6,12 +6,13 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 from migrator.api_client import DynamoApi, RetryPolicy
-from migrator.codec import dumps
-from migrator.errors import TransferError
+from migrator.codec import dumps, loads
+from migrator.errors import ItemRejected, RequestError, TransferError
 from migrator.throttle import RateLimiter, Unlimited, write_units
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,30 @@ class _Batch(NamedTuple):
 
 PUT_WRAPPER_BYTES = len(PUT_HEAD) + len(PUT_TAIL)  # a put request's bytes around its item's JSON
 _EMPTY = _Batch([], 0, 0)
+# The error code of a batch refused for its content (an item over 400 KB, an empty key, a bad type...).
+REFUSED_CODE = "ValidationException"
+KEY_SHOWN_CHARS = 300  # a key named in an error is cut after this many characters
+
+
+class Refused(NamedTuple):
+    """One write request the target refused on its own, and the server's reason."""
+
+    request: bytes
+    reason: str
+
+    @property
+    def item(self) -> bytes | None:
+        """The refused put's item as DynamoDB JSON; None for a delete."""
+        return None if self.request.startswith(DELETE_HEAD) else self.request[len(PUT_HEAD):-len(PUT_TAIL)]
+
+    def key(self, key_names: tuple[str, ...]) -> str:
+        """The request's key attributes in DynamoDB JSON (the whole item when the key names are unknown), cut
+        after KEY_SHOWN_CHARS characters."""
+        item = self.item
+        doc = loads(item) if item is not None else loads(self.request)["DeleteRequest"]["Key"]
+        key = {name: doc[name] for name in key_names if name in doc} if key_names else doc
+        shown = dumps(key).decode("utf-8", "replace")
+        return shown if len(shown) <= KEY_SHOWN_CHARS else shown[:KEY_SHOWN_CHARS] + f"... ({len(shown)} chars)"
 
 
 def _batch(requests: list[bytes]) -> _Batch:
@@ -64,6 +89,12 @@ class BatchWriter:
     Each item is encoded to JSON once, when it is put, or arrives encoded (`put_raw_many`: the fragments a raw
     Scan cut out, see codec.py). Its length gives the write units charged to `limiter` (unless the server
     reports ConsumedCapacity, asked for with `report_capacity`), and the batch body is the requests joined.
+
+    A batch refused for its content (ValidationException: an item over 400 KB, an empty key...) is split in
+    halves until the refused requests are alone; the others are written. A refused put goes to
+    `on_refused(refused)` when given (a dead-letter collector, which may raise to stop) and is counted in
+    `rejected`; else, and for a refused delete, the writer raises ItemRejected naming the key (`key_names`: the
+    target's key attributes), the table and the server's reason.
     """
 
     def __init__(
@@ -76,6 +107,8 @@ class BatchWriter:
         retry: RetryPolicy = RetryPolicy(),
         limiter: RateLimiter | Unlimited = Unlimited(),
         report_capacity: bool = False,
+        key_names: tuple[str, ...] = (),
+        on_refused: Callable[[Refused], None] | None = None,
     ) -> None:
         self.api = api
         self.table = table
@@ -83,6 +116,8 @@ class BatchWriter:
         self.retry = retry
         self.max_in_flight = max_in_flight
         self.limiter = limiter
+        self.key_names = key_names
+        self.on_refused = on_refused
         self._head = b'{"RequestItems":{' + dumps(table) + b":["
         self._tail = b']},"ReturnConsumedCapacity":"TOTAL"}' if report_capacity else b"]}}"
         self._pending: list[bytes] = []
@@ -93,6 +128,7 @@ class BatchWriter:
         self.deleted = 0  # deletes acknowledged
         self.requests = 0
         self.unprocessed_resent = 0
+        self.rejected = 0  # puts the target refused, handed to on_refused
 
     def __enter__(self) -> BatchWriter:
         return self
@@ -137,21 +173,35 @@ class BatchWriter:
     def _submit(self, requests: list[bytes]) -> None:
         while len(self._in_flight) >= self.max_in_flight:
             self._in_flight.popleft().result()  # raises the first failure, if any
-        self._in_flight.append(self._pool.submit(self._write, requests))
+        self._in_flight.append(self._pool.submit(self._write_all, requests))
 
-    def _write(self, requests: list[bytes]) -> None:
+    def _write_all(self, requests: list[bytes]) -> None:
+        """Write `requests`; then hand over, or raise on, what the target refused among them."""
+        refused: list[Refused] = []
+        self._write(requests, refused)
+        if refused:
+            self._refused(refused)
+
+    def _write(self, requests: list[bytes], refused: list[Refused]) -> None:
         body = self._encode(requests)
         if len(body) > MAX_REQUEST_BYTES and len(requests) > 1:
             half = len(requests) // 2
-            self._write(requests[:half])
-            self._write(requests[half:])
+            self._write(requests[:half], refused)
+            self._write(requests[half:], refused)
             return
         batch = _batch(requests)
         rounds = rounds_without_progress = 0
         while True:
             rounds += 1
             self.limiter.charge(batch.units)
-            answer = self.api.call("BatchWriteItem", body)
+            try:
+                answer = self.api.call("BatchWriteItem", body)
+            except RequestError as exc:
+                if exc.code != REFUSED_CODE:
+                    raise
+                self.limiter.refund(batch.units)  # nothing of a refused batch is written
+                self._split(batch.requests, exc, refused)
+                return
             left = _batch([_encoded(r) for r in answer.get("UnprocessedItems", {}).get(self.table, [])])
             self._settle(answer, batch.units, left)
             deletes_done = batch.deletes - left.deletes
@@ -174,6 +224,35 @@ class BatchWriter:
             time.sleep(self.retry.delay(rounds))
             body = self._encode(batch.requests)
 
+    def _split(self, requests: list[bytes], exc: RequestError, refused: list[Refused]) -> None:
+        """Find the requests of a refused batch that the target refuses on their own; write the others."""
+        if len(requests) == 1:
+            refused.append(Refused(requests[0], _reason(exc)))
+            return
+        half = len(requests) // 2
+        self._write(requests[:half], refused)
+        self._write(requests[half:], refused)
+
+    def _refused(self, refused: list[Refused]) -> None:
+        """Hand refused puts to on_refused, or raise ItemRejected naming the first refused request."""
+        if self.on_refused is not None:
+            with self._lock:
+                for r in refused:
+                    if r.item is not None:
+                        self.on_refused(r)
+                        self.rejected += 1
+            refused = [r for r in refused if r.item is None]  # a refused delete has no dead letter
+            if not refused:
+                return
+        first = refused[0]
+        more = f" (and {len(refused) - 1} more of the same batch)" if len(refused) > 1 else ""
+        what = "item" if first.item is not None else "delete of the item"
+        raise ItemRejected(
+            f"target table {self.table!r} refused the {what} with key {first.key(self.key_names)}{more}: "
+            f"{first.reason}",
+            count=len(refused),
+        )
+
     def _settle(self, answer: dict, estimate: int, left: _Batch) -> None:
         """Correct the advance charge: by the capacity the server reports, else by the requests it did not take."""
         consumed = [c for c in answer.get("ConsumedCapacity") or () if c.get("TableName") == self.table]
@@ -184,3 +263,9 @@ class BatchWriter:
 
     def _encode(self, requests: list[bytes]) -> bytes:
         return self._head + b",".join(requests) + self._tail
+
+
+def _reason(exc: RequestError) -> str:
+    """The server's code and message, without the operation and URL that the request error starts with."""
+    text, code = str(exc), f"{exc.code}: "
+    return code + text.partition(code)[2] if code in text else text

@@ -208,13 +208,14 @@ def test_throttling_overload_and_server_errors_are_retried_without_failing_a_tas
 
 
 def test_a_task_that_fails_is_run_again_by_spark(moto_source, moto_target, tmp_path):
-    """A refused write fails the task with table, segment and cause; Spark's retry then copies the segment."""
+    """A refused write fails the task with table, segment and cause; Spark's retry then copies the segment.
+    (AccessDeniedException: a ValidationException would be split to find a refused item instead.)"""
     source_table, target_table = fresh_table_name("retry"), fresh_table_name("retry-copy")
     source, target = client_for(moto_source), client_for(moto_target)
     create_table(source, source_table, **HASH_KEY)
     items = [{"id": {"S": f"item-{i:04d}"}} for i in range(200)]
     fill_table(source, source_table, items)
-    with UnprocessedProxy(moto_target.url, forward_every=1, scripted_errors=[(400, "ValidationException")]) as proxy:
+    with UnprocessedProxy(moto_target.url, forward_every=1, scripted_errors=[(400, "AccessDeniedException")]) as proxy:
         config = write_config(tmp_path / "retry.yaml", moto_source.url, source_table, proxy.url, target_table,
                               source_extra={"scanSegments": 1})
         run = run_submit(config)  # submit.sh's default master allows 4 attempts per task
@@ -223,6 +224,6 @@ def test_a_task_that_fails_is_run_again_by_spark(moto_source, moto_target, tmp_p
     assert "Lost task 0.0" in run.stdout, describe(run.stdout)
     assert (f"TransferError: segment 0/1 of source table {source_table!r} -> target table {target_table!r}: "
             "BatchWriteItem to ") in run.stdout
-    assert "ValidationException: injected by the test" in run.stdout
+    assert "AccessDeniedException: injected by the test" in run.stdout
     assert_same_items(source, source_table, target, target_table, len(items))
     assert sum(n for _, n in task_counts(run.stdout).values()) == len(items)
