@@ -176,5 +176,6 @@ def connection_for(side: str, settings) -> Connection:
         credentials=settings.credentials,
         alternator=(settings.alternator or AlternatorSettings()) if alternator else None,
         report_capacity=not (alternator and settings.remove_consumed_capacity),
-        transport=resolve_transport(side, settings.ca_bundle),
+        transport=resolve_transport(side, settings.ca_bundle, endpoint.url if endpoint is not None
+                                    else aws_endpoint(region)),
     )

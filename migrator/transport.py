@@ -23,6 +23,8 @@ from urllib.parse import unquote, urlsplit
 
 from migrator.errors import ConfigError
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 @dataclass(frozen=True)
 class Proxy:
@@ -72,10 +74,10 @@ def _context(ca_pem: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
 
 
-def resolve(side: str, ca_bundle: str | None) -> Transport:
+def resolve(side: str, ca_bundle: str | None, url: str | None = None) -> Transport:
     """The Transport of one side, from its `caBundle` key (a path, or None) and this process's environment and AWS
     config. Run on the driver; ConfigError for a CA file that cannot be read or holds no certificate, or a proxy
-    URL that cannot be used."""
+    URL that cannot be used for the side's endpoint `url` (None: any)."""
     import botocore.session
 
     if ca_bundle is not None:
@@ -84,12 +86,17 @@ def resolve(side: str, ca_bundle: str | None) -> Transport:
         path, origin = botocore.session.Session().get_config_variable("ca_bundle"), "AWS_CA_BUNDLE"
     ca_pem = _read_pem(path, origin) if path else None
     proxies = urllib.request.getproxies()
+    no_proxy = proxies.get("no") or None
+    if url is not None:  # a proxy this side never uses is not checked
+        parts = urlsplit(url)
+        used = parts.scheme if not (no_proxy and bypasses(no_proxy, parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme])) else None
+        proxies = {key: value for key, value in proxies.items() if key == used}
     return Transport(
         ca_pem=ca_pem,
         ca_origin=f"{origin}: {path}" if path else None,
         http_proxy=_proxy(proxies.get("http"), "HTTP_PROXY"),
         https_proxy=_proxy(proxies.get("https"), "HTTPS_PROXY"),
-        no_proxy=proxies.get("no") or None,
+        no_proxy=no_proxy,
     )
 
 
@@ -116,7 +123,7 @@ def _proxy(url: str | None, variable: str) -> Proxy | None:
         url = ("http:" if url.startswith("//") else "http://") + url
     try:  # messages never quote the URL: it may carry a password
         parts = urlsplit(url)
-        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme, 80)
     except ValueError:
         host = None
     if not host:

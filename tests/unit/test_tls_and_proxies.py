@@ -150,6 +150,16 @@ def test_an_https_proxy_url_is_refused_naming_the_variable_without_the_password(
     assert "hunter2" not in str(info.value)
 
 
+def test_an_https_proxy_url_is_refused_only_for_a_side_that_would_use_it(monkeypatch):
+    """An http endpoint, or one NO_PROXY names, never uses HTTPS_PROXY, so its value does not stop the job."""
+    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.example:3129")
+    monkeypatch.setenv("NO_PROXY", "scylla.internal")
+    assert resolve("target", None, "http://scylla:8000").proxy_for("http", "scylla", 8000) is None
+    assert resolve("target", None, "https://scylla.internal:8043").https_proxy is None
+    with pytest.raises(ConfigError, match="^HTTPS_PROXY: "):
+        resolve("source", None, "https://dynamodb.us-east-1.amazonaws.com")
+
+
 # ---- which CA certificates are trusted ---------------------------------------------------------------------------
 
 
