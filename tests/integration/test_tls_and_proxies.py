@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -11,6 +12,7 @@ from migrator.api_client import USER_AGENT
 from migrator.demo.sample_data import count_items, create_table, fill_table
 from migrator.demo.servers import client_for, start_dynalite
 from tests.conftest import fresh_table_name
+from tests.integration.alternator_nodes import ADDRESSES, common_free_port
 from tests.integration.spark_run import describe, run_submit, write_config
 from tests.integration.tls_servers import ConnectProxy, TlsForwarder, make_pki
 
@@ -118,3 +120,24 @@ def test_https_proxy_carries_every_connection_unless_no_proxy_names_the_host(ser
         assert proxy.tunnels >= len(data_path) > 0
         assert all(a.peer_port in proxy.upstream_ports for a in data_path)
         assert set(proxy.targets) == {f"localhost:{source_tls.port}"}
+
+
+def test_alternator_nodes_found_by_address_are_verified_for_the_seed_name(servers, tmp_path):
+    """Seed https://localhost; /localnodes lists 127.0.0.1-3, whose certificate names only localhost: all three
+    nodes take writes over verified TLS, no handshake fails, every item arrives."""
+    source, target, _, _, _ = servers
+    pki = make_pki(tmp_path / "pki", dns_names=("localhost",), ip_addresses=())
+    table, copy = source_table_of(source), fresh_table_name("tls-copy")
+    port = common_free_port(ADDRESSES)
+    with contextlib.ExitStack() as stack:
+        nodes = [stack.enter_context(TlsForwarder(target.url, pki, address=a, port=port, localnodes=list(ADDRESSES)))
+                 for a in ADDRESSES]
+        config = write_config(tmp_path / "nodes.yaml", source.url, table, f"https://localhost:{port}", copy,
+                              source_extra={"scanSegments": 6, "maxMapTasks": 3},
+                              target_extra={"caBundle": str(pki.ca)})
+        run = run_submit(config, "--master", "local[3]")
+    assert run.returncode == 0, describe(run.stdout)
+    assert "3 nodes discovered through /localnodes: 127.0.0.1, 127.0.0.2, 127.0.0.3" in run.stdout
+    assert count_items(client_for(target), copy) == ITEMS
+    assert [len(data_path_connections(node)) > 0 for node in nodes] == [True] * 3
+    assert [node.handshake_failures for node in nodes] == [0] * 3

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import ipaddress
+import json
 import select
 import socket
 import ssl
@@ -93,10 +94,10 @@ def _pump(one: socket.socket, other: socket.socket, first: bytearray | None = No
 
 
 class _Listener:
-    """A thread accepting connections on 127.0.0.1 and handing each to `self._serve` in its own thread."""
+    """A thread accepting connections on `address` and handing each to `self._serve` in its own thread."""
 
-    def __init__(self) -> None:
-        self._sock = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, address: str = "127.0.0.1", port: int = 0) -> None:
+        self._sock = socket.create_server((address, port))
         self.port = self._sock.getsockname()[1]
         self.lock = threading.Lock()
         self._thread = threading.Thread(target=self._accept, daemon=True, name=type(self).__name__)
@@ -143,16 +144,22 @@ class Accepted:
 
 
 class TlsForwarder(_Listener):
-    """Terminates TLS with the Pki's certificate and forwards the plain bytes to `upstream_url` (http)."""
+    """Terminates TLS with the Pki's certificate and forwards the plain bytes to `upstream_url` (http).
 
-    def __init__(self, upstream_url: str, pki: Pki) -> None:
+    With `localnodes`, a connection whose first request is `GET /localnodes` gets that list (as an Alternator node
+    answers) instead, and is closed."""
+
+    def __init__(self, upstream_url: str, pki: Pki, *, address: str = "127.0.0.1", port: int = 0,
+                 localnodes: list[str] | None = None) -> None:
         parts = urlsplit(upstream_url)
         self._upstream = (parts.hostname, parts.port)
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._context.load_cert_chain(pki.cert, pki.key)
+        self._localnodes = localnodes
         self.accepted: list[Accepted] = []  # connections whose handshake succeeded
         self.handshake_failures = 0  # connections whose client refused the certificate (or the handshake failed)
-        super().__init__()
+        self.localnodes_answered = 0
+        super().__init__(address, port)
 
     def url(self, host: str = "localhost") -> str:
         return f"https://{host}:{self.port}"
@@ -170,12 +177,29 @@ class TlsForwarder(_Listener):
         record = Accepted(peer[1])
         with self.lock:
             self.accepted.append(record)
+        if self._localnodes is not None:
+            try:
+                first = tls.recv(65536)
+            except OSError:
+                tls.close()
+                return
+            if first.startswith(b"GET /localnodes"):
+                body = json.dumps(self._localnodes).encode()
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                with self.lock:
+                    self.localnodes_answered += 1
+                tls.close()
+                return
+            record.head += first
         try:
             upstream = socket.create_connection(self._upstream, timeout=30)
         except OSError:
             tls.close()
             return
         upstream.settimeout(None)
+        if record.head:
+            upstream.sendall(bytes(record.head))
         _pump(tls, upstream, record.head)
 
 
