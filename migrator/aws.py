@@ -168,6 +168,10 @@ def connection_for(side: str, settings) -> Connection:
             )
         region = LOCAL_DEFAULT_REGION
     alternator = settings.type == "alternator"
+    url = endpoint.url if endpoint is not None else aws_endpoint(region)
+    transport = resolve_transport(side, settings.ca_bundle, url)
+    if transport.ca_origin or transport.http_proxy or transport.https_proxy:
+        logger.info("%s: %s", side, transport.describe())
     return Connection(
         side=side,
         kind=settings.type,
@@ -176,6 +180,5 @@ def connection_for(side: str, settings) -> Connection:
         credentials=settings.credentials,
         alternator=(settings.alternator or AlternatorSettings()) if alternator else None,
         report_capacity=not (alternator and settings.remove_consumed_capacity),
-        transport=resolve_transport(side, settings.ca_bundle, endpoint.url if endpoint is not None
-                                    else aws_endpoint(region)),
+        transport=transport,
     )

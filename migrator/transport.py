@@ -57,6 +57,14 @@ class Transport:
             return None
         return proxy
 
+    def describe(self) -> str:
+        """What the data path trusts and goes through, for the driver's log (proxy credentials left out)."""
+        trust = f"trusts the CA certificates of {self.ca_origin}" if self.ca_origin else "trusts the system's CAs"
+        proxies = [f"{scheme} through {proxy.name}" for scheme, proxy in (("http", self.http_proxy),
+                                                                           ("https", self.https_proxy)) if proxy]
+        bypass = f" (NO_PROXY: {self.no_proxy})" if proxies and self.no_proxy else ""
+        return f"{trust}; {', '.join(proxies) or 'no proxy'}{bypass}"
+
     def ssl_context(self) -> ssl.SSLContext:
         """A client context trusting the shipped CA certificates only, or the system's CAs when none were given."""
         return _context(self.ca_pem)
@@ -82,6 +90,8 @@ def resolve(side: str, ca_bundle: str | None, url: str | None = None) -> Transpo
 
     if ca_bundle is not None:
         path, origin = ca_bundle, f"{side}.caBundle"
+    elif url is not None and not url.startswith("https:"):  # plain http: nothing to verify, nothing to ship
+        path, origin = None, ""
     else:
         path, origin = botocore.session.Session().get_config_variable("ca_bundle"), "AWS_CA_BUNDLE"
     ca_pem = _read_pem(path, origin) if path else None

@@ -136,7 +136,8 @@ def test_proxy_credentials_become_a_header_and_never_show_in_repr_or_messages(mo
     transport = resolve("source", None)
     assert transport.https_proxy.authorization == "Basic dXNAZXI6czNjcjp0"  # base64 of "us@er:s3cr:t"
     connection = Connection("source", "dynamodb", "us-east-1", transport=transport)
-    for text in (repr(transport), repr(connection), transport.https_proxy.name):
+    assert transport.describe() == "trusts the system's CAs; https through proxy proxy.example:3128"
+    for text in (repr(transport), repr(connection), transport.https_proxy.name, transport.describe()):
         assert "s3cr" not in text and "dXNAZXI6" not in text
     assert pickle.loads(pickle.dumps(connection)).transport == transport
 
@@ -170,6 +171,7 @@ def test_ca_bundle_key_wins_over_aws_ca_bundle_and_the_pem_itself_is_shipped(tmp
     assert resolve("source", str(key_pki.ca)).ca_pem == key_pki.ca.read_text()
     assert resolve("source", str(key_pki.ca)).ca_origin == f"source.caBundle: {key_pki.ca}"
     assert resolve("target", None).ca_pem == env_pki.ca.read_text()
+    assert resolve("target", None, "http://scylla:8000").ca_pem is None  # plain http: the bundle is not shipped
     monkeypatch.delenv("AWS_CA_BUNDLE")
     assert resolve("target", None).ca_pem is None
 
