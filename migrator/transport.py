@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 import ssl
 import urllib.request
 from dataclasses import dataclass, field
@@ -93,7 +94,8 @@ def resolve(side: str, ca_bundle: str | None, url: str | None = None) -> Transpo
     elif url is not None and not url.startswith("https:"):  # plain http: nothing to verify, nothing to ship
         path, origin = None, ""
     else:
-        path, origin = botocore.session.Session().get_config_variable("ca_bundle"), "AWS_CA_BUNDLE"
+        path = botocore.session.Session().get_config_variable("ca_bundle")
+        origin = "AWS_CA_BUNDLE" if os.environ.get("AWS_CA_BUNDLE") else "ca_bundle of the AWS profile"
     ca_pem = _read_pem(path, origin) if path else None
     proxies = urllib.request.getproxies()
     no_proxy = proxies.get("no") or None
