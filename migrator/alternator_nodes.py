@@ -110,7 +110,7 @@ def describe_nodes(endpoint_url: str, settings: AlternatorSettings | None, trans
     try:
         if router._manager.refresh_nodes():
             return f"{len(router.nodes)} nodes discovered through /localnodes: {', '.join(router.nodes)}"
-        return (f"{endpoint_url} does not answer /localnodes (not a ScyllaDB node?: {router.last_error}); "
-                "using it as a single node")
+        why = f": {router.last_error}" if router.last_error else ""
+        return f"{endpoint_url} does not answer /localnodes (not a ScyllaDB node?){why}; using it as a single node"
     finally:
         router.close()
