@@ -4,6 +4,9 @@ Alternator has no server-side load balancer. Its nodes list their live peers at 
 for one datacenter or rack); alternator-client polls that list in a background thread and hands out nodes round
 robin. The data path asks it for a node before every request, so a retry after a failed request goes to another
 node. A server that does not answer /localnodes (DynamoDB Local, moto, dynalite) is used as a single node.
+
+/localnodes is fetched through our own `http_pool`, so discovery trusts the same CA certificates and goes through
+the same proxy as the data path (both shipped from the driver in `transport`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import logging
 from urllib.parse import urlsplit
 
 from migrator.config import AlternatorSettings
+from migrator.http_pool import HttpPool, TransportError
+from migrator.transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +63,34 @@ def library_config(endpoint_url: str, settings: AlternatorSettings | None):
 class NodeRouter:
     """Hands out Alternator node URLs, round robin over the live nodes the library knows of."""
 
-    def __init__(self, endpoint_url: str, settings: AlternatorSettings | None) -> None:
-        from alternator.client import _create_manager  # the library's discovery, with its seed fallback
+    def __init__(self, endpoint_url: str, settings: AlternatorSettings | None,
+                 transport: Transport | None = None) -> None:
+        from alternator.core.live_nodes import SyncLiveNodesManager
+        from alternator.core.routing_scope import ClusterScope, scope_chain_includes_cluster
 
         self.endpoint_url = endpoint_url
-        self._manager = _create_manager(library_config(endpoint_url, settings))
+        self.last_error: str | None = None  # why the last /localnodes fetch failed, for the driver's log
+        config = library_config(endpoint_url, settings)
+        timeout = config.timeouts.discovery_seconds
+        self._pool = HttpPool(max_connections=1, connect_timeout=timeout, read_timeout=timeout, transport=transport)
+        self._manager = SyncLiveNodesManager(config, self._fetch)
+        if not self._manager.refresh_nodes() and scope_chain_includes_cluster(config.routing_scope):
+            self._manager.set_fallback_nodes(list(config.seed_hosts), ClusterScope())  # as alternator-client does
         self._manager.start()
+
+    def _fetch(self, url: str) -> list[str]:
+        """The node addresses /localnodes lists at `url`; none when it fails, as alternator-client's fetcher."""
+        from alternator._http import _parse_localnodes
+
+        try:
+            answer = self._pool.request("GET", url, [("Accept", "application/json")])
+            if answer.status != 200:
+                raise ValueError(f"HTTP {answer.status}")
+            return _parse_localnodes(answer.body.decode("utf-8"))
+        except (TransportError, ValueError) as exc:
+            self.last_error = str(exc)
+            logger.debug("GET %s failed: %s", url, exc)
+            return []
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -74,14 +101,16 @@ class NodeRouter:
 
     def close(self) -> None:
         self._manager.stop()
+        self._pool.close()
 
 
-def describe_nodes(endpoint_url: str, settings: AlternatorSettings | None) -> str:
+def describe_nodes(endpoint_url: str, settings: AlternatorSettings | None, transport: Transport | None = None) -> str:
     """What discovery finds from `endpoint_url`, in a sentence for the driver's log."""
-    router = NodeRouter(endpoint_url, settings)
+    router = NodeRouter(endpoint_url, settings, transport)
     try:
         if router._manager.refresh_nodes():
             return f"{len(router.nodes)} nodes discovered through /localnodes: {', '.join(router.nodes)}"
-        return (f"{endpoint_url} does not answer /localnodes (not a ScyllaDB node?); using it as a single node")
+        why = f": {router.last_error}" if router.last_error else ""
+        return f"{endpoint_url} does not answer /localnodes (not a ScyllaDB node?){why}; using it as a single node"
     finally:
         router.close()

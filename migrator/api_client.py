@@ -24,6 +24,7 @@ from migrator.codec import dumps, loads
 from migrator.errors import RequestError, ThrottledError
 from migrator.http_pool import HttpPool, TransportError, endpoint
 from migrator.sigv4 import Signer
+from migrator.transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class DynamoApi:
         compress: bool = False,
         minimal_headers: bool = False,
         retry: RetryPolicy = RetryPolicy(),
+        transport: Transport | None = None,
+        server_name: str | None = None,
     ) -> None:
         """`endpoint` is a URL, or a callable that names the node for the next request (Alternator).
 
@@ -96,6 +99,8 @@ class DynamoApi:
             pool_timeout=pool_timeout,
             max_idle_seconds=max_idle_seconds,
             max_age_seconds=max_age_seconds,
+            transport=transport,  # CA certificates and proxies
+            server_name=server_name,  # the TLS name of Alternator's nodes
         )
 
     def close(self) -> None:

@@ -1,14 +1,19 @@
 """Clients for one side of the migration: boto3 for the control plane, DynamoApi for the data path.
 
 `Connection` is what crosses from the driver to the executors: plain picklable data naming the endpoint, the
-region and where credentials come from. Each executor builds its own clients from it.
+region, where credentials come from, and the CA certificates and proxies (`transport`) resolved on the driver.
+Each executor builds its own clients from it.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
+import os
+import tempfile
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.session
@@ -23,6 +28,7 @@ from botocore.credentials import (
 from migrator.api_client import DynamoApi, RetryPolicy
 from migrator.config import AlternatorSettings, Credentials
 from migrator.errors import ConfigError
+from migrator.transport import Transport, resolve as resolve_transport
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,7 @@ class Connection:
     credentials: Credentials | None = field(default=None, repr=False)
     alternator: AlternatorSettings | None = None  # client keys; None for type dynamodb
     report_capacity: bool = False  # ask for ConsumedCapacity (never for Alternator with removeConsumedCapacity)
+    transport: Transport = field(default_factory=Transport)  # CA certificates and proxies
 
     @property
     def name(self) -> str:
@@ -94,6 +101,8 @@ class Connection:
                 aws_secret_access_key=frozen.secret_key,
                 aws_session_token=frozen.token,
             )
+        if self.transport.ca_pem:  # the same CA certificates as the data path, wherever this runs
+            keys["verify"] = _pem_file(self.transport.ca_pem)
         return boto3.client(
             service, region_name=self.region, endpoint_url=self.endpoint_url, config=config, **keys
         )
@@ -103,13 +112,13 @@ class Connection:
         if self.kind != "alternator":
             url = self.endpoint_url or aws_endpoint(self.region)
             return DynamoApi(url, self.region, self.botocore_credentials(), max_connections=max_connections,
-                             retry=retry)
+                             retry=retry, transport=self.transport)
         from migrator.alternator_nodes import NodeRouter
 
         tuning = self.alternator or AlternatorSettings()
         ms = lambda value, default: value / 1000 if value else default  # noqa: E731
         return DynamoApi(
-            NodeRouter(self.endpoint_url, tuning),
+            NodeRouter(self.endpoint_url, tuning, self.transport),
             self.region,
             self.botocore_credentials(),
             max_connections=tuning.max_connections or max_connections,
@@ -120,7 +129,20 @@ class Connection:
             compress=tuning.compression,
             minimal_headers=tuning.optimize_headers,
             retry=retry,
+            transport=self.transport,
+            server_name=urlsplit(self.endpoint_url).hostname,  # nodes are IP addresses: verify the seed's name
         )
+
+
+@functools.lru_cache(maxsize=None)
+def _pem_file(pem: str) -> str:
+    """A file holding `pem`, for botocore, which takes CA certificates by path only; it lasts as long as the
+    process (an executor may lack the driver's file)."""
+    fd, path = tempfile.mkstemp(prefix="migrator-ca-", suffix=".pem")
+    with os.fdopen(fd, "w", encoding="ascii") as file:
+        file.write(pem)
+    atexit.register(os.unlink, path)
+    return path
 
 
 @functools.lru_cache(maxsize=None)
@@ -146,6 +168,10 @@ def connection_for(side: str, settings) -> Connection:
             )
         region = LOCAL_DEFAULT_REGION
     alternator = settings.type == "alternator"
+    url = endpoint.url if endpoint is not None else aws_endpoint(region)
+    transport = resolve_transport(side, settings.ca_bundle, url)
+    if transport.ca_origin or transport.http_proxy or transport.https_proxy:
+        logger.info("%s: %s", side, transport.describe())
     return Connection(
         side=side,
         kind=settings.type,
@@ -154,4 +180,5 @@ def connection_for(side: str, settings) -> Connection:
         credentials=settings.credentials,
         alternator=(settings.alternator or AlternatorSettings()) if alternator else None,
         report_capacity=not (alternator and settings.remove_consumed_capacity),
+        transport=transport,
     )

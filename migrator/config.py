@@ -90,6 +90,7 @@ class SourceSettings:
     max_items_per_batch: int | None = None
     alternator: AlternatorSettings | None = None
     s3_export: dict | None = None
+    ca_bundle: str | None = None  # PEM file of CA certificates; None: AWS_CA_BUNDLE, else the system's CAs
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class TargetSettings:
     alternator: AlternatorSettings | None = None
     path: str | None = None
     dead_letter_path: str | None = None  # a directory for items the target refuses; None: such an item fails the job
+    ca_bundle: str | None = None  # PEM file of CA certificates; None: AWS_CA_BUNDLE, else the system's CAs
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ ALTERNATOR_KEYS = (
     "maxConnections", "connectionMaxIdleTimeMs", "connectionTimeToLiveMs", "connectionAcquisitionTimeoutMs",
     "connectionTimeoutMs",
 )
-_CONNECTION_KEYS = ("type", "table", "region", "endpoint", "credentials")
+_CONNECTION_KEYS = ("type", "table", "region", "endpoint", "credentials", "caBundle")
 _SCAN_KEYS = _CONNECTION_KEYS + ("scanSegments", "maxMapTasks", "readThroughput", "throughputReadPercent")
 _WRITE_KEYS = _CONNECTION_KEYS + (
     "writeThroughput", "throughputWritePercent", "streamChanges", "skipInitialSnapshotTransfer", "billingMode",
@@ -239,7 +241,7 @@ ATTRIBUTE_NAMES = {
     "optimizeHeaders": "optimize_headers", "maxConnections": "max_connections",
     "connectionMaxIdleTimeMs": "connection_max_idle_time_ms", "connectionTimeToLiveMs": "connection_time_to_live_ms",
     "connectionAcquisitionTimeoutMs": "connection_acquisition_timeout_ms",
-    "connectionTimeoutMs": "connection_timeout_ms",
+    "connectionTimeoutMs": "connection_timeout_ms", "caBundle": "ca_bundle",
     "host": "host", "port": "port", "accessKey": "access_key", "secretKey": "secret_key",
     "assumeRole": "assume_role", "arn": "arn", "sessionName": "session_name",
     "from": "from_name", "to": "to_name", "intervalSeconds": "interval_seconds",

@@ -325,8 +325,8 @@ _millis = partial(as_int, low=0)
 
 # YAML key -> rule(value, path) returning the parsed value; a key means the same thing wherever it appears.
 _RULES: dict[str, Callable[[Any, str], Any]] = {
-    "table": as_str, "region": as_str, "endpoint": _endpoint, "credentials": _credentials, "path": as_str,
-    "deadLetterPath": as_str,
+    "table": as_str, "region": as_str, "endpoint": _endpoint, "caBundle": as_str, "credentials": _credentials,
+    "path": as_str, "deadLetterPath": as_str,
     "scanSegments": partial(as_int, low=1, high=1_000_000), "maxMapTasks": _count, "readThroughput": _count,
     "throughputReadPercent": partial(as_float, low=0.1, high=1.5), "writeThroughput": _count,
     "throughputWritePercent": partial(as_float, low=0.1, high=1.5), "streamChanges": as_bool,

@@ -181,6 +181,22 @@ class Connection:
         return b"".join(parts)
 
 
+def open_tunnel(sock: socket.socket, authority: str, authorization: str | None) -> int:
+    """Ask the HTTP proxy at the other end of `sock` for a CONNECT tunnel to `authority` (host:port).
+
+    Returns the proxy's status; the tunnel is open when it is 2xx, and the socket then carries the
+    bytes of the endpoint's TLS handshake. ServerClosed or BadAnswer when the proxy does not answer properly."""
+    head = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+    if authorization:
+        head += f"Proxy-Authorization: {authorization}\r\n"
+    sock.sendall((head + "\r\n").encode("latin-1"))
+    conn = Connection(sock)
+    status, _, _ = conn._head()
+    if 200 <= status < 300 and conn.pos != len(conn.buf):
+        raise BadAnswer("the proxy sent bytes after its CONNECT answer, before the TLS handshake")
+    return status
+
+
 def decoded(data: bytes, encoding: str) -> bytes:
     """The body without its Content-Encoding (gzip or deflate; others are left as they are)."""
     encoding = encoding.strip().lower()

@@ -9,8 +9,13 @@ Content-Length, chunked coding or the server closing (see `http_connection`); gz
 reused connection that fails before any byte of the answer arrives (the server closed it while it sat idle) is
 replaced and the request sent once more; any other failure raises TransportError and closes the connection.
 
-What it does not do: methods other than POST, proxies, redirects, cookies, authentication (the caller signs),
-Expect: 100-continue (the body goes out with the headers), pipelining, HTTP/2.
+Proxies and CA certificates come from a `transport.Transport`: an https endpoint is reached through an HTTP
+CONNECT tunnel, an http one through the proxy with the absolute URL as the request target. `server_name` makes
+every https host be verified against one name (Alternator's nodes are IP addresses found through the seed: their
+certificates are checked for the seed's host name, and for the node's own address when that name is not in them).
+
+What it does not do: methods other than POST and GET, proxies reached over TLS, redirects, cookies,
+authentication (the caller signs), Expect: 100-continue (the body goes out with the headers), pipelining, HTTP/2.
 """
 
 from __future__ import annotations
@@ -24,9 +29,14 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from migrator.http_connection import BadAnswer, Connection, ServerClosed, decoded
+from migrator.http_connection import BadAnswer, Connection, ServerClosed, decoded, open_tunnel
+from migrator.transport import Proxy, Transport
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# OpenSSL's codes for a certificate that does not name the host (X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_).
+NAME_MISMATCH = (62, 64)
+# Its codes for a chain that ends in a CA nobody named as trusted (self-signed, unknown issuer).
+UNKNOWN_ISSUER = (18, 19, 20, 21)
 # What a reused connection raises when the server closed it while it sat idle.
 STALE_ERRORS = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError, ServerClosed)
 
@@ -93,7 +103,11 @@ class HttpPool:
         max_idle_seconds: float | None = None,
         max_age_seconds: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        transport: Transport | None = None,
+        server_name: str | None = None,
     ) -> None:
+        """`transport` gives the proxies and the CA certificates (unless `ssl_context` is given); `server_name` is
+        the TLS name to verify every https host against first (see the module docstring)."""
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout  # for each wait on the socket, not for the whole answer
@@ -101,23 +115,30 @@ class HttpPool:
         self.max_idle_seconds = max_idle_seconds
         self.max_age_seconds = max_age_seconds
         self._ssl_context = ssl_context  # the default one is made at the first https connection
+        self._transport = transport or Transport()
+        self._server_name = server_name
         self._hosts: dict[tuple[str, str, int], _Host] = {}
 
     def post(self, url: str, headers: list[tuple[str, str]], body: bytes) -> Response:
         """POST `body` with the caller's `headers` (which must not include Host or Content-Length)."""
+        return self.request("POST", url, headers, body)
+
+    def request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes = b"") -> Response:
+        """Send one request and read its whole answer; `post` says what is retried and raised."""
         ep = endpoint(url)
         key = (ep.scheme, ep.host, ep.port)
-        host = self._hosts.get(key) or self._hosts.setdefault(key, _Host(self.max_connections))
+        host = self._hosts.get(key) or self._hosts.setdefault(key, self._new_host(ep))
         lines = "".join([f"{name}: {value}\r\n" for name, value in headers])
         if lines.count("\r") != len(headers) or lines.count("\n") != len(headers):
             raise ValueError("a header name or value holds a CR or LF")
-        head = f"POST {ep.path} HTTP/1.1\r\nHost: {ep.host_header}\r\nContent-Length: {len(body)}\r\n{lines}\r\n"
+        head = (f"{method} {host.target}{ep.path} HTTP/1.1\r\nHost: {ep.host_header}\r\n"
+                f"Content-Length: {len(body)}\r\n{host.proxy_header}{lines}\r\n")
         head = head.encode("latin-1")
         conn = host.checkout(self, url)
         reused = conn is not None
         try:
             if conn is None:
-                conn = self._connect(ep, url)
+                conn = self._connect(method, ep, url, host)
             try:
                 status, answer_headers, data, keep = conn.exchange(head, body)
             except STALE_ERRORS:
@@ -125,14 +146,14 @@ class HttpPool:
                     raise
                 conn.close()  # closed by the server while idle: the request never reached it
                 conn = None
-                conn = self._connect(ep, url)
+                conn = self._connect(method, ep, url, host)
                 status, answer_headers, data, keep = conn.exchange(head, body)
         except BaseException as exc:
             if conn is not None:
                 conn.close()
             host.checkin(None)
             if isinstance(exc, (OSError, ServerClosed, BadAnswer)) and not isinstance(exc, TransportError):
-                raise TransportError(f"POST {url}: {_cause(exc, self.read_timeout)}") from exc
+                raise TransportError(f"{method} {url}: {_cause(exc, self.read_timeout)}") from exc
             raise
         if not keep:
             conn.close()
@@ -142,7 +163,7 @@ class HttpPool:
             try:
                 data = decoded(data, encoding)
             except BadAnswer as exc:
-                raise TransportError(f"POST {url}: {exc}") from None
+                raise TransportError(f"{method} {url}: {exc}") from None
         return Response(status, answer_headers, data)
 
     def close(self) -> None:
@@ -150,19 +171,35 @@ class HttpPool:
         for host in list(self._hosts.values()):
             host.close_idle()
 
-    def _connect(self, ep: Endpoint, url: str) -> Connection:
-        sock = None
-        try:
-            sock = socket.create_connection((ep.host, ep.port), timeout=self.connect_timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if ep.scheme == "https":
-                self._ssl_context = self._ssl_context or ssl.create_default_context()
-                sock = self._ssl_context.wrap_socket(sock, server_hostname=ep.host)  # handshake within connect_timeout
-        except OSError as exc:
-            if sock is not None:
-                sock.close()
-            cause, fixable = _cause(exc, self.connect_timeout), not isinstance(exc, ssl.SSLCertVerificationError)
-            raise TransportError(f"POST {url}: cannot connect: {cause}", retryable=fixable) from None
+    def _new_host(self, ep: Endpoint) -> _Host:
+        host = _Host(self.max_connections)
+        host.proxy = self._transport.proxy_for(ep.scheme, ep.host, ep.port)
+        if host.proxy is not None and ep.scheme == "http":  # absolute-form target; https goes through a tunnel
+            host.target = f"http://{ep.host_header}"
+            if host.proxy.authorization:
+                host.proxy_header = f"Proxy-Authorization: {host.proxy.authorization}\r\n"
+        host.tls_names = [self._server_name, ep.host] if self._server_name not in (None, ep.host) else [ep.host]
+        return host
+
+    def _connect(self, method: str, ep: Endpoint, url: str, host: _Host) -> Connection:
+        via = f" through {host.proxy.name}" if host.proxy is not None else ""
+        while True:
+            try:
+                sock = self._open(ep, host)
+                break
+            except ssl.SSLCertVerificationError as exc:
+                if exc.verify_code in NAME_MISMATCH and len(host.tls_names) > 1:
+                    host.tls_names = host.tls_names[1:]  # not the shared name: verify the host's own address
+                    continue
+                cause = f"{_cause(exc, self.connect_timeout)} (checked for the name {host.tls_names[0]!r})"
+                if exc.verify_code in UNKNOWN_ISSUER:
+                    cause += "; if a private CA signed it, name its PEM file in caBundle or AWS_CA_BUNDLE"
+                raise TransportError(f"{method} {url}: cannot connect{via}: {cause}", retryable=False) from None
+            except TransportError as exc:  # the proxy refused the tunnel
+                raise TransportError(f"{method} {url}: cannot connect: {exc}", retryable=exc.retryable) from None
+            except (OSError, ServerClosed, BadAnswer) as exc:
+                cause = _cause(exc, self.connect_timeout)
+                raise TransportError(f"{method} {url}: cannot connect{via}: {cause}") from None
         if ep.scheme == "https":
             sock.settimeout(self.read_timeout)
         else:  # the kernel keeps the time: no poll() before each send and receive, as a Python timeout costs
@@ -172,12 +209,42 @@ class HttpPool:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         return Connection(sock)
 
+    def _open(self, ep: Endpoint, host: _Host) -> socket.socket:
+        """A connected socket to the endpoint: directly or through the proxy, TLS handshake done for https."""
+        proxy = host.proxy
+        sock = socket.create_connection((proxy.host, proxy.port) if proxy else (ep.host, ep.port),
+                                        timeout=self.connect_timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if ep.scheme != "https":
+                return sock
+            if proxy is not None:
+                _tunnel(sock, ep, proxy)
+            self._ssl_context = self._ssl_context or self._transport.ssl_context()
+            return self._ssl_context.wrap_socket(sock, server_hostname=host.tls_names[0])  # within connect_timeout
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _tunnel(sock: socket.socket, ep: Endpoint, proxy: Proxy) -> None:
+    """Open a CONNECT tunnel through `proxy` to the endpoint; TransportError if the proxy refuses."""
+    name = f"[{ep.host}]" if ":" in ep.host else ep.host
+    status = open_tunnel(sock, f"{name}:{ep.port}", proxy.authorization)
+    if not 200 <= status < 300:  # 407: no or wrong credentials, 403: not allowed; 5xx: upstream trouble
+        raise TransportError(f"{proxy.name} refused the tunnel to {name}:{ep.port}: HTTP {status}",
+                             retryable=status >= 500)
+
 
 class _Host:
     """The connections to one (scheme, host, port): idle ones on a stack, and the count of all open ones."""
 
     def __init__(self, limit: int) -> None:
         self.limit, self.opened, self.waiting = limit, 0, 0
+        self.proxy: Proxy | None = None
+        self.target = ""  # before the path in the request line: "http://host:port" through a proxy
+        self.proxy_header = ""  # the Proxy-Authorization line, for http through a proxy
+        self.tls_names: list[str] = []  # names to verify the certificate against, in order; the first one works
         self.idle: list[Connection] = []
         self.lock = threading.Lock()
         self.freed = threading.Condition(self.lock)

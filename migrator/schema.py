@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, SSLError
 
 from migrator.errors import ConfigError, SchemaError
 
@@ -48,6 +48,10 @@ def describe(client, table: str, side: str) -> TableInfo | None:
         if exc.response["Error"]["Code"] == "ResourceNotFoundException":
             return None
         raise SchemaError(f"{side} table {table!r}: DescribeTable failed: {exc}") from exc
+    except BotoCoreError as exc:  # no answer: cannot connect, TLS refused, timed out
+        hint = f"; if a private CA signed it, name its PEM file in {side}.caBundle or AWS_CA_BUNDLE" \
+            if isinstance(exc, SSLError) else ""
+        raise SchemaError(f"{side} table {table!r}: DescribeTable failed: {exc}{hint}") from None
     return _info(desc)
 
 

@@ -38,7 +38,8 @@ def run(spark, config: MigratorConfig) -> int:
         logger.info("%s: %s table %r at %s (region %s)", side, settings.type, settings.table, connection.name,
                     connection.region)
         if connection.kind == "alternator":
-            logger.info("%s: %s", side, describe_nodes(connection.endpoint_url, connection.alternator))
+            logger.info("%s: %s", side, describe_nodes(connection.endpoint_url, connection.alternator,
+                                                         connection.transport))
 
     source_info = schema.describe(source.boto3_client(), src.table, "source")
     if source_info is None:
