@@ -12,6 +12,7 @@ import logging
 from urllib.parse import urlsplit
 
 from migrator.config import AlternatorSettings
+from migrator.errors import RequestError
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +63,23 @@ class NodeRouter:
         from alternator.client import _create_manager  # the library's discovery, with its seed fallback
 
         self.endpoint_url = endpoint_url
-        self._manager = _create_manager(library_config(endpoint_url, settings))
-        self._manager.start()
+        try:
+            self._manager = _create_manager(library_config(endpoint_url, settings))
+            self._manager.start()
+        except Exception as exc:  # the library raises its own errors, OSError and ssl errors alike
+            raise RequestError(f"Alternator node discovery from {endpoint_url} failed: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
     @property
     def nodes(self) -> tuple[str, ...]:
         return tuple(self._manager.nodes.nodes)
 
     def __call__(self) -> str:
-        return self._manager.next_node_uri()
+        try:
+            return self._manager.next_node_uri()
+        except Exception as exc:  # NoNodesAvailableError, when no node of the routing scope is known
+            raise RequestError(f"Alternator node routing from {self.endpoint_url} failed: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         self._manager.stop()

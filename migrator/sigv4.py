@@ -40,6 +40,9 @@ class Signer:
         self.service = service
         self._scope_tail = f"/{region}/{service}/aws4_request"
         self._key = ("", "", b"")  # (secret key, date stamp, derived signing key) of the last request
+        # Seconds the server's clock is ahead of ours, set from its Date header when it refuses a signature as
+        # expired or too skewed (as the AWS SDKs correct clock skew); added to the signing time.
+        self.clock_offset = 0.0
 
     def __repr__(self) -> str:
         return f"Signer(region={self.region!r}, service={self.service!r})"
@@ -56,8 +59,9 @@ class Signer:
         x-amz-security-token. `now` (UTC if naive) is for tests; it defaults to the current time.
         """
         frozen = self._credentials.get_frozen_credentials()
-        if now is None:
-            amz_date = time.strftime(TIMESTAMP, time.gmtime())  # a third of datetime.now().strftime()'s cost
+        if now is None:  # time.strftime: a third of datetime.now().strftime()'s cost
+            offset = self.clock_offset
+            amz_date = time.strftime(TIMESTAMP, time.gmtime(time.time() + offset) if offset else time.gmtime())
         else:
             amz_date = (now.astimezone(datetime.timezone.utc) if now.tzinfo else now).strftime(TIMESTAMP)
         date_stamp = amz_date[:8]

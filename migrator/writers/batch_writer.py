@@ -9,7 +9,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
-from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.api_client import DynamoApi, RetryPolicy, for_table
 from migrator.codec import dumps
 from migrator.errors import TransferError
 from migrator.throttle import RateLimiter, Unlimited, write_units
@@ -151,8 +151,9 @@ class BatchWriter:
         while True:
             rounds += 1
             self.limiter.charge(batch.units)
-            answer = self.api.call("BatchWriteItem", body)
-            left = _batch([_encoded(r) for r in answer.get("UnprocessedItems", {}).get(self.table, [])])
+            answer = self.api.call("BatchWriteItem", body, table=self.table)
+            left = _batch([_encoded(r) for requests in for_table("BatchWriteItem", answer, "UnprocessedItems",
+                                                                  self.table) for r in requests])
             self._settle(answer, batch.units, left)
             deletes_done = batch.deletes - left.deletes
             done = len(batch.requests) - len(left.requests)

@@ -50,7 +50,7 @@ def test_keys_are_read_100_per_request_and_found_items_returned_by_key():
 
 def test_numbers_in_keys_match_whatever_the_server_spells():
     """A key asked as 1.50 finds the item the server returns as 1.5."""
-    api = FakeApi(lambda op, doc: {"Responses": {"t": [{"pk": {"S": "a"}, "sk": {"N": "1.5"}}]}})
+    api = FakeApi(lambda op, doc: {"Responses": {"t": [{"pk": {"S": "a"}, "sk": {"N": "1.5"}}]}, "UnprocessedKeys": {}})
     with BatchGetter(api, "t", KEYS, retry=FAST) as getter:
         found = getter.get([{"pk": {"S": "a"}, "sk": {"N": "1.50"}}])
     assert list(found) == [key_id({"pk": {"S": "a"}, "sk": {"N": "1.5"}}, KEYS)]

@@ -74,7 +74,7 @@ def test_oversized_batches_are_split(monkeypatch):
     """A batch whose request would pass the request-size limit is split in smaller requests."""
     monkeypatch.setattr(batch_writer, "MAX_REQUEST_BYTES", 2000)
     big = [{"id": {"S": f"k{i}"}, "blob": {"S": "x" * 600}} for i in range(8)]
-    api = FakeApi(lambda op, doc: {})
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
     with BatchWriter(api, "t", batch_size=8, retry=FAST) as writer:
         writer.put_many(big)
     assert len(api.calls) > 1
@@ -94,7 +94,7 @@ def test_flush_waits_for_every_batch_in_flight():
         time.sleep(0.01)
         with lock:
             done.extend(doc["RequestItems"]["t"])
-        return {}
+        return {"UnprocessedItems": {}}
 
     api = FakeApi(slow)
     with BatchWriter(api, "t", batch_size=5, max_in_flight=4, retry=FAST) as writer:
@@ -134,8 +134,8 @@ def test_unprocessed_deletes_are_resent_as_deletes():
 def test_raw_items_reach_the_server_byte_for_byte_in_batches():
     """put_raw_many splices each JSON fragment into the body unchanged, 25 to a request, after what is pending."""
     bodies = []
-    api = FakeApi(lambda op, doc: {})
-    api.call = lambda op, body: bodies.append(body) or {}
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
+    api.call = lambda op, body, table=None: bodies.append(body) or {"UnprocessedItems": {}}
     fragments = [b'{"id":{"S":"k%d"},"n":{"N":"1.50"},"pad":{"S":"\\u00e9 x"}}' % i for i in range(60)]
     with BatchWriter(api, "t", batch_size=25, retry=FAST) as writer:
         writer.put({"id": {"S": "first"}})
@@ -158,7 +158,7 @@ def test_write_units_are_charged_by_item_size_for_raw_items():
         def refund(self, units):
             charged.append(-units)
 
-    api = FakeApi(lambda op, doc: {})
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
     small, big = b'{"id":{"S":"a"}}', b'{"id":{"S":"b"},"blob":{"S":"' + b"x" * 2100 + b'"}}'
     with BatchWriter(api, "t", batch_size=25, retry=FAST, limiter=Recorder()) as writer:
         writer.put_raw_many([small, big])

@@ -32,7 +32,7 @@ def test_task_copies_its_segments_and_logs_the_counts(monkeypatch, caplog):
     per_segment = {1: 7, 3: 12}
     source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": f"{doc['Segment']}-{i}"}}
                                                 for i in range(per_segment[doc["Segment"]])]})
-    target = FakeApi(lambda op, doc: {})
+    target = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
     wire({"source": source, "target": target}, monkeypatch)
     with caplog.at_level(logging.INFO, logger="migrator.task"):
         result = transfer_segments(settings(), [1, 3], task=5)
@@ -66,7 +66,7 @@ def test_each_segment_is_reported_done_only_after_its_writes_are_acknowledged(mo
     """on_segment_done gets (segment, items) once per segment, after the target acknowledged all its items."""
     source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": f"{doc['Segment']}-{i}"}} for i in range(13)]})
     acknowledged = []
-    target = FakeApi(lambda op, doc: acknowledged.extend(doc["RequestItems"]["dst"]) or {})
+    target = FakeApi(lambda op, doc: acknowledged.extend(doc["RequestItems"]["dst"]) or {"UnprocessedItems": {}})
     wire({"source": source, "target": target}, monkeypatch)
     reports = []
     transfer_segments(settings(), [0, 2], task=1,
