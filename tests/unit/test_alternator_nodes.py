@@ -25,3 +25,35 @@ def test_rack_falls_back_to_its_datacenter_then_the_cluster():
 def test_no_preference_routes_over_the_cluster():
     """Without datacenter and rack every live node is used."""
     assert isinstance(library_config("http://n:8000", None).routing_scope, ClusterScope)
+
+
+def test_discovery_and_routing_failures_are_request_errors_naming_the_seed(monkeypatch):
+    """The library's errors (a failed start, no node in scope) surface as the migrator's RequestError."""
+    import pytest
+    import importlib
+
+    client = importlib.import_module("alternator.client")
+    from alternator.exceptions import NoNodesAvailableError
+
+    from migrator.alternator_nodes import NodeRouter
+    from migrator.errors import RequestError
+
+    def broken(config):
+        raise OSError("TLS CA file not found")
+
+    monkeypatch.setattr(client, "_create_manager", broken)
+    with pytest.raises(RequestError, match=r"^Alternator node discovery from http://n:8000 failed: OSError: TLS CA"):
+        NodeRouter("http://n:8000", None)
+
+    class NoNodes:
+        def start(self):
+            pass
+
+        def next_node_uri(self):
+            raise NoNodesAvailableError("No nodes available for routing")
+
+    monkeypatch.setattr(client, "_create_manager", lambda config: NoNodes())
+    router = NodeRouter("http://n:8000", None)
+    with pytest.raises(RequestError, match=r"^Alternator node routing from http://n:8000 failed: "
+                                           r"NoNodesAvailableError: No nodes available"):
+        router()

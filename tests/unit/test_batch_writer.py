@@ -163,3 +163,51 @@ def test_write_units_are_charged_by_item_size_for_raw_items():
     with BatchWriter(api, "t", batch_size=25, retry=FAST, limiter=Recorder()) as writer:
         writer.put_raw_many([small, big])
     assert charged == [1 + 3]
+
+
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t"
+
+
+def test_unprocessed_items_under_the_table_arn_are_resent():
+    """DynamoDB may key UnprocessedItems by the table's ARN; those items are re-sent, not taken as written."""
+    answers = []
+
+    def arn_once(op, doc):
+        requests = doc["RequestItems"]["t"]
+        answers.append(len(requests))
+        return {"UnprocessedItems": {ARN: requests[1:]} if len(answers) == 1 else {}}
+
+    api = FakeApi(arn_once)
+    with BatchWriter(api, "t", batch_size=5, retry=FAST) as writer:
+        writer.put_many(items(5))
+    assert answers == [5, 4]
+    assert (writer.written, writer.unprocessed_resent) == (5, 4)
+
+
+def test_unprocessed_items_under_another_table_are_an_error():
+    """UnprocessedItems under a name that is neither this table nor its ARN cannot be accounted for: an error."""
+    for name in ("other", "arn:aws:dynamodb:us-east-1:123456789012:table/tt"):
+        api = FakeApi(lambda op, doc, name=name: {"UnprocessedItems": {name: doc["RequestItems"]["t"]}})
+        with pytest.raises(RequestError, match=f"BatchWriteItem of table 't': the answer's UnprocessedItems names "
+                                               f"another table, '{name}'"):
+            with BatchWriter(api, "t", batch_size=5, retry=FAST) as writer:
+                writer.put_many(items(5))
+
+
+def test_an_answer_without_unprocessed_items_is_not_all_written():
+    """A BatchWriteItem answer without UnprocessedItems (past DynamoApi's checks) is an error, not a success."""
+    api = FakeApi(lambda op, doc: {"ConsumedCapacity": []})
+    with pytest.raises(RequestError, match="BatchWriteItem of table 't': the answer's UnprocessedItems is missing"):
+        with BatchWriter(api, "t", batch_size=5, retry=FAST) as writer:
+            writer.put_many(items(5))
+    assert writer.written == 0
+
+
+def test_the_writer_names_its_table_to_the_client():
+    """Each BatchWriteItem call carries the table, so that the client's errors name it."""
+    tables = []
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
+    api.call = lambda op, body, table=None: tables.append(table) or {"UnprocessedItems": {}}
+    with BatchWriter(api, "t", batch_size=5, retry=FAST) as writer:
+        writer.put_many(items(10))
+    assert tables == ["t", "t"]
