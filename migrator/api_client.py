@@ -23,7 +23,7 @@ from typing import Any
 
 from migrator import __version__
 from migrator.codec import AnswerError, checked, dumps, loads
-from migrator.errors import MigratorError, RequestError, ThrottledError
+from migrator.errors import RequestError, ThrottledError
 from migrator.http_pool import HttpPool, TransportError, endpoint
 from migrator.sigv4 import Signer
 
@@ -217,11 +217,8 @@ class DynamoApi:
     def _sign(self, url: str, what: str, headers: list[tuple[str, str]], body: bytes) -> list[tuple[str, str]]:
         try:
             return self._signer.sign(endpoint(url).host_header, headers, body)
-        except MigratorError:
-            raise
-        except Exception as exc:  # botocore's credential resolvers and refreshers (assume-role, SSO, IMDS) raise many kinds
-            raise RequestError(f"{what}: the AWS credentials could not be resolved or refreshed: "
-                               f"{type(exc).__name__}: {exc}") from None
+        except RequestError as exc:  # credentials that could not be refreshed
+            raise RequestError(f"{what}: {exc}") from None
 
 
 def _crc_differs(expected: str, data: bytes) -> bool:

@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import time
 
+from migrator.errors import RequestError
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 TIMESTAMP = "%Y%m%dT%H%M%SZ"
 # botocore never signs these (hop-by-hop or rewritten by proxies); skipping them keeps the signatures identical.
@@ -58,7 +60,11 @@ class Signer:
         repeated names joined with ","; botocore's unsigned names such as User-Agent skipped), x-amz-date and
         x-amz-security-token. `now` (UTC if naive) is for tests; it defaults to the current time.
         """
-        frozen = self._credentials.get_frozen_credentials()
+        try:
+            frozen = self._credentials.get_frozen_credentials()
+        except Exception as exc:  # botocore's refreshers (assume-role, SSO, IMDS, process) raise many kinds
+            raise RequestError(f"the AWS credentials could not be resolved or refreshed: "
+                               f"{type(exc).__name__}: {exc}") from None
         if now is None:  # time.strftime: a third of datetime.now().strftime()'s cost
             offset = self.clock_offset
             amz_date = time.strftime(TIMESTAMP, time.gmtime(time.time() + offset) if offset else time.gmtime())
