@@ -125,3 +125,22 @@ def test_credential_failures_fail_the_task_naming_table_segments_and_cause(monke
                                             r"'dst': source: the AWS credentials could not be resolved: "
                                             r"ProfileNotFound: .*no-such-profile-for-this-test"):
         transfer_segments(settings(), iter([1, 2]), task=4)
+
+
+def test_the_driver_total_sums_the_tasks_retries(caplog):
+    """report() logs one total retry line summing every task's counters, and none when all are zero."""
+    from types import SimpleNamespace
+
+    from migrator.jobs.migrate import report
+    from migrator.transfer import TaskResult
+
+    results = [TaskResult(0, (0,), 5, 5, 1.0, 0.1, throttled_retries=12, other_retries=1, unprocessed_resent=40),
+               TaskResult(1, (1,), 5, 5, 1.0, 0.1, other_retries=1)]
+    with caplog.at_level(logging.INFO, logger="migrator"):
+        assert report(results, SimpleNamespace(item_count=10), "src", "dst", 2.0) == 0
+    assert "migrator total: 12 throttled requests retried, 2 other retries, 40 unprocessed items re-sent" in \
+        caplog.messages
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="migrator"):
+        report([TaskResult(0, (0,), 5, 5, 1.0, 0.1)], SimpleNamespace(item_count=5), "src", "dst", 2.0)
+    assert not [m for m in caplog.messages if "retried" in m]
