@@ -177,7 +177,7 @@ class DynamoApi:
         except AnswerError as exc:
             raise _Retryable(str(exc), code=exc.code, status=200, throttled=exc.code in THROTTLE_CODES) from None
         except ValueError as exc:
-            raise _Retryable(f"the {len(data)}-byte answer is not valid JSON ({exc})", status=200) from None
+            raise _Retryable(f"the {len(data)}-byte answer is malformed ({exc})", status=200) from None
 
     def _send(self, url: str, what: str, operation: str, body: bytes, encoding: str | None) -> bytes:
         headers = [("Content-Type", CONTENT_TYPE), ("X-Amz-Target", TARGET_PREFIX + operation)]

@@ -64,7 +64,7 @@ if msgspec is not None:
     _decode = msgspec.json.Decoder().decode
 
     class _ScanAnswer(msgspec.Struct):
-        Items: list[msgspec.Raw] | None = None  # None: absent, which `checked` reports
+        Items: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET  # absent: `checked` reports it
         LastEvaluatedKey: dict | None = None
         ConsumedCapacity: dict | None = None
         error_type: Any = msgspec.field(default=None, name="__type")
@@ -80,7 +80,7 @@ if msgspec is not None:
 
     def _raw_page(data: bytes) -> ScanPage:
         answer = _decode_scan(data)
-        if answer.Items is None or answer.error_type is not None:
+        if answer.Items is msgspec.UNSET or answer.error_type is not None:
             checked(_decode(data), ("Items",))  # raises AnswerError, naming the error or the missing field
         consumed = answer.ConsumedCapacity
         return ScanPage(answer.Items, answer.LastEvaluatedKey, consumed.get("CapacityUnits") if consumed else None,
@@ -120,6 +120,8 @@ def raw_scan_page(data: bytes) -> ScanPage:
 
 def _page_of(answer: Any, size: int) -> ScanPage:
     consumed = checked(answer, ("Items",)).get("ConsumedCapacity")
+    if not isinstance(answer["Items"], list):
+        raise AnswerError(f"the answer's Items is a JSON {type(answer['Items']).__name__}, not an array")
     return ScanPage(answer["Items"], answer.get("LastEvaluatedKey"),
                     consumed.get("CapacityUnits") if consumed else None, size)
 

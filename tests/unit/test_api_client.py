@@ -170,7 +170,7 @@ def test_an_answer_that_is_not_json_is_retried_then_fails_naming_operation_table
     for decode in (None, raw_scan_page):
         api, pool = api_with([FakeResponse(200, b'{"Items":[{"a":')] * 4)
         with pytest.raises(RequestError, match=r"^Scan of table 't' to http://127.0.0.1:1 failed 4 times; "
-                                               r"last error: the 15-byte answer is not valid JSON"):
+                                               r"last error: the 15-byte answer is malformed"):
             api.call("Scan", {}, decode, table="t")
         assert len(pool.requests) == 4
 

@@ -97,8 +97,8 @@ def test_answers_that_are_not_scan_answers_raise_answer_error(any_codec, answer,
 
 
 def test_a_body_that_is_not_an_object_is_not_a_scan_answer(any_codec):
-    """A JSON array, string or null raises ValueError from both page decoders."""
-    for body in (b"[]", b'"Items"', b"null"):
+    """A JSON array, string or null, or Items that are not an array, raise ValueError from both page decoders."""
+    for body in (b"[]", b'"Items"', b"null", b'{"Items":null}', b'{"Items":{}}'):
         for decode in (any_codec.raw_scan_page, any_codec.scan_page):
             with pytest.raises(ValueError):
                 decode(body)
