@@ -1,7 +1,12 @@
-from alternator.core import ClusterScope, DatacenterScope, RackScope
+import importlib
 
-from migrator.alternator_nodes import library_config
+import pytest
+from alternator.core import ClusterScope, DatacenterScope, RackScope
+from alternator.exceptions import NoNodesAvailableError
+
+from migrator.alternator_nodes import NodeRouter, library_config
 from migrator.config import AlternatorSettings
+from migrator.errors import RequestError
 
 
 def test_endpoint_and_keys_map_to_the_library_config():
@@ -29,14 +34,7 @@ def test_no_preference_routes_over_the_cluster():
 
 def test_discovery_and_routing_failures_are_request_errors_naming_the_seed(monkeypatch):
     """The library's errors (a failed start, no node in scope) surface as the migrator's RequestError."""
-    import pytest
-    import importlib
-
-    client = importlib.import_module("alternator.client")
-    from alternator.exceptions import NoNodesAvailableError
-
-    from migrator.alternator_nodes import NodeRouter
-    from migrator.errors import RequestError
+    client = importlib.import_module("alternator.client")  # the module; `alternator.client` is also a function
 
     def broken(config):
         raise OSError("TLS CA file not found")

@@ -83,7 +83,8 @@ def test_a_last_evaluated_key_that_does_not_advance_is_an_error():
     """A LastEvaluatedKey equal to the ExclusiveStartKey just sent fails the scan instead of looping forever."""
     stuck = {"id": {"S": "b"}}
     pages = [{"Items": [{"id": {"S": "a"}}], "LastEvaluatedKey": stuck}]
-    api = FakeApi(lambda op, doc: pages[0] if "ExclusiveStartKey" not in doc else {"Items": [], "LastEvaluatedKey": stuck})
+    api = FakeApi(lambda op, doc: pages[0] if "ExclusiveStartKey" not in doc
+                  else {"Items": [], "LastEvaluatedKey": stuck})
     for raw in (False, True):
         api.calls.clear()
         with pytest.raises(RequestError, match=r"^Scan of table 't': the LastEvaluatedKey \{'id': \{'S': 'b'\}\} "
