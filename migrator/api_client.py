@@ -268,6 +268,11 @@ def _error_of(data: bytes) -> tuple[str, str]:
     return code, str(message)
 
 
+def names_table(name: str, table: str) -> bool:
+    """True when `name`, as an answer files things under it, is `table`: its name or its ARN."""
+    return name == table or (name.startswith("arn:") and name.endswith(":table/" + table))
+
+
 def for_table(operation: str, answer: dict, field: str, table: str) -> list:
     """The values of the answer's per-table map `field` (UnprocessedItems, UnprocessedKeys, Responses) for
     `table`, which the server may name by its ARN (`arn:...:table/<name>`). A missing map, or a value under any
@@ -278,7 +283,7 @@ def for_table(operation: str, answer: dict, field: str, table: str) -> list:
                            f"{'missing' if entries is None else 'not a map'}")
     values = []
     for name, value in entries.items():
-        if name != table and not (name.startswith("arn:") and name.endswith(":table/" + table)):
+        if not names_table(name, table):
             raise RequestError(f"{operation} of table {table!r}: the answer's {field} names another table, "
                                f"{name[:200]!r}")
         values.append(value)

@@ -9,7 +9,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
-from migrator.api_client import DynamoApi, RetryPolicy, for_table
+from migrator.api_client import DynamoApi, RetryPolicy, for_table, names_table
 from migrator.codec import dumps
 from migrator.errors import TransferError
 from migrator.throttle import RateLimiter, Unlimited, write_units
@@ -177,7 +177,8 @@ class BatchWriter:
 
     def _settle(self, answer: dict, estimate: int, left: _Batch) -> None:
         """Correct the advance charge: by the capacity the server reports, else by the requests it did not take."""
-        consumed = [c for c in answer.get("ConsumedCapacity") or () if c.get("TableName") == self.table]
+        consumed = [c for c in answer.get("ConsumedCapacity") or ()
+                    if names_table(c.get("TableName", ""), self.table)]
         if consumed:
             self.limiter.refund(estimate - sum(c.get("CapacityUnits", 0) for c in consumed))
         elif left.requests:

@@ -211,3 +211,23 @@ def test_the_writer_names_its_table_to_the_client():
     with BatchWriter(api, "t", batch_size=5, retry=FAST) as writer:
         writer.put_many(items(10))
     assert tables == ["t", "t"]
+
+
+def test_consumed_capacity_reported_under_the_table_arn_settles_the_charge():
+    """ConsumedCapacity filed under the table's ARN corrects the advance charge like one under its name."""
+    charged = []
+
+    class Recorder:
+        def charge(self, units):
+            charged.append(units)
+
+        def refund(self, units):
+            charged.append(-units)
+
+    for name in ("t", ARN):
+        charged.clear()
+        api = FakeApi(lambda op, doc, name=name: {"UnprocessedItems": {},
+                                                  "ConsumedCapacity": [{"TableName": name, "CapacityUnits": 1.0}]})
+        with BatchWriter(api, "t", batch_size=25, retry=FAST, limiter=Recorder(), report_capacity=True) as writer:
+            writer.put_many(items(3))
+        assert charged == [3, -2.0]
