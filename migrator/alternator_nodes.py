@@ -15,6 +15,7 @@ import logging
 from urllib.parse import urlsplit
 
 from migrator.config import AlternatorSettings
+from migrator.errors import RequestError
 from migrator.http_pool import HttpPool, TransportError
 from migrator.transport import Transport
 
@@ -73,10 +74,15 @@ class NodeRouter:
         config = library_config(endpoint_url, settings)
         timeout = config.timeouts.discovery_seconds
         self._pool = HttpPool(max_connections=1, connect_timeout=timeout, read_timeout=timeout, transport=transport)
-        self._manager = SyncLiveNodesManager(config, self._fetch)
-        if not self._manager.refresh_nodes() and scope_chain_includes_cluster(config.routing_scope):
-            self._manager.set_fallback_nodes(list(config.seed_hosts), ClusterScope())  # as alternator-client does
-        self._manager.start()
+        try:
+            self._manager = SyncLiveNodesManager(config, self._fetch)
+            if not self._manager.refresh_nodes() and scope_chain_includes_cluster(config.routing_scope):
+                self._manager.set_fallback_nodes(list(config.seed_hosts), ClusterScope())  # as alternator-client does
+            self._manager.start()
+        except Exception as exc:  # the library raises its own errors, OSError and ssl errors alike
+            self._pool.close()
+            raise RequestError(f"Alternator node discovery from {endpoint_url} failed: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
     def _fetch(self, url: str) -> list[str]:
         """The node addresses /localnodes lists at `url`; none when it fails, as alternator-client's fetcher."""
@@ -97,7 +103,11 @@ class NodeRouter:
         return tuple(self._manager.nodes.nodes)
 
     def __call__(self) -> str:
-        return self._manager.next_node_uri()
+        try:
+            return self._manager.next_node_uri()
+        except Exception as exc:  # NoNodesAvailableError, when no node of the routing scope is known
+            raise RequestError(f"Alternator node routing from {self.endpoint_url} failed: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         self._manager.stop()

@@ -9,6 +9,8 @@ use boto3 (`aws.py`).
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import gzip
 import logging
 import random
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migrator import __version__
-from migrator.codec import dumps, loads
+from migrator.codec import AnswerError, checked, dumps, loads
 from migrator.errors import RequestError, ThrottledError
 from migrator.http_pool import HttpPool, TransportError, endpoint
 from migrator.sigv4 import Signer
@@ -39,6 +41,15 @@ THROTTLE_CODES = frozenset(
 )
 # Other error codes that a later attempt may not hit.
 TRANSIENT_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavailable"})
+# Codes that say the request's signing time is too far from the server's clock (as the AWS SDKs read them).
+CLOCK_SKEW_CODES = frozenset({"RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture"})
+CLOCK_SKEW_MESSAGES = ("Signature expired", "Signature not yet current")  # of an InvalidSignatureException
+# Fields these operations always return, even empty: an answer without them is not what it claims to be.
+REQUIRED_FIELDS = {
+    "Scan": ("Items",),
+    "BatchWriteItem": ("UnprocessedItems",),
+    "BatchGetItem": ("Responses", "UnprocessedKeys"),
+}
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,9 @@ class DynamoApi:
         self._signer = Signer(credentials, region) if credentials is not None else None
         self._compress = compress
         self._extra_headers = [] if minimal_headers else [("User-Agent", USER_AGENT), ("Accept-Encoding", "identity")]
+        self._lock = threading.Lock()
+        self.throttled_retries = 0  # requests retried after throttling or load shedding
+        self.other_retries = 0  # requests retried after any other transient failure
         self._pool = HttpPool(
             max_connections=max_connections,
             connect_timeout=connect_timeout,
@@ -117,61 +131,80 @@ class DynamoApi:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def call(self, operation: str, request: dict | bytes, decode: Callable[[bytes], Any] = loads) -> Any:
-        """Send `request` (a dict, or JSON already encoded) and return the answer as `decode` reads it: dicts by
-        default, or e.g. a Scan page cut into raw items (`codec.raw_scan_page`).
+    def call(self, operation: str, request: dict | bytes, decode: Callable[[bytes], Any] | None = None, *,
+             table: str | None = None) -> Any:
+        """Send `request` (a dict, or JSON already encoded) and return the answer as `decode` reads it: by default
+        a dict, checked to be the operation's answer (an object, no error `__type`, its `REQUIRED_FIELDS`); or
+        e.g. a Scan page cut into raw items (`codec.raw_scan_page`, which checks the same). `table` names the
+        table in error messages.
 
-        Throttling, 5xx answers, timeouts, connection errors and CRC mismatches are retried with backoff;
-        other errors, an answer that is not valid JSON, and the last of the retried ones raise RequestError.
+        Throttling, 5xx answers, timeouts, connection errors, CRC mismatches, clock skew and 200 answers that do
+        not decode or are not the operation's answer are retried with backoff; other errors and the last of the
+        retried ones raise RequestError (ThrottledError when the last one was throttling).
         """
-        data = self._exchange(operation, request)
-        try:
-            return decode(data)
-        except ValueError as exc:
-            raise RequestError(f"{operation} to {self.url}: the answer is not valid JSON ({exc})") from None
-
-    def _exchange(self, operation: str, request: dict | bytes) -> bytes:
         body = request if isinstance(request, bytes) else dumps(request)
         if self._compress and len(body) >= COMPRESS_MIN_BYTES:
             body, encoding = gzip.compress(body, compresslevel=1), "gzip"
         else:
             encoding = None
+        what = f"{operation} of table {table!r}" if table else operation
         attempt = 0
         while True:
             attempt += 1
-            url = self._next_url()
             try:
-                return self._send(url, operation, body, encoding)
+                url = self._next_url()
+            except RequestError as exc:  # node routing (alternator_nodes.NodeRouter)
+                raise RequestError(f"{what}: {exc}") from exc
+            try:
+                return self._decode(operation, self._send(url, what, operation, body, encoding), decode)
             except _Retryable as exc:
                 if attempt >= self.retry.max_attempts:
                     error = ThrottledError if exc.throttled else RequestError
                     raise error(
-                        f"{operation} to {url} failed {attempt} times; last error: {exc}",
+                        f"{what} to {url} failed {attempt} times; last error: {exc}",
                         code=exc.code,
                         status=exc.status,
                     ) from None
+                with self._lock:
+                    if exc.throttled:
+                        self.throttled_retries += 1
+                    else:
+                        self.other_retries += 1
                 pause = self.retry.delay(attempt)
-                logger.debug("%s to %s: %s; retrying in %.2fs", operation, url, exc, pause)
+                logger.debug("%s to %s: %s; retrying in %.2fs", what, url, exc, pause)
                 if self._closed.wait(pause):
-                    raise RequestError(f"{operation} to {url}: stopped retrying after {attempt} attempts, the client "
+                    raise RequestError(f"{what} to {url}: stopped retrying after {attempt} attempts, the client "
                                        f"was closed; last error: {exc}", code=exc.code, status=exc.status) from None
 
-    def _send(self, url: str, operation: str, body: bytes, encoding: str | None) -> bytes:
+    @staticmethod
+    def _decode(operation: str, data: bytes, decode: Callable[[bytes], Any] | None) -> Any:
+        """The answer decoded and checked; a 200 answer that is not the operation's is retried, as a mangled
+        answer from a proxy or an overloaded node may heal."""
+        try:
+            if decode is None:
+                return checked(loads(data), REQUIRED_FIELDS.get(operation, ()))
+            return decode(data)
+        except AnswerError as exc:
+            raise _Retryable(str(exc), code=exc.code, status=200, throttled=exc.code in THROTTLE_CODES) from None
+        except ValueError as exc:
+            raise _Retryable(f"the {len(data)}-byte answer is malformed ({exc})", status=200) from None
+
+    def _send(self, url: str, what: str, operation: str, body: bytes, encoding: str | None) -> bytes:
         headers = [("Content-Type", CONTENT_TYPE), ("X-Amz-Target", TARGET_PREFIX + operation)]
         if encoding:
             headers.append(("Content-Encoding", encoding))
         if self._signer is not None:
-            headers += self._signer.sign(endpoint(url).host_header, headers, body)
+            headers += self._sign(url, what, headers, body)
         try:
             response = self._pool.post(url, headers + self._extra_headers, body)
         except TransportError as exc:
             if exc.retryable:
                 raise _Retryable(str(exc)) from None
-            raise RequestError(f"{operation} to {url} failed: {exc}") from None
+            raise RequestError(f"{what} to {url} failed: {exc}") from None
         data = response.body
         expected_crc = response.headers.get("x-amz-crc32")
-        if expected_crc is not None and int(expected_crc) != zlib.crc32(data):
-            raise _Retryable(f"CRC32 mismatch on a {len(data)}-byte answer")
+        if expected_crc is not None and _crc_differs(expected_crc, data):
+            raise _Retryable(f"CRC32 mismatch on a {len(data)}-byte answer (x-amz-crc32: {expected_crc[:40]!r})")
         if response.status == 200:
             return data
         code, message = _error_of(data)
@@ -179,11 +212,49 @@ class DynamoApi:
             raise _Retryable(f"{code}: {message}", code=code, status=response.status, throttled=True)
         if code in TRANSIENT_CODES or response.status >= 500:
             raise _Retryable(f"HTTP {response.status} {code}: {message}", code=code, status=response.status)
+        if self._signer is not None and _is_clock_skew(code, message):
+            skew = _skew_of(response.headers.get("date"))
+            if skew is not None:
+                self._signer.clock_offset = skew  # later requests, retries included, sign with the server's time
+                raise _Retryable(f"HTTP {response.status} {code}: {message}; signing clock corrected by "
+                                 f"{skew:+.0f} s from the server's Date", code=code, status=response.status)
         raise RequestError(
-            f"{operation} to {url} was refused: HTTP {response.status} {code}: {message}",
+            f"{what} to {url} was refused: HTTP {response.status} {code}: {message}",
             code=code,
             status=response.status,
         )
+
+    def _sign(self, url: str, what: str, headers: list[tuple[str, str]], body: bytes) -> list[tuple[str, str]]:
+        try:
+            return self._signer.sign(endpoint(url).host_header, headers, body)
+        except RequestError as exc:  # credentials that could not be refreshed
+            raise RequestError(f"{what}: {exc}") from None
+
+
+def _crc_differs(expected: str, data: bytes) -> bool:
+    """True when the x-amz-crc32 header is not the CRC32 of `data`, or is not a number at all."""
+    try:
+        return int(expected) != zlib.crc32(data)
+    except ValueError:
+        return True
+
+
+def _is_clock_skew(code: str, message: str) -> bool:
+    return code in CLOCK_SKEW_CODES or (
+        code == "InvalidSignatureException" and any(m in message for m in CLOCK_SKEW_MESSAGES))
+
+
+def _skew_of(date_header: str | None) -> float | None:
+    """Seconds the server's clock (its answer's Date header) is ahead of ours; None without a readable Date."""
+    if not date_header:
+        return None
+    try:
+        server = email.utils.parsedate_to_datetime(date_header)
+    except (TypeError, ValueError):
+        return None
+    if server.tzinfo is None:  # "-0000" in the header; HTTP dates are always GMT
+        server = server.replace(tzinfo=datetime.timezone.utc)
+    return server.timestamp() - time.time()
 
 
 class _Retryable(Exception):
@@ -205,3 +276,25 @@ def _error_of(data: bytes) -> tuple[str, str]:
     code = str(doc.get("__type", "")).rsplit("#", 1)[-1]
     message = doc.get("message") or doc.get("Message") or ""
     return code, str(message)
+
+
+def names_table(name: str, table: str) -> bool:
+    """True when `name`, as an answer files things under it, is `table`: its name or its ARN."""
+    return name == table or (name.startswith("arn:") and name.endswith(":table/" + table))
+
+
+def for_table(operation: str, answer: dict, field: str, table: str) -> list:
+    """The values of the answer's per-table map `field` (UnprocessedItems, UnprocessedKeys, Responses) for
+    `table`, which the server may name by its ARN (`arn:...:table/<name>`). A missing map, or a value under any
+    other name, is a RequestError: those requests cannot be accounted for."""
+    entries = answer.get(field)
+    if not isinstance(entries, dict):
+        raise RequestError(f"{operation} of table {table!r}: the answer's {field} is "
+                           f"{'missing' if entries is None else 'not a map'}")
+    values = []
+    for name, value in entries.items():
+        if not names_table(name, table):
+            raise RequestError(f"{operation} of table {table!r}: the answer's {field} names another table, "
+                               f"{name[:200]!r}")
+        values.append(value)
+    return values

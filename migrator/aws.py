@@ -27,7 +27,7 @@ from botocore.credentials import (
 
 from migrator.api_client import DynamoApi, RetryPolicy
 from migrator.config import AlternatorSettings, Credentials
-from migrator.errors import ConfigError
+from migrator.errors import ConfigError, MigratorError, RequestError
 from migrator.transport import Transport, resolve as resolve_transport
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,19 @@ class Connection:
         return self.endpoint_url or f"DynamoDB {self.region}"
 
     def botocore_credentials(self):
-        """Credentials to sign with, or None to send unsigned requests (Alternator without auth)."""
+        """Credentials to sign with, or None to send unsigned requests (Alternator without auth).
+
+        A failure of botocore's resolvers (a broken profile, credential_process, IMDS, STS) is a RequestError
+        naming the side and the cause."""
+        try:
+            return self._botocore_credentials()
+        except MigratorError:
+            raise
+        except Exception as exc:  # botocore's resolvers raise many kinds (BotoCoreError, ClientError, OSError)
+            raise RequestError(f"{self.side}: the AWS credentials could not be resolved: "
+                               f"{type(exc).__name__}: {exc}") from exc
+
+    def _botocore_credentials(self):
         if self.credentials is None:
             creds = botocore.session.Session().get_credentials()
             if creds is None and self.kind == "alternator":

@@ -25,6 +25,30 @@ except ImportError:  # pragma: no cover - exercised by tests that hide msgspec
 GC_PAUSE_BYTES = 64 * 1024
 
 
+class AnswerError(ValueError):
+    """A 200 answer that is not what the operation returns: not a JSON object, an error `__type` in its body, or
+    without a field the operation always returns. `code` is the error code the body carries, if any."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def checked(answer: Any, required: tuple[str, ...] = ()) -> dict:
+    """`answer` when it is a JSON object without an error `__type` and with every `required` field; else
+    AnswerError."""
+    if not isinstance(answer, dict):
+        raise AnswerError(f"the answer is a JSON {type(answer).__name__}, not an object")
+    if "__type" in answer:
+        code = str(answer["__type"]).rsplit("#", 1)[-1]
+        message = answer.get("message") or answer.get("Message") or ""
+        raise AnswerError(f"a 200 answer carries the error {code}: {message}", code=code)
+    missing = [name for name in required if name not in answer]
+    if missing:
+        raise AnswerError(f"the answer has no {' and no '.join(missing)}")
+    return answer
+
+
 class ScanPage(NamedTuple):
     """One Scan answer: its items (dicts, or JSON fragments from `raw_scan_page`), and what the next request
     needs."""
@@ -40,9 +64,10 @@ if msgspec is not None:
     _decode = msgspec.json.Decoder().decode
 
     class _ScanAnswer(msgspec.Struct):
-        Items: list[msgspec.Raw] = []
+        Items: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET  # absent: `checked` reports it
         LastEvaluatedKey: dict | None = None
         ConsumedCapacity: dict | None = None
+        error_type: Any = msgspec.field(default=None, name="__type")
 
     _decode_scan = msgspec.json.Decoder(_ScanAnswer).decode
 
@@ -55,6 +80,8 @@ if msgspec is not None:
 
     def _raw_page(data: bytes) -> ScanPage:
         answer = _decode_scan(data)
+        if answer.Items is msgspec.UNSET or answer.error_type is not None:
+            checked(_decode(data), ("Items",))  # raises AnswerError, naming the error or the missing field
         consumed = answer.ConsumedCapacity
         return ScanPage(answer.Items, answer.LastEvaluatedKey, consumed.get("CapacityUnits") if consumed else None,
                         len(data))
@@ -80,18 +107,22 @@ def loads(data: bytes) -> Any:
 
 
 def scan_page(data: bytes) -> ScanPage:
-    """A Scan answer with its items decoded to dicts; raises ValueError when it is malformed."""
+    """A Scan answer with its items decoded to dicts; raises ValueError when it is malformed (AnswerError when
+    it is JSON but not a Scan answer)."""
     return _page_of(loads(data), len(data))
 
 
 def raw_scan_page(data: bytes) -> ScanPage:
-    """Cut a Scan answer into its items' JSON fragments; raises ValueError when it is malformed."""
+    """Cut a Scan answer into its items' JSON fragments; raises ValueError when it is malformed (AnswerError when
+    it is JSON but not a Scan answer)."""
     return _paused(_raw_page, data)
 
 
-def _page_of(answer: dict, size: int) -> ScanPage:
-    consumed = answer.get("ConsumedCapacity")
-    return ScanPage(answer.get("Items", []), answer.get("LastEvaluatedKey"),
+def _page_of(answer: Any, size: int) -> ScanPage:
+    consumed = checked(answer, ("Items",)).get("ConsumedCapacity")
+    if not isinstance(answer["Items"], list):
+        raise AnswerError(f"the answer's Items is a JSON {type(answer['Items']).__name__}, not an array")
+    return ScanPage(answer["Items"], answer.get("LastEvaluatedKey"),
                     consumed.get("CapacityUnits") if consumed else None, size)
 
 

@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import time
 
+from migrator.errors import RequestError
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 TIMESTAMP = "%Y%m%dT%H%M%SZ"
 # botocore never signs these (hop-by-hop or rewritten by proxies); skipping them keeps the signatures identical.
@@ -40,6 +42,9 @@ class Signer:
         self.service = service
         self._scope_tail = f"/{region}/{service}/aws4_request"
         self._key = ("", "", b"")  # (secret key, date stamp, derived signing key) of the last request
+        # Seconds the server's clock is ahead of ours, set from its Date header when it refuses a signature as
+        # expired or too skewed (as the AWS SDKs correct clock skew); added to the signing time.
+        self.clock_offset = 0.0
 
     def __repr__(self) -> str:
         return f"Signer(region={self.region!r}, service={self.service!r})"
@@ -55,9 +60,14 @@ class Signer:
         repeated names joined with ","; botocore's unsigned names such as User-Agent skipped), x-amz-date and
         x-amz-security-token. `now` (UTC if naive) is for tests; it defaults to the current time.
         """
-        frozen = self._credentials.get_frozen_credentials()
-        if now is None:
-            amz_date = time.strftime(TIMESTAMP, time.gmtime())  # a third of datetime.now().strftime()'s cost
+        try:
+            frozen = self._credentials.get_frozen_credentials()
+        except Exception as exc:  # botocore's refreshers (assume-role, SSO, IMDS, process) raise many kinds
+            raise RequestError(f"the AWS credentials could not be resolved or refreshed: "
+                               f"{type(exc).__name__}: {exc}") from None
+        if now is None:  # time.strftime: a third of datetime.now().strftime()'s cost
+            offset = self.clock_offset
+            amz_date = time.strftime(TIMESTAMP, time.gmtime(time.time() + offset) if offset else time.gmtime())
         else:
             amz_date = (now.astimezone(datetime.timezone.utc) if now.tzinfo else now).strftime(TIMESTAMP)
         date_stamp = amz_date[:8]

@@ -6,6 +6,7 @@ Plain Python with no Spark in it: `jobs/migrate.py` calls `transfer_segments` in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -61,6 +62,9 @@ class TaskResult:
     cpu_seconds: float  # of the Python worker process while it ran this task (its threads included)
     rejected: int = 0
     rejected_items: tuple[bytes, ...] = ()  # each one DynamoDB JSON object, as scanned
+    throttled_retries: int = 0  # requests retried after throttling, on either side
+    other_retries: int = 0  # requests retried after other transient failures
+    unprocessed_resent: int = 0  # items the target left in UnprocessedItems and the writer sent again
 
 
 def transfer_segments(settings: TransferSettings, segments: Iterable[int], task: int,
@@ -74,13 +78,38 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
     a segment with refused items, so that a resume copies it again).
     """
     started, cpu_started = time.monotonic(), time.process_time()
-    with settings.source.api(retry=settings.retry) as source_api, \
-            settings.target.api(max_connections=settings.writes_in_flight, retry=settings.retry) as target_api:
-        return _transfer(settings, segments, task, source_api, target_api, started, cpu_started, on_segment_done)
+    segments = list(segments)
+    where = (f"task {task}, segments {_segment_list(segments)} of source table {settings.source_table!r} "
+             f"-> target table {settings.target_table!r}")
+    with _client(lambda: settings.source.api(retry=settings.retry), where) as source_api, \
+            _client(lambda: settings.target.api(max_connections=settings.writes_in_flight, retry=settings.retry),
+                    where) as target_api:
+        writers: list[BatchWriter] = []  # _transfer's, so that a failed task's re-sends are counted too
+        try:
+            result = _transfer(settings, segments, task, source_api, target_api, started, cpu_started,
+                               on_segment_done, writers)
+        finally:
+            retried = (source_api.throttled_retries + target_api.throttled_retries,
+                       source_api.other_retries + target_api.other_retries,
+                       sum(w.unprocessed_resent for w in writers))
+            if any(retried):  # failed tasks too: their retries often explain the failure
+                logger.info("migrator task %d: %d throttled requests retried, %d other retries, "
+                            "%d unprocessed items re-sent", task, *retried)
+        return dataclasses.replace(result, throttled_retries=retried[0], other_retries=retried[1],
+                                   unprocessed_resent=retried[2])
+
+
+def _client(make: Callable, where: str):
+    """A data-path client from `make()`; a failure to build it (credentials, node discovery) names the task."""
+    try:
+        return make()
+    except MigratorError as exc:
+        raise TransferError(f"{where}: {exc}") from exc
 
 
 def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, source_api, target_api,
-              started: float, cpu_started: float, on_segment_done: Callable[[int, int], None] | None) -> TaskResult:
+              started: float, cpu_started: float, on_segment_done: Callable[[int, int], None] | None,
+              writers: list) -> TaskResult:
     read_limiter = limiter(settings.read_units_per_second)
     if settings.read_units_per_second or settings.write_units_per_second:
         logger.info(
@@ -101,6 +130,7 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
         key_names=settings.target_key_names,
         on_refused=rejects.add if rejects is not None else None,
     ) as writer:
+        writers.append(writer)
         for segment in segments:
             rejected_before = writer.rejected
             if rejects is not None:

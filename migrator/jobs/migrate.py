@@ -198,6 +198,11 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
         len(results), written, source_table, target_table, seconds, rate,
         cpu_summary(sum(r.cpu_seconds for r in results), written),
     )
+    retried = [sum(r.throttled_retries for r in results), sum(r.other_retries for r in results),
+               sum(r.unprocessed_resent for r in results)]
+    if any(retried):
+        logger.info("migrator total: %d throttled requests retried, %d other retries, %d unprocessed items re-sent",
+                    *retried)
     if skipped:
         logger.info("migrator source count: %d items scanned in the segments of this run (exact); the %d skipped "
                     "segments were copied by an earlier run", scanned, skipped)

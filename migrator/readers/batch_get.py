@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.api_client import DynamoApi, RetryPolicy, for_table
 from migrator.codec import dumps
 from migrator.errors import TransferError
 from migrator.items import key_id, key_projection
@@ -74,12 +74,14 @@ class BatchGetter:
         rounds = rounds_without_progress = 0
         while True:
             rounds += 1
-            answer = self.api.call("BatchGetItem", self._encode(keys))
+            answer = self.api.call("BatchGetItem", self._encode(keys), table=self.table)
             with self._lock:
                 self.requests += 1
-            for item in answer.get("Responses", {}).get(self.table, []):
-                found[key_id(item, self.key_names)] = item
-            left = answer.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+            for items in for_table("BatchGetItem", answer, "Responses", self.table):
+                for item in items:
+                    found[key_id(item, self.key_names)] = item
+            left = [k for entry in for_table("BatchGetItem", answer, "UnprocessedKeys", self.table)
+                    for k in entry.get("Keys", [])]
             if not left:
                 return found
             rounds_without_progress = 0 if len(left) < len(keys) else rounds_without_progress + 1

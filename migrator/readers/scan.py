@@ -9,6 +9,7 @@ from typing import Any
 
 from migrator.api_client import DynamoApi
 from migrator.codec import raw_scan_page, scan_page
+from migrator.errors import RequestError
 from migrator.throttle import RateLimiter, Unlimited, read_units
 
 
@@ -41,11 +42,14 @@ def scan_pages(
     if report_capacity:
         request["ReturnConsumedCapacity"] = "TOTAL"
     while True:
-        page = api.call("Scan", request, decode)
+        page = api.call("Scan", request, decode, table=table)
         limiter.charge(page.consumed_units if page.consumed_units is not None else read_units(page.size))
         yield page.items
         if not page.last_key:
             return
+        if page.last_key == request.get("ExclusiveStartKey"):  # the same page again, forever
+            raise RequestError(f"Scan of table {table!r}: the LastEvaluatedKey {str(page.last_key)[:200]} does "
+                               "not advance (it is the ExclusiveStartKey just sent)")
         request["ExclusiveStartKey"] = page.last_key
 
 

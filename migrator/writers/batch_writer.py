@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
-from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.api_client import DynamoApi, RetryPolicy, for_table, names_table
 from migrator.codec import dumps, loads
 from migrator.errors import ItemRejected, RequestError, TransferError
 from migrator.throttle import RateLimiter, Unlimited, write_units
@@ -195,14 +195,15 @@ class BatchWriter:
             rounds += 1
             self.limiter.charge(batch.units)
             try:
-                answer = self.api.call("BatchWriteItem", body)
+                answer = self.api.call("BatchWriteItem", body, table=self.table)
             except RequestError as exc:
                 if exc.code != REFUSED_CODE:
                     raise
                 self.limiter.refund(batch.units)  # nothing of a refused batch is written
                 self._split(batch.requests, exc, refused)
                 return
-            left = _batch([_encoded(r) for r in answer.get("UnprocessedItems", {}).get(self.table, [])])
+            left = _batch([_encoded(r) for requests in for_table("BatchWriteItem", answer, "UnprocessedItems",
+                                                                  self.table) for r in requests])
             self._settle(answer, batch.units, left)
             deletes_done = batch.deletes - left.deletes
             done = len(batch.requests) - len(left.requests)
@@ -255,7 +256,8 @@ class BatchWriter:
 
     def _settle(self, answer: dict, estimate: int, left: _Batch) -> None:
         """Correct the advance charge: by the capacity the server reports, else by the requests it did not take."""
-        consumed = [c for c in answer.get("ConsumedCapacity") or () if c.get("TableName") == self.table]
+        consumed = [c for c in answer.get("ConsumedCapacity") or ()
+                    if names_table(c.get("TableName", ""), self.table)]
         if consumed:
             self.limiter.refund(estimate - sum(c.get("CapacityUnits", 0) for c in consumed))
         elif left.requests:

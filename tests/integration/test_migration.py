@@ -223,7 +223,7 @@ def test_a_task_that_fails_is_run_again_by_spark(moto_source, moto_target, tmp_p
     assert run.returncode == 0, describe(run.stdout)
     assert "Lost task 0.0" in run.stdout, describe(run.stdout)
     assert (f"TransferError: segment 0/1 of source table {source_table!r} -> target table {target_table!r}: "
-            "BatchWriteItem to ") in run.stdout
+            f"BatchWriteItem of table {target_table!r} to ") in run.stdout
     assert "AccessDeniedException: injected by the test" in run.stdout
     assert_same_items(source, source_table, target, target_table, len(items))
     assert sum(n for _, n in task_counts(run.stdout).values()) == len(items)

@@ -39,6 +39,7 @@ class _ApiShape:
 
     closed = False
     url = "fake"
+    throttled_retries = other_retries = 0  # DynamoApi's retry counters
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict]] = []
@@ -50,7 +51,7 @@ class _ApiShape:
     def __exit__(self, *exc):
         self.closed = True
 
-    def call(self, operation, request, decode=None):
+    def call(self, operation, request, decode=None, *, table=None):
         doc = loads(request) if isinstance(request, bytes) else loads(dumps(request))  # as sent, not as mutated later
         with self._lock:
             self.calls.append((operation, doc))

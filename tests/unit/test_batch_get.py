@@ -50,7 +50,7 @@ def test_keys_are_read_100_per_request_and_found_items_returned_by_key():
 
 def test_numbers_in_keys_match_whatever_the_server_spells():
     """A key asked as 1.50 finds the item the server returns as 1.5."""
-    api = FakeApi(lambda op, doc: {"Responses": {"t": [{"pk": {"S": "a"}, "sk": {"N": "1.5"}}]}})
+    api = FakeApi(lambda op, doc: {"Responses": {"t": [{"pk": {"S": "a"}, "sk": {"N": "1.5"}}]}, "UnprocessedKeys": {}})
     with BatchGetter(api, "t", KEYS, retry=FAST) as getter:
         found = getter.get([{"pk": {"S": "a"}, "sk": {"N": "1.50"}}])
     assert list(found) == [key_id({"pk": {"S": "a"}, "sk": {"N": "1.5"}}, KEYS)]
@@ -104,3 +104,32 @@ def test_request_errors_are_raised():
     with pytest.raises(RequestError, match="ValidationException"):
         with BatchGetter(FakeApi(refuse), "t", KEYS, retry=FAST) as getter:
             getter.get([key(1)])
+
+
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t"
+
+
+def test_responses_and_unprocessed_keys_under_the_table_arn_are_taken():
+    """Items and unprocessed keys the server files under the table's ARN are found and re-sent."""
+    table = stored(10)
+    inner = server(table, leave_unprocessed=lambda keys: keys[5:])
+
+    def by_arn(op, doc):
+        answer = inner.handler(op, doc)
+        return {field: {ARN: value for value in entries.values()} for field, entries in answer.items()}
+
+    with BatchGetter(FakeApi(by_arn), "t", KEYS, retry=FAST) as getter:
+        found = getter.get([key(i) for i in range(10)])
+    assert found == table and getter.unprocessed_resent == 5
+
+
+def test_answers_under_another_table_or_without_their_maps_are_errors():
+    """Responses or UnprocessedKeys under another table's name, or missing, fail the read; never "not found"."""
+    cases = [({"Responses": {"other": []}, "UnprocessedKeys": {}}, "Responses names another table, 'other'"),
+             ({"Responses": {}, "UnprocessedKeys": {"x": {"Keys": [key(1)]}}}, "UnprocessedKeys names another table"),
+             ({"UnprocessedKeys": {}}, "Responses is missing"),
+             ({"Responses": {}}, "UnprocessedKeys is missing")]
+    for answer, message in cases:
+        with pytest.raises(RequestError, match=f"^BatchGetItem of table 't': the answer's {message}"):
+            with BatchGetter(FakeApi(lambda op, doc, answer=answer: answer), "t", KEYS, retry=FAST) as getter:
+                getter.get([key(1)])

@@ -74,7 +74,7 @@ def test_oversized_batches_are_split(monkeypatch):
     """A batch whose request would pass the request-size limit is split in smaller requests."""
     monkeypatch.setattr(batch_writer, "MAX_REQUEST_BYTES", 2000)
     big = [{"id": {"S": f"k{i}"}, "blob": {"S": "x" * 600}} for i in range(8)]
-    api = FakeApi(lambda op, doc: {})
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
     with BatchWriter(api, "t", batch_size=8, retry=FAST) as writer:
         writer.put_many(big)
     assert len(api.calls) > 1
@@ -94,7 +94,7 @@ def test_flush_waits_for_every_batch_in_flight():
         time.sleep(0.01)
         with lock:
             done.extend(doc["RequestItems"]["t"])
-        return {}
+        return {"UnprocessedItems": {}}
 
     api = FakeApi(slow)
     with BatchWriter(api, "t", batch_size=5, max_in_flight=4, retry=FAST) as writer:
@@ -134,8 +134,8 @@ def test_unprocessed_deletes_are_resent_as_deletes():
 def test_raw_items_reach_the_server_byte_for_byte_in_batches():
     """put_raw_many splices each JSON fragment into the body unchanged, 25 to a request, after what is pending."""
     bodies = []
-    api = FakeApi(lambda op, doc: {})
-    api.call = lambda op, body: bodies.append(body) or {}
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
+    api.call = lambda op, body, table=None: bodies.append(body) or {"UnprocessedItems": {}}
     fragments = [b'{"id":{"S":"k%d"},"n":{"N":"1.50"},"pad":{"S":"\\u00e9 x"}}' % i for i in range(60)]
     with BatchWriter(api, "t", batch_size=25, retry=FAST) as writer:
         writer.put({"id": {"S": "first"}})
@@ -158,8 +158,76 @@ def test_write_units_are_charged_by_item_size_for_raw_items():
         def refund(self, units):
             charged.append(-units)
 
-    api = FakeApi(lambda op, doc: {})
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
     small, big = b'{"id":{"S":"a"}}', b'{"id":{"S":"b"},"blob":{"S":"' + b"x" * 2100 + b'"}}'
     with BatchWriter(api, "t", batch_size=25, retry=FAST, limiter=Recorder()) as writer:
         writer.put_raw_many([small, big])
     assert charged == [1 + 3]
+
+
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t"
+
+
+def test_unprocessed_items_under_the_table_arn_are_resent():
+    """DynamoDB may key UnprocessedItems by the table's ARN; those items are re-sent, not taken as written."""
+    answers = []
+
+    def arn_once(op, doc):
+        requests = doc["RequestItems"]["t"]
+        answers.append(len(requests))
+        return {"UnprocessedItems": {ARN: requests[1:]} if len(answers) == 1 else {}}
+
+    api = FakeApi(arn_once)
+    with BatchWriter(api, "t", batch_size=5, retry=FAST) as writer:
+        writer.put_many(items(5))
+    assert answers == [5, 4]
+    assert (writer.written, writer.unprocessed_resent) == (5, 4)
+
+
+def test_unprocessed_items_under_another_table_are_an_error():
+    """UnprocessedItems under a name that is neither this table nor its ARN cannot be accounted for: an error."""
+    for name in ("other", "arn:aws:dynamodb:us-east-1:123456789012:table/tt"):
+        api = FakeApi(lambda op, doc, name=name: {"UnprocessedItems": {name: doc["RequestItems"]["t"]}})
+        with pytest.raises(RequestError, match=f"BatchWriteItem of table 't': the answer's UnprocessedItems names "
+                                               f"another table, '{name}'"):
+            with BatchWriter(api, "t", batch_size=5, retry=FAST) as writer:
+                writer.put_many(items(5))
+
+
+def test_an_answer_without_unprocessed_items_is_not_all_written():
+    """A BatchWriteItem answer without UnprocessedItems (past DynamoApi's checks) is an error, not a success."""
+    api = FakeApi(lambda op, doc: {"ConsumedCapacity": []})
+    with pytest.raises(RequestError, match="BatchWriteItem of table 't': the answer's UnprocessedItems is missing"):
+        with BatchWriter(api, "t", batch_size=5, retry=FAST) as writer:
+            writer.put_many(items(5))
+    assert writer.written == 0
+
+
+def test_the_writer_names_its_table_to_the_client():
+    """Each BatchWriteItem call carries the table, so that the client's errors name it."""
+    tables = []
+    api = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
+    api.call = lambda op, body, table=None: tables.append(table) or {"UnprocessedItems": {}}
+    with BatchWriter(api, "t", batch_size=5, retry=FAST) as writer:
+        writer.put_many(items(10))
+    assert tables == ["t", "t"]
+
+
+def test_consumed_capacity_reported_under_the_table_arn_settles_the_charge():
+    """ConsumedCapacity filed under the table's ARN corrects the advance charge like one under its name."""
+    charged = []
+
+    class Recorder:
+        def charge(self, units):
+            charged.append(units)
+
+        def refund(self, units):
+            charged.append(-units)
+
+    for name in ("t", ARN):
+        charged.clear()
+        api = FakeApi(lambda op, doc, name=name: {"UnprocessedItems": {},
+                                                  "ConsumedCapacity": [{"TableName": name, "CapacityUnits": 1.0}]})
+        with BatchWriter(api, "t", batch_size=25, retry=FAST, limiter=Recorder(), report_capacity=True) as writer:
+            writer.put_many(items(3))
+        assert charged == [3, -2.0]

@@ -80,3 +80,25 @@ def test_collection_is_paused_only_while_a_large_answer_is_decoded(monkeypatch):
 
 def test_dumps_is_compact_utf8(any_codec):
     assert any_codec.dumps({"a": {"S": "é"}, "b": [1]}) == '{"a":{"S":"é"},"b":[1]}'.encode()
+
+
+@pytest.mark.parametrize("answer, message, code", [
+    (b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"busy"}',
+     "a 200 answer carries the error InternalServerError: busy", "InternalServerError"),
+    (b'{"Items":[],"__type":"x#ThrottlingException"}', "carries the error ThrottlingException", "ThrottlingException"),
+    (b'{"Count":0,"ScannedCount":0}', "the answer has no Items", ""),
+])
+def test_answers_that_are_not_scan_answers_raise_answer_error(any_codec, answer, message, code):
+    """An error body or a body without Items is an AnswerError (raw and dict pages), never an empty last page."""
+    for decode in (any_codec.raw_scan_page, any_codec.scan_page):
+        with pytest.raises(any_codec.AnswerError, match=message) as info:
+            decode(answer)
+        assert info.value.code == code
+
+
+def test_a_body_that_is_not_an_object_is_not_a_scan_answer(any_codec):
+    """A JSON array, string or null, or Items that are not an array, raise ValueError from both page decoders."""
+    for body in (b"[]", b'"Items"', b"null", b'{"Items":null}', b'{"Items":{}}'):
+        for decode in (any_codec.raw_scan_page, any_codec.scan_page):
+            with pytest.raises(ValueError):
+                decode(body)

@@ -77,3 +77,27 @@ def test_prefetch_raises_the_reader_error_in_the_caller():
     assert next(stream) == [1]
     with pytest.raises(RequestError, match="Scan refused"):
         next(stream)
+
+
+def test_a_last_evaluated_key_that_does_not_advance_is_an_error():
+    """A LastEvaluatedKey equal to the ExclusiveStartKey just sent fails the scan instead of looping forever."""
+    stuck = {"id": {"S": "b"}}
+    pages = [{"Items": [{"id": {"S": "a"}}], "LastEvaluatedKey": stuck}]
+    api = FakeApi(lambda op, doc: pages[0] if "ExclusiveStartKey" not in doc
+                  else {"Items": [], "LastEvaluatedKey": stuck})
+    for raw in (False, True):
+        api.calls.clear()
+        with pytest.raises(RequestError, match=r"^Scan of table 't': the LastEvaluatedKey \{'id': \{'S': 'b'\}\} "
+                                               "does not advance"):
+            list(scan_pages(api, "t", 0, 1, raw=raw))
+        assert len(api.calls) == 2
+
+
+def test_scan_names_its_table_to_the_client():
+    """Each Scan call carries the table, so that the client's errors name it."""
+    tables = []
+    api = FakeApi(lambda op, doc: {"Items": []})
+    call = api.call
+    api.call = lambda op, request, decode=None, table=None: tables.append(table) or call(op, request, decode)
+    list(scan_pages(api, "t", 0, 1))
+    assert tables == ["t"]

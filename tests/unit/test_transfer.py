@@ -32,7 +32,7 @@ def test_task_copies_its_segments_and_logs_the_counts(monkeypatch, caplog):
     per_segment = {1: 7, 3: 12}
     source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": f"{doc['Segment']}-{i}"}}
                                                 for i in range(per_segment[doc["Segment"]])]})
-    target = FakeApi(lambda op, doc: {})
+    target = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
     wire({"source": source, "target": target}, monkeypatch)
     with caplog.at_level(logging.INFO, logger="migrator.task"):
         result = transfer_segments(settings(), [1, 3], task=5)
@@ -66,7 +66,7 @@ def test_each_segment_is_reported_done_only_after_its_writes_are_acknowledged(mo
     """on_segment_done gets (segment, items) once per segment, after the target acknowledged all its items."""
     source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": f"{doc['Segment']}-{i}"}} for i in range(13)]})
     acknowledged = []
-    target = FakeApi(lambda op, doc: acknowledged.extend(doc["RequestItems"]["dst"]) or {})
+    target = FakeApi(lambda op, doc: acknowledged.extend(doc["RequestItems"]["dst"]) or {"UnprocessedItems": {}})
     wire({"source": source, "target": target}, monkeypatch)
     reports = []
     transfer_segments(settings(), [0, 2], task=1,
@@ -86,3 +86,61 @@ def test_a_segment_that_fails_is_not_reported_done(monkeypatch):
     with pytest.raises(TransferError):
         transfer_segments(settings(), [1], task=0, on_segment_done=lambda *args: reports.append(args))
     assert reports == []
+
+
+def test_retries_and_resends_are_summed_per_task_at_info(monkeypatch, caplog):
+    """One INFO line per task sums throttled retries, other retries (both sides) and unprocessed items re-sent."""
+    source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": f"{doc['Segment']}-{i}"}} for i in range(10)]})
+    source.throttled_retries, source.other_retries = 12, 1
+    sent = []
+
+    def half_once(op, doc):
+        requests = doc["RequestItems"]["dst"]
+        sent.append(len(requests))
+        return {"UnprocessedItems": {"dst": requests[:4]} if len(sent) == 1 else {}}
+
+    target = FakeApi(half_once)
+    target.other_retries = 1
+    wire({"source": source, "target": target}, monkeypatch)
+    with caplog.at_level(logging.INFO, logger="migrator.task"):
+        result = transfer_segments(settings(), [1], task=3)
+    assert "migrator task 3: 12 throttled requests retried, 2 other retries, 4 unprocessed items re-sent" in \
+        caplog.messages
+    assert (result.throttled_retries, result.other_retries, result.unprocessed_resent) == (12, 2, 4)
+
+
+def test_no_retry_line_when_nothing_was_retried(monkeypatch, caplog):
+    """A task without retries or re-sends logs no retry line."""
+    source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": "a"}}]})
+    wire({"source": source, "target": FakeApi(lambda op, doc: {"UnprocessedItems": {}})}, monkeypatch)
+    with caplog.at_level(logging.INFO, logger="migrator.task"):
+        transfer_segments(settings(), [1], task=0)
+    assert not [m for m in caplog.messages if "retried" in m]
+
+
+def test_credential_failures_fail_the_task_naming_table_segments_and_cause(monkeypatch):
+    """Credentials that cannot be resolved when the task builds its clients give a TransferError with context."""
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile-for-this-test")
+    with pytest.raises(TransferError, match=r"^task 4, segments \[1, 2\] of source table 'src' -> target table "
+                                            r"'dst': source: the AWS credentials could not be resolved: "
+                                            r"ProfileNotFound: .*no-such-profile-for-this-test"):
+        transfer_segments(settings(), iter([1, 2]), task=4)
+
+
+def test_the_driver_total_sums_the_tasks_retries(caplog):
+    """report() logs one total retry line summing every task's counters, and none when all are zero."""
+    from types import SimpleNamespace
+
+    from migrator.jobs.migrate import report
+    from migrator.transfer import TaskResult
+
+    results = [TaskResult(0, (0,), 5, 5, 1.0, 0.1, throttled_retries=12, other_retries=1, unprocessed_resent=40),
+               TaskResult(1, (1,), 5, 5, 1.0, 0.1, other_retries=1)]
+    with caplog.at_level(logging.INFO, logger="migrator"):
+        assert report(results, SimpleNamespace(item_count=10), "src", "dst", 2.0) == 0
+    assert "migrator total: 12 throttled requests retried, 2 other retries, 40 unprocessed items re-sent" in \
+        caplog.messages
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="migrator"):
+        report([TaskResult(0, (0,), 5, 5, 1.0, 0.1)], SimpleNamespace(item_count=5), "src", "dst", 2.0)
+    assert not [m for m in caplog.messages if "retried" in m]
