@@ -79,8 +79,8 @@ def test_secrets_from_config_and_environment_appear_in_no_log_savepoint_report_o
         assert fill_table(client, source_table, sample_data.demo_items(ITEMS)) == ITEMS
         savepoints = tmp_path / "savepoints"
         report = tmp_path / "report.json"
-        with FaultProxy(source.url, rates={"slow": 1.0}, seed=1, slow_seconds=0.3) as source_proxy, \
-                FaultProxy(target.url, rates={"slow": 1.0}, seed=2, slow_seconds=0.2) as target_proxy:
+        with FaultProxy(source.url, rates={"slow": 1.0}, seed=1, slow_seconds=0.15) as source_proxy, \
+                FaultProxy(target.url, rates={"slow": 1.0}, seed=2, slow_seconds=0.1) as target_proxy:
             config = write_config(tmp_path / "job.yaml", source_proxy.url, source_table, target_proxy.url,
                                   target_table, source_extra={"scanSegments": 4},
                                   top={"savepoints": {"path": str(savepoints), "intervalSeconds": 1}})
