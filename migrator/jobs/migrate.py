@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -17,6 +18,7 @@ from migrator.errors import Interrupted, SavepointError, SchemaError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.progress.reporter import ProgressReporter
 from migrator.progress.server import ProgressServer
+from migrator.progress.share import RunningTasks
 from migrator.savepoint_stores import open_store
 from migrator.savepoints import SavepointWriter, secret_paths
 from migrator.segments import SegmentPlan, plan_segments, segment_ranges
@@ -70,9 +72,7 @@ def run(spark, config: MigratorConfig) -> int:
     write = job_budget(dst.write_throughput, dst.throughput_write_percent,
                        target_info.capacity("WriteCapacityUnits"), target_info.billing_mode, concurrent,
                        "target.writeThroughput")
-    for what, budget, unit in (("read", read, "RCU"), ("write", write, "WCU")):
-        logger.info("%s budget: %.0f %s/s (%s), shared by %d concurrent tasks: %.1f %s/s per task",
-                    what, budget.units_per_second, unit, budget.origin, concurrent, budget.per_task, unit)
+    log_budgets((("read", read, "RCU"), ("write", write, "WCU")), concurrent)
     settings = TransferSettings(
         source=source,
         source_table=src.table,
@@ -80,9 +80,10 @@ def run(spark, config: MigratorConfig) -> int:
         target_table=dst.table,
         total_segments=plan.total,
         batch_size=dst.max_items_per_batch or DEFAULT_BATCH_SIZE,
-        read_units_per_second=read.per_task,
-        write_units_per_second=write.per_task,
+        read_units_per_second=read.units_per_second,
+        write_units_per_second=write.units_per_second,
         scan_limit=scan_limit(read.per_task, source_info.average_item_bytes),
+        tasks_at_once=concurrent,
     )
     sc.setJobDescription(
         f"migrate {src.type} table {src.table!r} -> {dst.type} table {dst.table!r}: "
@@ -114,12 +115,14 @@ def _run_job(sc, config: MigratorConfig, plan: SegmentPlan, settings: TransferSe
             logger.warning("%s", _resume_hint(writer))
 
     with contextlib.ExitStack() as stack:
+        budgets = settings.read_units_per_second > 0 or settings.write_units_per_second > 0
+        if writer is not None or budgets:
+            server = stack.enter_context(progress_server(sc, plan.total, writer.segment_done if writer is not None else None))
+            settings = dataclasses.replace(settings, progress=server.address if writer is not None else None,
+                                           shares=server.address if budgets else None)
+            if budgets:
+                stack.callback(log_peak, server)
         if writer is not None:
-            conf = sc.getConf()
-            host = conf.get("spark.driver.host", "127.0.0.1")
-            server = stack.enter_context(ProgressServer(conf.get("spark.driver.bindAddress", None) or host, host,
-                                                        plan.total, writer.segment_done))
-            settings = dataclasses.replace(settings, progress=server.address)
             writer.start(config.savepoints.interval_seconds)
             stack.callback(writer.stop)
         stop = stack.enter_context(StopOnSignals(sc, on_stop, jvm_hook=writer is not None))
@@ -146,6 +149,25 @@ def _run_job(sc, config: MigratorConfig, plan: SegmentPlan, settings: TransferSe
     return results
 
 
+def progress_server(sc, total_segments: int = 0, on_done=None) -> ProgressServer:
+    """The driver's server for segment reports and budget shares, on the driver's address (executors reach it)."""
+    conf = sc.getConf()
+    host = conf.get("spark.driver.host", "127.0.0.1")
+    return ProgressServer(conf.get("spark.driver.bindAddress", None) or host, host, total_segments, on_done)
+
+
+def log_budgets(budgets, expected_tasks: int) -> None:
+    """One line per budget: `read budget: 20 RCU/s (source.readThroughput 20 x 1), shared by the tasks running ...`."""
+    for what, budget, unit in budgets:
+        logger.info("%s budget: %.0f %s/s (%s), shared by the tasks running at once, counted while the job runs "
+                    "(%d expected from Spark's parallelism: %.1f %s/s per task)", what, budget.units_per_second,
+                    unit, budget.origin, expected_tasks, budget.per_task, unit)
+
+
+def log_peak(server: ProgressServer) -> None:
+    logger.info("budget shares: at most %d tasks ran at once", server.peak_running)
+
+
 def _resume_hint(writer: SavepointWriter | None) -> str:
     if writer is None:
         return "no savepoints configured, so the next run starts over (puts are idempotent); set savepoints: to resume"
@@ -166,12 +188,20 @@ def _transfer_partition(settings: TransferSettings, segments):
     context = TaskContext.get()
     task = context.partitionId() if context is not None else 0
     reporter = ProgressReporter(settings.progress, task) if settings.progress is not None else None
+    running = running_tasks(context, settings.shares, task, settings.tasks_at_once)
     try:
         for assigned in segments:
-            yield transfer_segments(settings, assigned, task, on_segment_done=reporter)
+            yield transfer_segments(settings, assigned, task, on_segment_done=reporter, running_tasks=running)
     finally:
         if reporter is not None:
             reporter.close()
+        running.close()
+
+
+def running_tasks(context, address, task: int, expected: int, label: str = "migrator task") -> RunningTasks:
+    """This task attempt, registered with the driver's count of running tasks (a static count without `address`)."""
+    attempt = str(context.taskAttemptId()) if context is not None else f"{task}-{os.getpid()}"
+    return RunningTasks(address, attempt, task, expected, label=label).start()
 
 
 def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float, *,
