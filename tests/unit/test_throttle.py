@@ -69,3 +69,40 @@ def test_scan_limit_keeps_a_page_a_small_share_of_the_budget():
     assert scan_limit(10_000, 200) is None  # a 1 MB page is a small bite already
     assert scan_limit(0, 200) is None  # no budget, no limit
     assert scan_limit(2, None) == 4  # unknown size: 1 KB assumed
+
+
+def test_a_new_rate_counts_from_the_moment_it_is_set():
+    """10 units/s for 1 s, then 40 units/s: the next 40 units are paid back in exactly 1 s more."""
+    clock = FakeClock()
+    bucket = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    bucket.charge(10)
+    assert clock.now == pytest.approx(1.0)
+    bucket.set_rate(40)
+    bucket.charge(40)
+    assert clock.now == pytest.approx(2.0)
+    assert (bucket.rate, bucket.burst) == (40, 40)
+
+
+def test_a_shared_limiter_takes_the_budget_divided_by_the_tasks_running_now():
+    """Budget 100: alone, a task charges 100 units in 1 s; with 4 tasks running, 25 units take 1 s."""
+    from migrator.throttle import SharedLimiter
+
+    clock = FakeClock()
+    running = [1]
+    bucket = SharedLimiter(100, lambda: running[0], clock=clock, sleep=clock.sleep)
+    bucket.charge(100)
+    assert (bucket.rate, clock.now) == (100, pytest.approx(1.0))
+    running[0] = 4
+    bucket.charge(25)
+    assert (bucket.rate, clock.now) == (25, pytest.approx(2.0))
+    running[0] = 0  # a count below one (never answered) still means this task alone
+    bucket.charge(100)
+    assert (bucket.rate, clock.now) == (100, pytest.approx(3.0))
+
+
+def test_batch_get_units_follow_dynamodb_rules():
+    """Strongly consistent: 1 RCU per started 4 KB of each item found, 1 RCU per key not found."""
+    from migrator.throttle import get_units
+
+    assert get_units([100, 4096, 4097], missing=2) == 1 + 1 + 2 + 2
+    assert get_units([], missing=0) == 0
