@@ -22,8 +22,9 @@ class BatchGetter:
     Reads are strongly consistent by default, so an item written just before the check is not reported missing.
     `keys_only` reads only the key attributes (enough to learn that an item exists). Keys the server leaves in
     UnprocessedKeys are re-sent with exponential backoff; after `retry.max_attempts` rounds without progress the
-    getter gives up with TransferError. Each answer is charged to `limiter`: the capacity the server reports (asked
-    for with `report_capacity`), else 1 RCU per started 4 KB of each item found and 1 per key not found (a
+    getter gives up with TransferError. Each request is charged to `limiter` before it goes out (1 RCU per key, the
+    least it can cost), then corrected by the capacity the server reports (asked for with `report_capacity`), else by
+    DynamoDB's rule: 1 RCU per started 4 KB of each item found, 1 per key not found, none for unprocessed keys (a
     keys-only read is charged by the keys it got back, which is exact for items under 4 KB). Use as a context
     manager, or call `close()`.
     """
@@ -83,8 +84,10 @@ class BatchGetter:
         rounds = rounds_without_progress = 0
         while True:
             rounds += 1
+            estimate = len(keys) * self._unit_share  # the least these keys can cost: paid before they go out
+            self.limiter.charge(estimate)
             answer = self.api.call("BatchGetItem", self._encode(keys))
-            self._charge(answer, len(keys))
+            self._settle(answer, len(keys), estimate)
             with self._lock:
                 self.requests += 1
             for item in answer.get("Responses", {}).get(self.table, []):
@@ -103,18 +106,18 @@ class BatchGetter:
             keys = left
             time.sleep(self.retry.delay(rounds))
 
-    def _charge(self, answer: dict, asked: int) -> None:
-        """Charge one answer: the capacity it reports, else DynamoDB's rule for a strongly consistent read."""
+    def _settle(self, answer: dict, asked: int, estimate: float) -> None:
+        """Correct the advance charge to what the answer cost: the capacity it reports, else DynamoDB's rule."""
         if isinstance(self.limiter, Unlimited):
             return
         consumed = answer.get("ConsumedCapacity") or ()
         if consumed:
-            self.limiter.charge(sum(c.get("CapacityUnits", 0) for c in consumed))
+            self.limiter.refund(estimate - sum(c.get("CapacityUnits", 0) for c in consumed))
             return
         items = [item for rows in (answer.get("Responses") or {}).values() for item in rows]
         left = sum(len(v.get("Keys", ())) for v in (answer.get("UnprocessedKeys") or {}).values())
         missing = max(0, asked - len(items) - left)
-        self.limiter.charge(get_units([len(dumps(item)) for item in items], missing) * self._unit_share)
+        self.limiter.refund(estimate - get_units([len(dumps(item)) for item in items], missing) * self._unit_share)
 
     def _encode(self, keys: list[dict]) -> bytes:
         return dumps({"RequestItems": {self.table: {"Keys": keys, **self._options}}, **self._capacity})

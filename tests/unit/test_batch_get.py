@@ -120,13 +120,16 @@ class Charges:
 
 
 def test_each_answer_is_charged_by_dynamodb_rules_when_the_server_reports_no_capacity():
-    """5 items found (under 4 KB: 1 RCU each), 3 keys not found (1 RCU each), 2 left unprocessed (not charged)."""
+    """5 items found (under 4 KB: 1 RCU each), 3 keys not found (1 RCU each), 2 left unprocessed (not charged until
+    re-sent); charged 1 RCU per key before each request goes out, then corrected."""
     table = stored(5)
     api = server(table, leave_unprocessed=lambda keys: keys[-2:] if len(keys) == 10 else [])
     charges = Charges()
     with BatchGetter(api, "t", KEYS, retry=FAST, limiter=charges) as getter:
         getter.get([key(i) for i in range(10)])
-    assert charges.units == [8, 2]  # then the 2 re-sent keys, not found: 1 RCU each
+    # 10 in advance, 2 refunded (the unprocessed keys); then the 2 re-sent keys, not found: 1 RCU each
+    assert charges.units == [10, -2, 2, 0]
+    assert sum(charges.units) == 10
     assert "ReturnConsumedCapacity" not in api.calls[0][1]
 
 
@@ -137,5 +140,6 @@ def test_each_answer_is_charged_the_capacity_the_server_reports():
     charges = Charges()
     with BatchGetter(api, "t", KEYS, retry=FAST, limiter=charges, report_capacity=True) as getter:
         getter.get([key(i) for i in range(3)])
-    assert charges.units == [42.5]
+    assert charges.units == [3, 39.5]  # 1 RCU per key in advance, then 39.5 more: the reported 42.5
+    assert sum(charges.units) == 42.5
     assert api.calls[0][1]["ReturnConsumedCapacity"] == "TOTAL"
