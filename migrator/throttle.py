@@ -100,15 +100,14 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._tokens = 0.0  # start empty: the first second is not a burst above the budget
-        self._stamp = clock()
+        self._tokens = 0.0  # start empty, at the first charge: a task's start is not a burst above the budget
+        self._stamp: float | None = None
         self.charged = 0.0
 
     def charge(self, units: float) -> None:
         with self._lock:
             now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
+            self._fill(now)
             self._tokens -= units
             self.charged += units
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
@@ -121,14 +120,18 @@ class RateLimiter:
             self._tokens = min(self.burst, self._tokens + units)
             self.charged -= units
 
+    def _fill(self, now: float) -> None:
+        """Add what the time since the last charge earned, at most up to `burst` (called with the lock held)."""
+        if self._stamp is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
     def set_rate(self, rate: float) -> None:
         """From now on, fill at `rate`: the time until now counts at the old rate, a debt is repaid at the new one."""
         if rate <= 0:
             raise ValueError(f"rate must be positive, got {rate}")
         with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
+            self._fill(self._clock())
             self.rate = rate
             self.burst = rate if self._burst is None else self._burst
             self._tokens = min(self.burst, self._tokens)

@@ -27,11 +27,22 @@ def test_idle_time_saves_at_most_one_burst():
     """After a long pause only `burst` units go out without waiting."""
     clock = FakeClock()
     bucket = RateLimiter(10, burst=10, clock=clock, sleep=clock.sleep)
+    bucket.charge(10)
+    assert clock.now == pytest.approx(1.0)
     clock.now = 1000.0
     bucket.charge(10)
     assert clock.now == 1000.0
     bucket.charge(10)
     assert clock.now == pytest.approx(1001.0)
+
+
+def test_the_bucket_starts_empty_at_its_first_charge_not_when_it_is_made():
+    """A task that sets up for a while before its first request gets no head start above the budget."""
+    clock = FakeClock()
+    bucket = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    clock.now = 5.0
+    bucket.charge(10)
+    assert clock.now == pytest.approx(6.0)
 
 
 def test_refund_gives_back_what_the_server_did_not_consume():
