@@ -82,6 +82,19 @@ def scan_limit(read_units_per_task: float, average_item_bytes: float | None) -> 
     return max(1, int(page_bytes // (average_item_bytes or ASSUMED_ITEM_BYTES)))
 
 
+def lookup_limit(read_units_per_task: float) -> int | None:
+    """Items per Scan page whose lookups on the other table (BatchGetItem, at least 1 RCU per key, strongly
+    consistent) cost at most PAGE_SHARE of a task's read budget there; None without a budget."""
+    if read_units_per_task <= 0:
+        return None
+    return max(1, int(read_units_per_task * PAGE_SHARE))
+
+
+def smallest(*limits: int | None) -> int | None:
+    """The smallest of the page limits that are set, else None."""
+    return min((n for n in limits if n is not None), default=None)
+
+
 class RateLimiter:
     """A token bucket shared by the threads of one task.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import time
 from functools import partial
 from pathlib import Path
@@ -16,9 +15,8 @@ from migrator.aws import connection_for
 from migrator.config import MigratorConfig
 from migrator.errors import Interrupted, SavepointError, SchemaError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
+from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.progress.reporter import ProgressReporter
-from migrator.progress.server import ProgressServer
-from migrator.progress.share import RunningTasks
 from migrator.savepoint_stores import open_store
 from migrator.savepoints import SavepointWriter, secret_paths
 from migrator.segments import SegmentPlan, plan_segments, segment_ranges
@@ -117,7 +115,8 @@ def _run_job(sc, config: MigratorConfig, plan: SegmentPlan, settings: TransferSe
     with contextlib.ExitStack() as stack:
         budgets = settings.read_units_per_second > 0 or settings.write_units_per_second > 0
         if writer is not None or budgets:
-            server = stack.enter_context(progress_server(sc, plan.total, writer.segment_done if writer is not None else None))
+            on_done = writer.segment_done if writer is not None else None
+            server = stack.enter_context(progress_server(sc, plan.total, on_done))
             settings = dataclasses.replace(settings, progress=server.address if writer is not None else None,
                                            shares=server.address if budgets else None)
             if budgets:
@@ -149,25 +148,6 @@ def _run_job(sc, config: MigratorConfig, plan: SegmentPlan, settings: TransferSe
     return results
 
 
-def progress_server(sc, total_segments: int = 0, on_done=None) -> ProgressServer:
-    """The driver's server for segment reports and budget shares, on the driver's address (executors reach it)."""
-    conf = sc.getConf()
-    host = conf.get("spark.driver.host", "127.0.0.1")
-    return ProgressServer(conf.get("spark.driver.bindAddress", None) or host, host, total_segments, on_done)
-
-
-def log_budgets(budgets, expected_tasks: int) -> None:
-    """One line per budget: `read budget: 20 RCU/s (source.readThroughput 20 x 1), shared by the tasks running ...`."""
-    for what, budget, unit in budgets:
-        logger.info("%s budget: %.0f %s/s (%s), shared by the tasks running at once, counted while the job runs "
-                    "(%d expected from Spark's parallelism: %.1f %s/s per task)", what, budget.units_per_second,
-                    unit, budget.origin, expected_tasks, budget.per_task, unit)
-
-
-def log_peak(server: ProgressServer) -> None:
-    logger.info("budget shares: at most %d tasks ran at once", server.peak_running)
-
-
 def _resume_hint(writer: SavepointWriter | None) -> str:
     if writer is None:
         return "no savepoints configured, so the next run starts over (puts are idempotent); set savepoints: to resume"
@@ -197,37 +177,3 @@ def _transfer_partition(settings: TransferSettings, segments):
             reporter.close()
         running.close()
 
-
-def running_tasks(context, address, task: int, expected: int, label: str = "migrator task") -> RunningTasks:
-    """This task attempt, registered with the driver's count of running tasks (a static count without `address`)."""
-    attempt = str(context.taskAttemptId()) if context is not None else f"{task}-{os.getpid()}"
-    return RunningTasks(address, attempt, task, expected, label=label).start()
-
-
-def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float, *,
-           skipped: int = 0) -> int:
-    """Log the per-task counts, their sum, the source's count and the verdict; return the exit status."""
-    for r in sorted(results, key=lambda r: r.task):
-        logger.info("task %d: %d segments, %d items in %.1f s", r.task, len(r.segments), r.written, r.seconds)
-    scanned = sum(r.scanned for r in results)
-    written = sum(r.written for r in results)
-    rate = written / seconds if seconds > 0 else 0.0
-    logger.info(
-        "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' %s)",
-        len(results), written, source_table, target_table, seconds, rate,
-        cpu_summary(sum(r.cpu_seconds for r in results), written),
-    )
-    if skipped:
-        logger.info("migrator source count: %d items scanned in the segments of this run (exact); the %d skipped "
-                    "segments were copied by an earlier run", scanned, skipped)
-    else:
-        logger.info(
-            "migrator source count: %d items scanned (exact); DescribeTable ItemCount %d "
-            "(approximate: AWS refreshes it about every six hours; some local servers always say 0)",
-            scanned, source_info.item_count,
-        )
-    if written != scanned:
-        logger.error("migrator verdict: FAILED - %d items scanned but %d written", scanned, written)
-        return 1
-    logger.info("migrator verdict: OK - all %d scanned items were written", scanned)
-    return 0

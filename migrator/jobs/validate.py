@@ -17,10 +17,10 @@ from migrator import logs, schema
 from migrator.aws import connection_for
 from migrator.config import MigratorConfig, Validation
 from migrator.errors import ConfigError, SchemaError
-from migrator.jobs.migrate import log_budgets, log_peak, progress_server, running_tasks
+from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.sampling import SampleLimit, SamplePlan, plan_sample
 from migrator.segments import SegmentPlan, plan_segments
-from migrator.throttle import job_budget, scan_limit
+from migrator.throttle import job_budget, lookup_limit, scan_limit, smallest
 from migrator.validation import PassResult, ValidationSettings, check_source_segments, check_target_segments
 from migrator.validation_report import default_report_path, report
 
@@ -151,8 +151,11 @@ def _with_budgets(settings: ValidationSettings, config: MigratorConfig, sc, plan
     return dataclasses.replace(
         settings, source_read_units=source_read.units_per_second, target_read_units=target_read.units_per_second,
         target_write_units=write.units_per_second, tasks_at_once=concurrent,
-        source_page_limit=scan_limit(source_read.per_task, source_info.average_item_bytes),
-        target_page_limit=scan_limit(target_read.per_task, target_info.average_item_bytes))
+        # a page is a small bite of the budget of both the table scanned and the table its keys are looked up on
+        source_page_limit=smallest(scan_limit(source_read.per_task, source_info.average_item_bytes),
+                                   lookup_limit(target_read.per_task)),
+        target_page_limit=smallest(scan_limit(target_read.per_task, target_info.average_item_bytes),
+                                   lookup_limit(source_read.per_task)))
 
 
 @contextlib.contextmanager

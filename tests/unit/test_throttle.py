@@ -117,3 +117,12 @@ def test_batch_get_units_follow_dynamodb_rules():
 
     assert get_units([100, 4096, 4097], missing=2) == 1 + 1 + 2 + 2
     assert get_units([], missing=0) == 0
+
+
+def test_lookup_limit_keeps_a_page_of_keys_a_small_share_of_the_other_tables_budget():
+    """66.7 RCU/s per task on the table looked up: pages of 16 keys cost at most a quarter of a second's share."""
+    from migrator.throttle import lookup_limit, smallest
+
+    assert lookup_limit(66.7) == 16
+    assert lookup_limit(1) == 1 and lookup_limit(0) is None
+    assert smallest(None, 16, 133) == 16 and smallest(None, None) is None
