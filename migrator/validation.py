@@ -99,7 +99,8 @@ class PassResult:
 
 
 def check_source_segments(settings: ValidationSettings, segments: Iterable[int], task: int, total_segments: int,
-                          limit: SampleLimit | None = None, running_tasks: Callable[[], int] | None = None) -> PassResult:
+                          limit: SampleLimit | None = None,
+                          running_tasks: Callable[[], int] | None = None) -> PassResult:
     """Look every item of the source `segments` up on the target; a sample reads only as much as `limit` says.
     `running_tasks()` says how many tasks share the budgets now (default: `settings.tasks_at_once`)."""
     started = time.monotonic()
@@ -155,7 +156,8 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
 
 
 def check_target_segments(settings: ValidationSettings, segments: Iterable[int], task: int, total_segments: int,
-                          limit: SampleLimit | None = None, running_tasks: Callable[[], int] | None = None) -> PassResult:
+                          limit: SampleLimit | None = None,
+                          running_tasks: Callable[[], int] | None = None) -> PassResult:
     """Check that every item of the target `segments` exists on the source; a sample reads as `limit` says."""
     started = time.monotonic()
     s = settings

@@ -3,9 +3,9 @@
 Each "node" listens on the same port of 127.0.0.1, 127.0.0.2 and 127.0.0.3, answers `GET /localnodes` with the
 addresses as Alternator does (a stopped node included), and forwards every DynamoDB request to the upstream server.
 It records which node got which operation, every request body that carried ReturnConsumedCapacity, and the
-capacity each Scan, BatchGetItem and BatchWriteItem used by DynamoDB's rules applied to the JSON that crossed it (the same rule
-the migrator's limiter applies when the server reports no ConsumedCapacity). `stop_node(i)` makes a node stop
-answering mid-run.
+capacity each Scan, BatchGetItem and BatchWriteItem used by DynamoDB's rules applied to the JSON that crossed it
+(the same rule the migrator's limiter applies when the server reports no ConsumedCapacity). `stop_node(i)` makes a
+node stop answering mid-run.
 """
 
 from __future__ import annotations

@@ -103,3 +103,13 @@ def test_a_wrong_token_is_refused_and_the_task_keeps_the_static_share(server):
     wrong = ProgressAddress(server.address.host, server.address.port, "0" * 32)
     task = RunningTasks(wrong, "a", 0, fallback=2).start()
     assert (task(), server.running, server.refused) == (2, 0, 1)
+
+
+def test_a_segment_report_to_a_server_without_savepoints_is_refused(server):
+    """The server run only for budget shares records no segments: a report is refused, not counted."""
+    from migrator.progress.reporter import ProgressReporter
+
+    reporter = ProgressReporter(server.address, task=0)
+    reporter(3, 10)
+    reporter.close()
+    assert (reporter.sent, reporter.failed, server.reports, server.refused) == (0, 1, 0, 1)
