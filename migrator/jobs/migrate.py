@@ -177,3 +177,31 @@ def _transfer_partition(settings: TransferSettings, segments):
             reporter.close()
         running.close()
 
+
+def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float, *,
+           skipped: int = 0) -> int:
+    """Log the per-task counts, their sum, the source's count and the verdict; return the exit status."""
+    for r in sorted(results, key=lambda r: r.task):
+        logger.info("task %d: %d segments, %d items in %.1f s", r.task, len(r.segments), r.written, r.seconds)
+    scanned = sum(r.scanned for r in results)
+    written = sum(r.written for r in results)
+    rate = written / seconds if seconds > 0 else 0.0
+    logger.info(
+        "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' %s)",
+        len(results), written, source_table, target_table, seconds, rate,
+        cpu_summary(sum(r.cpu_seconds for r in results), written),
+    )
+    if skipped:
+        logger.info("migrator source count: %d items scanned in the segments of this run (exact); the %d skipped "
+                    "segments were copied by an earlier run", scanned, skipped)
+    else:
+        logger.info(
+            "migrator source count: %d items scanned (exact); DescribeTable ItemCount %d "
+            "(approximate: AWS refreshes it about every six hours; some local servers always say 0)",
+            scanned, source_info.item_count,
+        )
+    if written != scanned:
+        logger.error("migrator verdict: FAILED - %d items scanned but %d written", scanned, written)
+        return 1
+    logger.info("migrator verdict: OK - all %d scanned items were written", scanned)
+    return 0
