@@ -8,6 +8,9 @@ one parallel scan of one side plus batched point reads (BatchGetItem) on the oth
     target pass  scan target segments, key attributes only; look the keys up on the source, key attributes only;
                  count extra items, delete them from the target when asked (deleteExtraRows)
 
+Each table is read within its read budget (its scan in one pass, its lookups in the other) and repairs write within
+the target's write budget, each task taking its share as `running_tasks()` says (see throttle.py).
+
 Only counters and at most `examples_per_task` examples go back to the driver, never the items.
 """
 
