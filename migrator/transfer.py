@@ -18,7 +18,7 @@ from migrator.aws import Connection
 from migrator.errors import ItemRejected, MigratorError, TransferError
 from migrator.progress import ProgressAddress
 from migrator.readers.scan import prefetch, scan_pages
-from migrator.throttle import limiter
+from migrator.throttle import shared_limiter
 from migrator.writers.batch_writer import BatchWriter, Refused
 
 logger = logging.getLogger("migrator.task")
@@ -41,12 +41,14 @@ class TransferSettings:
     batch_size: int = 25
     writes_in_flight: int = 4
     retry: RetryPolicy = RetryPolicy()
-    read_units_per_second: float = 0.0  # this task's share of the job's budget; 0: no limit
+    read_units_per_second: float = 0.0  # the job's budget, shared by the tasks running at once; 0: no limit
     write_units_per_second: float = 0.0
     scan_limit: int | None = None  # items per Scan page, so that a page is a small bite of the read budget
     progress: ProgressAddress | None = None  # where to report finished segments (when savepoints are on)
     target_key_names: tuple[str, ...] = ()  # named in the error about an item the target refuses
     keep_rejected: bool = False  # send items the target refuses back in the TaskResult (a dead-letter file is set)
+    shares: ProgressAddress | None = None  # where to ask how many tasks run now (see progress/share.py)
+    tasks_at_once: int = 1  # the static estimate of that number, used when the driver cannot be asked
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class TaskResult:
 
 
 def transfer_segments(settings: TransferSettings, segments: Iterable[int], task: int,
-                      on_segment_done: Callable[[int, int], None] | None = None) -> TaskResult:
+                      on_segment_done: Callable[[int, int], None] | None = None,
+                      running_tasks: Callable[[], int] | None = None) -> TaskResult:
     """Copy `segments` and log one line per segment and a summary line (the format README documents).
 
     Returns only once every item is acknowledged by the target. Failures raise TransferError naming the
@@ -76,6 +79,7 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
     refuses (ItemRejected) fails the task too, unless `settings.keep_rejected`: it is then returned in the result.
     `on_segment_done(segment, items)` is called once a segment's items are all written and acknowledged (not for
     a segment with refused items, so that a resume copies it again).
+    `running_tasks()` says how many tasks share the budgets now (default: `settings.tasks_at_once`).
     """
     started, cpu_started = time.monotonic(), time.process_time()
     segments = list(segments)
@@ -87,7 +91,7 @@ def transfer_segments(settings: TransferSettings, segments: Iterable[int], task:
         writers: list[BatchWriter] = []  # _transfer's, so that a failed task's re-sends are counted too
         try:
             result = _transfer(settings, segments, task, source_api, target_api, started, cpu_started,
-                               on_segment_done, writers)
+                               on_segment_done, writers, running_tasks or (lambda: settings.tasks_at_once))
         finally:
             retried = (source_api.throttled_retries + target_api.throttled_retries,
                        source_api.other_retries + target_api.other_retries,
@@ -109,12 +113,15 @@ def _client(make: Callable, where: str):
 
 def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, source_api, target_api,
               started: float, cpu_started: float, on_segment_done: Callable[[int, int], None] | None,
-              writers: list) -> TaskResult:
-    read_limiter = limiter(settings.read_units_per_second)
+              writers: list, running_tasks: Callable[[], int]) -> TaskResult:
+    read_limiter = shared_limiter(settings.read_units_per_second, running_tasks)
+    write_limiter = shared_limiter(settings.write_units_per_second, running_tasks)
     if settings.read_units_per_second or settings.write_units_per_second:
         logger.info(
-            "migrator task %d: budget %s read, %s write", task,
-            _rate(settings.read_units_per_second, "RCU"), _rate(settings.write_units_per_second, "WCU"),
+            "migrator task %d: budget %s read, %s write for the job; %d tasks run now, this one's share: %s read, "
+            "%s write", task, _rate(settings.read_units_per_second, "RCU"),
+            _rate(settings.write_units_per_second, "WCU"), running_tasks(), _rate(read_limiter.rate, "RCU"),
+            _rate(write_limiter.rate, "WCU"),
         )
     done: list[int] = []
     scanned = 0
@@ -125,7 +132,7 @@ def _transfer(settings: TransferSettings, segments: Iterable[int], task: int, so
         batch_size=settings.batch_size,
         max_in_flight=settings.writes_in_flight,
         retry=settings.retry,
-        limiter=limiter(settings.write_units_per_second),
+        limiter=write_limiter,
         report_capacity=settings.target.report_capacity,
         key_names=settings.target_key_names,
         on_refused=rejects.add if rejects is not None else None,

@@ -8,6 +8,9 @@ one parallel scan of one side plus batched point reads (BatchGetItem) on the oth
     target pass  scan target segments, key attributes only; look the keys up on the source, key attributes only;
                  count extra items, delete them from the target when asked (deleteExtraRows)
 
+Each table is read within its read budget (its scan in one pass, its lookups in the other) and repairs write within
+the target's write budget, each task taking its share as `running_tasks()` says (see throttle.py).
+
 Only counters and at most `examples_per_task` examples go back to the driver, never the items.
 """
 
@@ -27,7 +30,9 @@ from migrator.errors import MigratorError, TransferError
 from migrator.items import key_id, key_of, key_projection, renamed
 from migrator.readers.batch_get import BatchGetter
 from migrator.readers.scan import first_items, prefetch, scan_pages
+from migrator.progress import ProgressAddress
 from migrator.sampling import SampleLimit
+from migrator.throttle import shared_limiter
 from migrator.writers.batch_writer import BatchWriter
 
 logger = logging.getLogger("migrator.task")
@@ -53,6 +58,15 @@ class ValidationSettings:
     batch_size: int = 25
     in_flight: int = 4  # BatchGetItem and BatchWriteItem requests at once, each
     retry: RetryPolicy = RetryPolicy()
+    # The job's budgets in units per second (0: no limit), shared by the tasks running at once: reads of each
+    # table (its scan in one pass, its lookups in the other) and the repairs' writes to the target.
+    source_read_units: float = 0.0
+    target_read_units: float = 0.0
+    target_write_units: float = 0.0
+    source_page_limit: int | None = None  # items per Scan page, so that a page is a small bite of the budget
+    target_page_limit: int | None = None
+    shares: ProgressAddress | None = None  # where to ask how many tasks run now (see progress/share.py)
+    tasks_at_once: int = 1  # the static estimate of that number, used when the driver cannot be asked
 
     @property
     def target_key_names(self) -> tuple[str, ...]:
@@ -88,10 +102,13 @@ class PassResult:
 
 
 def check_source_segments(settings: ValidationSettings, segments: Iterable[int], task: int, total_segments: int,
-                          limit: SampleLimit | None = None) -> PassResult:
-    """Look every item of the source `segments` up on the target; a sample reads only as much as `limit` says."""
+                          limit: SampleLimit | None = None,
+                          running_tasks: Callable[[], int] | None = None) -> PassResult:
+    """Look every item of the source `segments` up on the target; a sample reads only as much as `limit` says.
+    `running_tasks()` says how many tasks share the budgets now (default: `settings.tasks_at_once`)."""
     started = time.monotonic()
     s = settings
+    running = running_tasks or (lambda: s.tasks_at_once)
     tolerance = Decimal(s.tolerance)
     renames = dict(s.renames)
     target_keys = s.target_key_names
@@ -101,8 +118,10 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
     examples: list[Example] = []
     repairing = s.copy_missing or s.copy_differing
     with source_api, target_api, \
-            BatchGetter(target_api, s.target_table, target_keys, max_in_flight=s.in_flight, retry=s.retry) as getter, \
-            _writer(target_api, s, repairing) as writer:
+            BatchGetter(target_api, s.target_table, target_keys, max_in_flight=s.in_flight, retry=s.retry,
+                        limiter=shared_limiter(s.target_read_units, running),
+                        report_capacity=s.target.report_capacity) as getter, \
+            _writer(target_api, s, repairing, running) as writer:
 
         def check(page: list[dict]) -> None:
             expected = [renamed(item, renames) for item in page]  # what the target should hold
@@ -128,7 +147,8 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
 
         done = _check_segments(
             "source", task, segments, total_segments, limit, counts, writer, check,
-            lambda segment, quota: _pages(source_api, s.source_table, segment, total_segments, quota),
+            _reader(source_api, s.source_table, total_segments, shared_limiter(s.source_read_units, running),
+                    s.source.report_capacity, s.source_page_limit),
             f"source table {s.source_table!r} checked against target table {s.target_table!r}",
         )
     result = PassResult("source", task, tuple(done), counts["checked"], missing=counts[MISSING],
@@ -139,10 +159,12 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
 
 
 def check_target_segments(settings: ValidationSettings, segments: Iterable[int], task: int, total_segments: int,
-                          limit: SampleLimit | None = None) -> PassResult:
+                          limit: SampleLimit | None = None,
+                          running_tasks: Callable[[], int] | None = None) -> PassResult:
     """Check that every item of the target `segments` exists on the source; a sample reads as `limit` says."""
     started = time.monotonic()
     s = settings
+    running = running_tasks or (lambda: s.tasks_at_once)
     source_names = dict(zip(s.target_key_names, s.key_names))
     source_api = s.source.api(max_connections=s.in_flight, retry=s.retry)
     target_api = s.target.api(max_connections=s.in_flight + 1, retry=s.retry)
@@ -151,7 +173,9 @@ def check_target_segments(settings: ValidationSettings, segments: Iterable[int],
     projection = key_projection(s.target_key_names)
     with source_api, target_api, \
             BatchGetter(source_api, s.source_table, s.key_names, keys_only=True, max_in_flight=s.in_flight,
-                        retry=s.retry) as getter, _writer(target_api, s, s.delete_extra) as writer:
+                        retry=s.retry, limiter=shared_limiter(s.source_read_units, running),
+                        report_capacity=s.source.report_capacity) as getter, \
+            _writer(target_api, s, s.delete_extra, running) as writer:
 
         def check(page: list[dict]) -> None:
             source_keys = [{source_names[n]: key[n] for n in s.target_key_names} for key in page]
@@ -169,7 +193,8 @@ def check_target_segments(settings: ValidationSettings, segments: Iterable[int],
 
         done = _check_segments(
             "target", task, segments, total_segments, limit, counts, writer, check,
-            lambda segment, quota: _pages(target_api, s.target_table, segment, total_segments, quota, projection),
+            _reader(target_api, s.target_table, total_segments, shared_limiter(s.target_read_units, running),
+                    s.target.report_capacity, s.target_page_limit, projection),
             f"target table {s.target_table!r} checked against source table {s.source_table!r}",
         )
     result = PassResult("target", task, tuple(done), counts["checked"], extra=counts[EXTRA],
@@ -238,17 +263,26 @@ def _counts_text(counts: dict[str, int]) -> str:
     return ", ".join(parts)
 
 
-def _pages(api: DynamoApi, table: str, segment: int, total: int, quota: int | None,
-           projection: dict | None = None) -> Iterator[list[dict]]:
-    if quota is None:
-        return scan_pages(api, table, segment, total, projection=projection)
-    return first_items(scan_pages(api, table, segment, total, limit=quota, projection=projection), quota)
+def _reader(api: DynamoApi, table: str, total: int, limiter, report_capacity: bool, page_limit: int | None,
+            projection: dict | None = None) -> Callable[[int, int | None], Iterator[list[dict]]]:
+    """`pages(segment, quota)` of `table`, each page charged to `limiter` (one per task and pass)."""
+
+    def pages(segment: int, quota: int | None) -> Iterator[list[dict]]:
+        options = dict(projection=projection, limiter=limiter, report_capacity=report_capacity)
+        if quota is None:
+            return scan_pages(api, table, segment, total, limit=page_limit, **options)
+        limit = quota if page_limit is None else min(quota, page_limit)
+        return first_items(scan_pages(api, table, segment, total, limit=limit, **options), quota)
+
+    return pages
 
 
-def _writer(api: DynamoApi, s: ValidationSettings, enabled: bool):
+def _writer(api: DynamoApi, s: ValidationSettings, enabled: bool, running: Callable[[], int]):
     if not enabled:
         return nullcontext(None)
-    return BatchWriter(api, s.target_table, batch_size=s.batch_size, max_in_flight=s.in_flight, retry=s.retry)
+    return BatchWriter(api, s.target_table, batch_size=s.batch_size, max_in_flight=s.in_flight, retry=s.retry,
+                       limiter=shared_limiter(s.target_write_units, running),
+                       report_capacity=s.target.report_capacity, key_names=s.target_key_names)
 
 
 def _keep(examples: list[Example], s: ValidationSettings, example: Example) -> None:

@@ -15,8 +15,8 @@ from migrator.aws import connection_for
 from migrator.config import MigratorConfig
 from migrator.errors import Interrupted, SavepointError, SchemaError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
+from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.progress.reporter import ProgressReporter
-from migrator.progress.server import ProgressServer
 from migrator.savepoint_stores import open_store
 from migrator.savepoints import SavepointWriter, secret_paths
 from migrator.segments import SegmentPlan, plan_segments, segment_ranges
@@ -73,9 +73,7 @@ def run(spark, config: MigratorConfig) -> int:
     write = job_budget(dst.write_throughput, dst.throughput_write_percent,
                        target_info.capacity("WriteCapacityUnits"), target_info.billing_mode, concurrent,
                        "target.writeThroughput")
-    for what, budget, unit in (("read", read, "RCU"), ("write", write, "WCU")):
-        logger.info("%s budget: %.0f %s/s (%s), shared by %d concurrent tasks: %.1f %s/s per task",
-                    what, budget.units_per_second, unit, budget.origin, concurrent, budget.per_task, unit)
+    log_budgets((("read", read, "RCU"), ("write", write, "WCU")), concurrent)
     settings = TransferSettings(
         source=source,
         source_table=src.table,
@@ -83,11 +81,12 @@ def run(spark, config: MigratorConfig) -> int:
         target_table=dst.table,
         total_segments=plan.total,
         batch_size=dst.max_items_per_batch or DEFAULT_BATCH_SIZE,
-        read_units_per_second=read.per_task,
-        write_units_per_second=write.per_task,
+        read_units_per_second=read.units_per_second,
+        write_units_per_second=write.units_per_second,
         scan_limit=scan_limit(read.per_task, source_info.average_item_bytes),
         target_key_names=target_info.key_names,
         keep_rejected=dead_letters is not None,
+        tasks_at_once=concurrent,
     )
     sc.setJobDescription(
         f"migrate {src.type} table {src.table!r} -> {dst.type} table {dst.table!r}: "
@@ -123,12 +122,15 @@ def _run_job(sc, config: MigratorConfig, plan: SegmentPlan, settings: TransferSe
             logger.warning("%s", _resume_hint(writer))
 
     with contextlib.ExitStack() as stack:
+        budgets = settings.read_units_per_second > 0 or settings.write_units_per_second > 0
+        if writer is not None or budgets:
+            on_done = writer.segment_done if writer is not None else None
+            server = stack.enter_context(progress_server(sc, plan.total, on_done))
+            settings = dataclasses.replace(settings, progress=server.address if writer is not None else None,
+                                           shares=server.address if budgets else None)
+            if budgets:
+                stack.callback(log_peak, server)
         if writer is not None:
-            conf = sc.getConf()
-            host = conf.get("spark.driver.host", "127.0.0.1")
-            server = stack.enter_context(ProgressServer(conf.get("spark.driver.bindAddress", None) or host, host,
-                                                        plan.total, writer.segment_done))
-            settings = dataclasses.replace(settings, progress=server.address)
             writer.start(config.savepoints.interval_seconds)
             stack.callback(writer.stop)
         stop = stack.enter_context(StopOnSignals(sc, on_stop, jvm_hook=writer is not None))
@@ -175,12 +177,14 @@ def _transfer_partition(settings: TransferSettings, segments):
     context = TaskContext.get()
     task = context.partitionId() if context is not None else 0
     reporter = ProgressReporter(settings.progress, task) if settings.progress is not None else None
+    running = running_tasks(context, settings.shares, task, settings.tasks_at_once)
     try:
         for assigned in segments:
-            yield transfer_segments(settings, assigned, task, on_segment_done=reporter)
+            yield transfer_segments(settings, assigned, task, on_segment_done=reporter, running_tasks=running)
     finally:
         if reporter is not None:
             reporter.close()
+        running.close()
 
 
 def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float, *,

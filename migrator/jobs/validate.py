@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -15,8 +17,10 @@ from migrator import logs, schema
 from migrator.aws import connection_for
 from migrator.config import MigratorConfig, Validation
 from migrator.errors import ConfigError, SchemaError
+from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.sampling import SampleLimit, SamplePlan, plan_sample
 from migrator.segments import SegmentPlan, plan_segments
+from migrator.throttle import job_budget, lookup_limit, scan_limit, smallest
 from migrator.validation import PassResult, ValidationSettings, check_source_segments, check_target_segments
 from migrator.validation_report import default_report_path, report
 
@@ -68,6 +72,7 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
     repairs = ", ".join(name for name, on in context["repair"].items() if on)
     logger.info("validating (%s) with floatingPointTolerance %s, up to %d examples%s; report to %s", plans.mode,
                 settings.tolerance, options.failures_to_fetch, f", repairing: {repairs}" if repairs else "", path)
+    settings = _with_budgets(settings, config, sc, plans, source_info, target_info)
 
     started = time.monotonic()
     tables = {"source": f"{src.type} table {src.table!r}", "target": f"{dst.type} table {dst.table!r}"}
@@ -80,11 +85,12 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
                     plan.partitions)
         sc.setJobDescription(f"validate ({plans.mode}) pass {number}/2: items of {tables[side]} {action}: "
                              f"{len(plan.segments)} of {plan.total} segments in {plan.partitions} tasks")
-        results += (
-            sc.parallelize(plan.assignments(), plan.partitions)
-            .mapPartitions(partial(_check_partition, check, settings, plan.total, plans.limit))
-            .collect()
-        )
+        with _shares(sc, settings) as shared:
+            results += (
+                sc.parallelize(plan.assignments(), plan.partitions)
+                .mapPartitions(partial(_check_partition, check, shared, plan.total, plans.limit))
+                .collect()
+            )
     return report(results, context=context, failures_to_fetch=options.failures_to_fetch, report_path=path,
                   seconds=time.monotonic() - started, sample=plans.limit is not None)
 
@@ -127,6 +133,42 @@ def _describe(connection, table: str, side: str) -> schema.TableInfo:
     return info
 
 
+def _with_budgets(settings: ValidationSettings, config: MigratorConfig, sc, plans: _Plans, source_info,
+                  target_info) -> ValidationSettings:
+    """The budgets, as the migration sets them: each table is read within a read budget computed by the same rule
+    (source.readThroughput when set, else that table's provisioned RCU, 40000 if on-demand; times
+    throughputReadPercent), and repairs write within the target's write budget."""
+    src, dst = config.source, config.target
+    concurrent = min(max(plans.source.partitions, plans.target.partitions), sc.defaultParallelism)
+    source_read, target_read = (
+        job_budget(src.read_throughput, src.throughput_read_percent, info.capacity("ReadCapacityUnits"),
+                   info.billing_mode, concurrent, "source.readThroughput")
+        for info in (source_info, target_info))
+    write = job_budget(dst.write_throughput, dst.throughput_write_percent, target_info.capacity("WriteCapacityUnits"),
+                       target_info.billing_mode, concurrent, "target.writeThroughput")
+    log_budgets((("source read", source_read, "RCU"), ("target read", target_read, "RCU"),
+                 ("repair write", write, "WCU")), concurrent)
+    return dataclasses.replace(
+        settings, source_read_units=source_read.units_per_second, target_read_units=target_read.units_per_second,
+        target_write_units=write.units_per_second, tasks_at_once=concurrent,
+        # a page is a small bite of the budget of both the table scanned and the table its keys are looked up on
+        source_page_limit=smallest(scan_limit(source_read.per_task, source_info.average_item_bytes),
+                                   lookup_limit(target_read.per_task)),
+        target_page_limit=smallest(scan_limit(target_read.per_task, target_info.average_item_bytes),
+                                   lookup_limit(source_read.per_task)))
+
+
+@contextlib.contextmanager
+def _shares(sc, settings: ValidationSettings):
+    """Settings whose tasks ask the driver how many tasks run now, for the duration of one pass."""
+    if not (settings.source_read_units or settings.target_read_units or settings.target_write_units):
+        yield settings
+        return
+    with progress_server(sc) as server:
+        yield dataclasses.replace(settings, shares=server.address)
+        log_peak(server)
+
+
 def _check_partition(check, settings: ValidationSettings, total: int, limit: SampleLimit | None, segments):
     """Runs on an executor: one Spark partition = one task = one tuple of segments."""
     from pyspark import TaskContext
@@ -134,8 +176,12 @@ def _check_partition(check, settings: ValidationSettings, total: int, limit: Sam
     logs.setup()
     context = TaskContext.get()
     task = context.partitionId() if context is not None else 0
-    for assigned in segments:
-        yield check(settings, assigned, task, total, limit)
+    running = running_tasks(context, settings.shares, task, settings.tasks_at_once, label="validator task")
+    try:
+        for assigned in segments:
+            yield check(settings, assigned, task, total, limit, running_tasks=running)
+    finally:
+        running.close()
 
 
 def _log_sample(sample: SamplePlan) -> None:

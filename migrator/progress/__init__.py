@@ -3,6 +3,11 @@
 A task's `ProgressReporter` (`reporter.py`) connects to the driver's `ProgressServer` (`server.py`) and sends
 `TOKEN SEGMENT ITEMS` once the segment's items are all written and acknowledged; the server answers `ok`. The
 token, random per run, makes the server refuse lines that do not come from this job's tasks.
+
+The same server counts the tasks that run now, for the throughput budgets' shares (`share.py`): a task sends
+`TOKEN run ATTEMPT` when it starts and about every second after (the answer is `tasks N`, itself included), and
+`TOKEN end ATTEMPT` when it ends (answer `ok`); a connection that closes ends the attempts it started, so a task
+whose worker dies stops counting.
 """
 
 from __future__ import annotations
@@ -23,6 +28,21 @@ class ProgressAddress:
 
 def encode_report(token: str, segment: int, items: int) -> bytes:
     return f"{token} {segment} {items}\n".encode("ascii")
+
+
+RUN, END = "run", "end"
+
+
+def encode_running(token: str, verb: str, attempt: str) -> bytes:
+    return f"{token} {verb} {attempt}\n".encode("ascii")
+
+
+def parse_running(line: bytes) -> tuple[str, str, str] | None:
+    """(token, verb, attempt) from a `run` or `end` line; None when the line is not one (a segment report)."""
+    parts = line.decode("ascii").split()
+    if len(parts) != 3 or parts[1] not in (RUN, END):
+        return None
+    return parts[0], parts[1], parts[2]
 
 
 def parse_report(line: bytes) -> tuple[str, int, int]:

@@ -1,4 +1,5 @@
-"""The driver's progress server: a thread with a TCP socket that records each finished segment a task reports."""
+"""The driver's progress server: a thread with a TCP socket that records each finished segment a task reports and
+counts the tasks that run now (for the throughput budgets' shares)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import socketserver
 import threading
 from collections.abc import Callable
 
-from migrator.progress import MAX_LINE, ProgressAddress, parse_report
+from migrator.progress import MAX_LINE, RUN, ProgressAddress, parse_report, parse_running
 
 logger = logging.getLogger(__name__)
 
@@ -19,12 +20,13 @@ class ProgressServer:
     """Listens on `bind_host` (the driver's address: executors must reach the driver anyway), port chosen freely.
 
     Every valid report calls `on_done(segment, items)`; a line with a wrong token, a malformed line or a segment
-    outside 0..total_segments-1 is refused, logged with its cause, and its connection closed.
-    Use as a context manager, or `start()` and `stop()`.
+    outside 0..total_segments-1 is refused, logged with its cause, and its connection closed. `running` is the
+    number of task attempts registered now (`run` lines whose `end` has not come and whose connection is open),
+    `peak_running` the most at any time. Use as a context manager, or `start()` and `stop()`.
     """
 
-    def __init__(self, bind_host: str, advertised_host: str, total_segments: int,
-                 on_done: Callable[[int, int], None]) -> None:
+    def __init__(self, bind_host: str, advertised_host: str, total_segments: int = 0,
+                 on_done: Callable[[int, int], None] | None = None) -> None:
         self.total_segments = total_segments
         self.on_done = on_done
         self._token = secrets.token_hex(16)
@@ -36,6 +38,13 @@ class ProgressServer:
         self.reports = 0
         self.refused = 0
         self._lock = threading.Lock()
+        self._running: set[str] = set()
+        self.peak_running = 0
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return len(self._running)
 
     @property
     def address(self) -> ProgressAddress:
@@ -44,7 +53,7 @@ class ProgressServer:
     def start(self) -> ProgressServer:
         self._thread.start()
         host, port = self._server.server_address[:2]
-        logger.info("progress server listening on %s:%d for segment reports", host, port)
+        logger.info("progress server listening on %s:%d for segment reports and budget shares", host, port)
         return self
 
     def stop(self) -> None:
@@ -58,20 +67,42 @@ class ProgressServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def _accept(self, line: bytes) -> str | None:
-        """Record one report line; None if accepted, else why it was refused."""
+    def _accept(self, line: bytes, attempts: set[str]) -> tuple[bytes | None, str | None]:
+        """Act on one line: (answer, None) if accepted, else (None, why it was refused). `attempts`: those started
+        on this connection."""
         try:
-            token, segment, items = parse_report(line)
+            running = parse_running(line)
+            token, segment, items = ("", 0, 0) if running else parse_report(line)
         except (ValueError, UnicodeDecodeError) as exc:
-            return f"malformed report ({exc})"
-        if not hmac.compare_digest(token.encode(), self._token.encode()):
-            return "wrong token"
+            return None, f"malformed report ({exc})"
+        if not hmac.compare_digest((running[0] if running else token).encode(), self._token.encode()):
+            return None, "wrong token"
+        if running:
+            return self._count(running[1], running[2], attempts), None
+        if self.on_done is None:
+            return None, "this run records no segment reports (no savepoints)"
         if segment >= self.total_segments:
-            return f"segment {segment} is not below the run's {self.total_segments} segments"
+            return None, f"segment {segment} is not below the run's {self.total_segments} segments"
         self.on_done(segment, items)
         with self._lock:
             self.reports += 1
-        return None
+        return b"ok\n", None
+
+    def _count(self, verb: str, attempt: str, attempts: set[str]) -> bytes:
+        with self._lock:
+            if verb == RUN:
+                attempts.add(attempt)
+                self._running.add(attempt)
+                self.peak_running = max(self.peak_running, len(self._running))
+                return f"tasks {len(self._running)}\n".encode("ascii")
+            attempts.discard(attempt)
+            self._running.discard(attempt)
+            return b"ok\n"
+
+    def _forget(self, attempts: set[str]) -> None:
+        """A connection closed: the attempts it started no longer run (their worker ended or died)."""
+        with self._lock:
+            self._running.difference_update(attempts)
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -82,13 +113,20 @@ class _Server(socketserver.ThreadingTCPServer):
 def _handler_for(progress: ProgressServer) -> type[socketserver.StreamRequestHandler]:
     class Handler(socketserver.StreamRequestHandler):
         def handle(self) -> None:
+            attempts: set[str] = set()
+            try:
+                self._serve(attempts)
+            finally:
+                progress._forget(attempts)
+
+        def _serve(self, attempts: set[str]) -> None:
             while True:
                 line = self.rfile.readline(MAX_LINE + 1)
                 if not line:
                     return
-                refused = progress._accept(line) if line.endswith(b"\n") else "line too long"
+                answer, refused = progress._accept(line, attempts) if line.endswith(b"\n") else (None, "line too long")
                 if refused is None:
-                    self.wfile.write(b"ok\n")
+                    self.wfile.write(answer)
                     continue
                 with progress._lock:
                     progress.refused += 1

@@ -11,6 +11,7 @@ from migrator.api_client import DynamoApi, RetryPolicy, for_table
 from migrator.codec import dumps
 from migrator.errors import TransferError
 from migrator.items import key_id, key_projection
+from migrator.throttle import RateLimiter, SharedLimiter, Unlimited, get_units
 
 MAX_KEYS_PER_REQUEST = 100  # BatchGetItem's limit on DynamoDB and Alternator
 
@@ -21,7 +22,11 @@ class BatchGetter:
     Reads are strongly consistent by default, so an item written just before the check is not reported missing.
     `keys_only` reads only the key attributes (enough to learn that an item exists). Keys the server leaves in
     UnprocessedKeys are re-sent with exponential backoff; after `retry.max_attempts` rounds without progress the
-    getter gives up with TransferError. Use as a context manager, or call `close()`.
+    getter gives up with TransferError. Each request is charged to `limiter` before it goes out (1 RCU per key, the
+    least it can cost), then corrected by the capacity the server reports (asked for with `report_capacity`), else by
+    DynamoDB's rule: 1 RCU per started 4 KB of each item found, 1 per key not found, none for unprocessed keys (a
+    keys-only read is charged by the keys it got back, which is exact for items under 4 KB). Use as a context
+    manager, or call `close()`.
     """
 
     def __init__(
@@ -34,11 +39,16 @@ class BatchGetter:
         consistent: bool = True,
         max_in_flight: int = 4,
         retry: RetryPolicy = RetryPolicy(),
+        limiter: RateLimiter | SharedLimiter | Unlimited = Unlimited(),
+        report_capacity: bool = False,
     ) -> None:
         self.api = api
         self.table = table
         self.key_names = tuple(key_names)
         self.retry = retry
+        self.limiter = limiter
+        self._capacity = {"ReturnConsumedCapacity": "TOTAL"} if report_capacity else {}
+        self._unit_share = 1.0 if consistent else 0.5  # an eventually consistent read costs half
         self._options: dict = {"ConsistentRead": consistent}
         if keys_only:
             self._options.update(key_projection(self.key_names))
@@ -74,7 +84,10 @@ class BatchGetter:
         rounds = rounds_without_progress = 0
         while True:
             rounds += 1
+            estimate = len(keys) * self._unit_share  # the least these keys can cost: paid before they go out
+            self.limiter.charge(estimate)
             answer = self.api.call("BatchGetItem", self._encode(keys), table=self.table)
+            self._settle(answer, len(keys), estimate)
             with self._lock:
                 self.requests += 1
             for items in for_table("BatchGetItem", answer, "Responses", self.table):
@@ -95,5 +108,18 @@ class BatchGetter:
             keys = left
             time.sleep(self.retry.delay(rounds))
 
+    def _settle(self, answer: dict, asked: int, estimate: float) -> None:
+        """Correct the advance charge to what the answer cost: the capacity it reports, else DynamoDB's rule."""
+        if isinstance(self.limiter, Unlimited):
+            return
+        consumed = answer.get("ConsumedCapacity") or ()
+        if consumed:
+            self.limiter.refund(estimate - sum(c.get("CapacityUnits", 0) for c in consumed))
+            return
+        items = [item for rows in (answer.get("Responses") or {}).values() for item in rows]
+        left = sum(len(v.get("Keys", ())) for v in (answer.get("UnprocessedKeys") or {}).values())
+        missing = max(0, asked - len(items) - left)
+        self.limiter.refund(estimate - get_units([len(dumps(item)) for item in items], missing) * self._unit_share)
+
     def _encode(self, keys: list[dict]) -> bytes:
-        return dumps({"RequestItems": {self.table: {"Keys": keys, **self._options}}})
+        return dumps({"RequestItems": {self.table: {"Keys": keys, **self._options}}, **self._capacity})

@@ -3,9 +3,9 @@
 Each "node" listens on the same port of 127.0.0.1, 127.0.0.2 and 127.0.0.3, answers `GET /localnodes` with the
 addresses as Alternator does (a stopped node included), and forwards every DynamoDB request to the upstream server.
 It records which node got which operation, every request body that carried ReturnConsumedCapacity, and the
-capacity each Scan and BatchWriteItem used by DynamoDB's rules applied to the JSON that crossed it (the same rule
-the migrator's limiter applies when the server reports no ConsumedCapacity). `stop_node(i)` makes a node stop
-answering mid-run.
+capacity each Scan, BatchGetItem and BatchWriteItem used by DynamoDB's rules applied to the JSON that crossed it
+(the same rule the migrator's limiter applies when the server reports no ConsumedCapacity). `stop_node(i)` makes a
+node stop answering mid-run.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from migrator.codec import dumps
-from migrator.throttle import read_units, write_units
+from migrator.throttle import get_units, read_units, write_units
 from tests.integration.unprocessed_proxy import forward
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
@@ -128,9 +128,16 @@ class AlternatorNodes:
 
 
 def _capacity(operation: str, body: bytes, answer: bytes) -> float:
-    """Scan: 0.5 RCU per started 4 KB of the answer; BatchWriteItem: 1 WCU per started KB of each item written."""
+    """Scan: 0.5 RCU per started 4 KB of the answer; BatchGetItem (strongly consistent): 1 RCU per started 4 KB of
+    each item found and per key not found; BatchWriteItem: 1 WCU per started KB of each item written."""
     if operation == "Scan":
         return read_units(len(answer))
+    if operation == "BatchGetItem":
+        asked = sum(len(r["Keys"]) for r in json.loads(body)["RequestItems"].values())
+        doc = json.loads(answer)
+        found = [dumps(item) for rows in doc.get("Responses", {}).values() for item in rows]
+        left = sum(len(r.get("Keys", ())) for r in (doc.get("UnprocessedKeys") or {}).values())
+        return get_units([len(item) for item in found], asked - len(found) - left)
     sent = json.loads(body)["RequestItems"]
     left = json.loads(answer).get("UnprocessedItems") or {}
     left_items = {dumps(r["PutRequest"]["Item"]) for requests in left.values() for r in requests}
@@ -175,7 +182,7 @@ def _handler(nodes: AlternatorNodes, address: str) -> type[BaseHTTPRequestHandle
                 if b"ReturnConsumedCapacity" in body:
                     nodes.consumed_capacity_requests.append(operation)
             status, headers, answer = nodes.forward("POST", self.path, list(self.headers.items()), body)
-            if status == 200 and operation in ("Scan", "BatchWriteItem"):
+            if status == 200 and operation in ("Scan", "BatchGetItem", "BatchWriteItem"):
                 units = _capacity(operation, body, answer)
                 with nodes.lock:
                     nodes.capacity.append((time.monotonic(), operation, units))

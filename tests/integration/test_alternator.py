@@ -86,8 +86,8 @@ def test_write_rate_holds_the_job_budget_across_concurrent_tasks(dynalite_pair, 
         rate, seconds = node.rate("BatchWriteItem")
 
     assert run.returncode == 0, describe(run.stdout)
-    assert "write budget: 300 WCU/s (target.writeThroughput 300 x 1), shared by 3 concurrent tasks: 100.0 WCU/s " \
-           "per task" in run.stdout
+    assert "write budget: 300 WCU/s (target.writeThroughput 300 x 1), shared by the tasks running at once, counted " \
+           "while the job runs (3 expected from Spark's parallelism: 100.0 WCU/s per task)" in run.stdout
     assert seconds >= 15  # 80% of a run of over 20 s
     print(f"write budget 300 WCU/s: measured {rate:.1f} WCU/s over {seconds:.1f} s")
     assert 300 * 0.85 <= rate <= 300 * 1.15, f"{rate:.1f} WCU/s over {seconds:.1f} s"
@@ -110,8 +110,61 @@ def test_read_rate_holds_the_job_budget_across_concurrent_tasks(dynalite_pair, t
         rate, seconds = node.rate("Scan")
 
     assert run.returncode == 0, describe(run.stdout)
-    assert "read budget: 20 RCU/s (source.readThroughput 20 x 1), shared by 3 concurrent tasks" in run.stdout
+    assert "read budget: 20 RCU/s (source.readThroughput 20 x 1), shared by the tasks running at once" in run.stdout
     assert seconds >= 15
     print(f"read budget 20 RCU/s: measured {rate:.2f} RCU/s over {seconds:.1f} s")
     assert 20 * 0.85 <= rate <= 20 * 1.15, f"{rate:.2f} RCU/s over {seconds:.1f} s"
     assert count(target, target_table) == len(items)
+
+
+def test_write_rate_holds_the_budget_when_more_tasks_run_than_default_parallelism_says(dynalite_pair, tmp_path):
+    """spark.default.parallelism 1 under local[4]: 4 tasks run at once, each takes a quarter, not the whole budget;
+    the target sees writeThroughput 300 WCU/s +-10%."""
+    source_server, target_server = dynalite_pair
+    source_table, target_table = fresh_table_name("share"), fresh_table_name("share-copy")
+    source, target = client_for(source_server), client_for(target_server)
+    create_table(source, source_table, **HASH_KEY)
+    items = small_items(4_500)
+    fill_table(source, source_table, items)
+    with AlternatorNodes(target_server.url, addresses=("127.0.0.1",)) as node:
+        config = write_config(tmp_path / "share.yaml", source_server.url, source_table, node.seed_url, target_table,
+                              source_extra={"scanSegments": 8, "maxMapTasks": 4},
+                              target_extra={"writeThroughput": 300, "throughputWritePercent": 1.0})
+        run = run_submit(config, "--master", "local[4]", "--conf", "spark.default.parallelism=1")
+        rate, seconds = node.rate("BatchWriteItem")
+
+    assert run.returncode == 0, describe(run.stdout)
+    assert "write budget: 300 WCU/s (target.writeThroughput 300 x 1), shared by the tasks running at once, counted " \
+           "while the job runs (1 expected from Spark's parallelism: 300.0 WCU/s per task)" in run.stdout
+    assert "budget shares: at most 4 tasks ran at once" in run.stdout
+    print(f"write budget 300 WCU/s, 4 tasks, defaultParallelism 1: measured {rate:.1f} WCU/s over {seconds:.1f} s")
+    assert 300 * 0.9 <= rate <= 300 * 1.1, f"{rate:.1f} WCU/s over {seconds:.1f} s"
+    assert count(target, target_table) == len(items)
+
+
+def test_the_validator_reads_each_table_within_its_read_budget(dynalite_pair, tmp_path):
+    """readThroughput 200 x 1.0: the source's Scan and BatchGetItem reads and the target's lookups, each measured at
+    a proxy in front of its table, stay within 200 RCU/s +10%; the lookups, which set the pace, use at least 80%."""
+    source_server, target_server = dynalite_pair
+    source_table, target_table = fresh_table_name("vrcu"), fresh_table_name("vrcu-copy")
+    items = [{"id": {"S": f"item-{i:06d}"}, "pad": {"S": "p" * 3900}} for i in range(800)]  # under 4 KB: 1 RCU
+    for server, table in ((source_server, source_table), (target_server, target_table)):
+        create_table(client_for(server), table, **HASH_KEY)
+        fill_table(client_for(server), table, items)
+    with AlternatorNodes(source_server.url, addresses=("127.0.0.1",)) as source_node, \
+            AlternatorNodes(target_server.url, addresses=("127.0.0.1",)) as target_node:
+        config = write_config(tmp_path / "vrcu.yaml", source_node.seed_url, source_table, target_node.seed_url,
+                              target_table, source_extra={"type": "alternator", "scanSegments": 6, "maxMapTasks": 3,
+                                                          "readThroughput": 200, "throughputReadPercent": 1.0})
+        run = run_submit("--validate", config, "--report", str(tmp_path / "report.json"), "--master", "local[3]")
+        rates = {f"{side} {op}": node.rate(op) for side, node, op in (
+            ("source", source_node, "Scan"), ("source", source_node, "BatchGetItem"),
+            ("target", target_node, "BatchGetItem"))}
+
+    assert run.returncode == 0, describe(run.stdout)
+    assert "source read budget: 200 RCU/s (source.readThroughput 200 x 1)" in run.stdout
+    assert "target read budget: 200 RCU/s (source.readThroughput 200 x 1)" in run.stdout
+    print("validator, read budget 200 RCU/s per table: " + ", ".join(
+        f"{what} {rate:.1f} RCU/s over {seconds:.1f} s" for what, (rate, seconds) in rates.items()))
+    assert all(rate <= 200 * 1.1 for rate, _ in rates.values()), rates
+    assert rates["source BatchGetItem"][0] >= 200 * 0.8 and rates["target BatchGetItem"][0] >= 200 * 0.8, rates

@@ -133,3 +133,42 @@ def test_answers_under_another_table_or_without_their_maps_are_errors():
         with pytest.raises(RequestError, match=f"^BatchGetItem of table 't': the answer's {message}"):
             with BatchGetter(FakeApi(lambda op, doc, answer=answer: answer), "t", KEYS, retry=FAST) as getter:
                 getter.get([key(1)])
+
+
+class Charges:
+    """A limiter that records what it is charged."""
+
+    def __init__(self) -> None:
+        self.units: list[float] = []
+
+    def charge(self, units: float) -> None:
+        self.units.append(units)
+
+    def refund(self, units: float) -> None:
+        self.units.append(-units)
+
+
+def test_each_answer_is_charged_by_dynamodb_rules_when_the_server_reports_no_capacity():
+    """5 items found (under 4 KB: 1 RCU each), 3 keys not found (1 RCU each), 2 left unprocessed (not charged until
+    re-sent); charged 1 RCU per key before each request goes out, then corrected."""
+    table = stored(5)
+    api = server(table, leave_unprocessed=lambda keys: keys[-2:] if len(keys) == 10 else [])
+    charges = Charges()
+    with BatchGetter(api, "t", KEYS, retry=FAST, limiter=charges) as getter:
+        getter.get([key(i) for i in range(10)])
+    # 10 in advance, 2 refunded (the unprocessed keys); then the 2 re-sent keys, not found: 1 RCU each
+    assert charges.units == [10, -2, 2, 0]
+    assert sum(charges.units) == 10
+    assert "ReturnConsumedCapacity" not in api.calls[0][1]
+
+
+def test_each_answer_is_charged_the_capacity_the_server_reports():
+    """With report_capacity the request asks for TOTAL and the limiter is charged the answer's CapacityUnits."""
+    api = FakeApi(lambda op, doc: {"Responses": {"t": []}, "UnprocessedKeys": {},
+                                   "ConsumedCapacity": [{"TableName": "t", "CapacityUnits": 42.5}]})
+    charges = Charges()
+    with BatchGetter(api, "t", KEYS, retry=FAST, limiter=charges, report_capacity=True) as getter:
+        getter.get([key(i) for i in range(3)])
+    assert charges.units == [3, 39.5]  # 1 RCU per key in advance, then 39.5 more: the reported 42.5
+    assert sum(charges.units) == 42.5
+    assert api.calls[0][1]["ReturnConsumedCapacity"] == "TOTAL"

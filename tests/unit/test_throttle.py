@@ -27,11 +27,22 @@ def test_idle_time_saves_at_most_one_burst():
     """After a long pause only `burst` units go out without waiting."""
     clock = FakeClock()
     bucket = RateLimiter(10, burst=10, clock=clock, sleep=clock.sleep)
+    bucket.charge(10)
+    assert clock.now == pytest.approx(1.0)
     clock.now = 1000.0
     bucket.charge(10)
     assert clock.now == 1000.0
     bucket.charge(10)
     assert clock.now == pytest.approx(1001.0)
+
+
+def test_the_bucket_starts_empty_at_its_first_charge_not_when_it_is_made():
+    """A task that sets up for a while before its first request gets no head start above the budget."""
+    clock = FakeClock()
+    bucket = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    clock.now = 5.0
+    bucket.charge(10)
+    assert clock.now == pytest.approx(6.0)
 
 
 def test_refund_gives_back_what_the_server_did_not_consume():
@@ -69,3 +80,49 @@ def test_scan_limit_keeps_a_page_a_small_share_of_the_budget():
     assert scan_limit(10_000, 200) is None  # a 1 MB page is a small bite already
     assert scan_limit(0, 200) is None  # no budget, no limit
     assert scan_limit(2, None) == 4  # unknown size: 1 KB assumed
+
+
+def test_a_new_rate_counts_from_the_moment_it_is_set():
+    """10 units/s for 1 s, then 40 units/s: the next 40 units are paid back in exactly 1 s more."""
+    clock = FakeClock()
+    bucket = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    bucket.charge(10)
+    assert clock.now == pytest.approx(1.0)
+    bucket.set_rate(40)
+    bucket.charge(40)
+    assert clock.now == pytest.approx(2.0)
+    assert (bucket.rate, bucket.burst) == (40, 40)
+
+
+def test_a_shared_limiter_takes_the_budget_divided_by_the_tasks_running_now():
+    """Budget 100: alone, a task charges 100 units in 1 s; with 4 tasks running, 25 units take 1 s."""
+    from migrator.throttle import SharedLimiter
+
+    clock = FakeClock()
+    running = [1]
+    bucket = SharedLimiter(100, lambda: running[0], clock=clock, sleep=clock.sleep)
+    bucket.charge(100)
+    assert (bucket.rate, clock.now) == (100, pytest.approx(1.0))
+    running[0] = 4
+    bucket.charge(25)
+    assert (bucket.rate, clock.now) == (25, pytest.approx(2.0))
+    running[0] = 0  # a count below one (never answered) still means this task alone
+    bucket.charge(100)
+    assert (bucket.rate, clock.now) == (100, pytest.approx(3.0))
+
+
+def test_batch_get_units_follow_dynamodb_rules():
+    """Strongly consistent: 1 RCU per started 4 KB of each item found, 1 RCU per key not found."""
+    from migrator.throttle import get_units
+
+    assert get_units([100, 4096, 4097], missing=2) == 1 + 1 + 2 + 2
+    assert get_units([], missing=0) == 0
+
+
+def test_lookup_limit_keeps_a_page_of_keys_a_small_share_of_the_other_tables_budget():
+    """66.7 RCU/s per task on the table looked up: pages of 16 keys cost at most a quarter of a second's share."""
+    from migrator.throttle import lookup_limit, smallest
+
+    assert lookup_limit(66.7) == 16
+    assert lookup_limit(1) == 1 and lookup_limit(0) is None
+    assert smallest(None, 16, 133) == 16 and smallest(None, None) is None

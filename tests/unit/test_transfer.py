@@ -144,3 +144,19 @@ def test_the_driver_total_sums_the_tasks_retries(caplog):
     with caplog.at_level(logging.INFO, logger="migrator"):
         report([TaskResult(0, (0,), 5, 5, 1.0, 0.1)], SimpleNamespace(item_count=5), "src", "dst", 2.0)
     assert not [m for m in caplog.messages if "retried" in m]
+
+
+def test_a_tasks_share_of_the_budgets_is_the_budget_divided_by_the_tasks_running_now(monkeypatch, caplog):
+    """Budgets 400 RCU/s and 200 WCU/s, 4 tasks running now by the driver's count (static estimate 1): the task
+    logs and uses a quarter of each."""
+    import dataclasses
+
+    source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": "a"}}]})
+    target = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
+    wire({"source": source, "target": target}, monkeypatch)
+    s = dataclasses.replace(settings(), read_units_per_second=400, write_units_per_second=200, tasks_at_once=1)
+    with caplog.at_level(logging.INFO, logger="migrator.task"):
+        result = transfer_segments(s, [0], task=2, running_tasks=lambda: 4)
+    assert result.written == 1
+    assert ("migrator task 2: budget 400.0 RCU/s read, 200.0 WCU/s write for the job; 4 tasks run now, this one's "
+            "share: 100.0 RCU/s read, 50.0 WCU/s write") in [r.getMessage() for r in caplog.records]

@@ -158,3 +158,40 @@ def test_task_logs_one_line_per_segment_and_a_summary(server, caplog):
     assert len([line for line in lines if line.startswith("validator task 3: source segment ")]) == TOTAL
     assert any(line.startswith("validator task 3: source segments [0, 1, 2, 3] checked 20 items in ")
                and line.endswith(": 1 missing, 2 differing") for line in lines), lines
+
+
+def test_each_table_is_read_within_its_read_budget_and_repairs_within_the_write_budget(server, monkeypatch):
+    """Source scan and source lookups charge the source's read budget, target scan and lookups the target's, copies
+    and deletes the write budget; every limiter takes its share from the running-tasks count it is given."""
+    import migrator.validation as validation
+
+    charged: dict[float, float] = {}
+    counts = []
+
+    class Recorder:
+        def __init__(self, budget: float, tasks) -> None:
+            self.budget = budget
+            counts.append(tasks())
+
+        def charge(self, units: float) -> None:
+            charged[self.budget] = charged.get(self.budget, 0) + units
+
+        def refund(self, units: float) -> None:
+            charged[self.budget] = charged.get(self.budget, 0) - units
+
+    monkeypatch.setattr(validation, "shared_limiter", Recorder)
+    source_items = items(30)
+    server(source_items, source_items[5:] + [{"pk": {"S": "extra"}, "sk": {"N": "1"}}])
+    s = settings(source_read_units=1001, target_read_units=1002, target_write_units=1003, copy_missing=True,
+                 delete_extra=True)
+    source = check_source_segments(s, range(TOTAL), 0, TOTAL, running_tasks=lambda: 7)
+    assert (source.copied, set(charged)) == (5, {1001, 1002, 1003})
+    source_pass = dict(charged)
+    charged.clear()
+    target = check_target_segments(s, range(TOTAL), 0, TOTAL, running_tasks=lambda: 7)
+    assert (target.deleted, set(charged)) == (1, {1001, 1002, 1003})
+    assert source_pass[1003] == 5 and charged[1003] == 1  # 1 WCU per small item copied or deleted
+    # lookups: 1 RCU per small item or key not found; the target holds 31 items once the 5 missing are copied
+    assert source_pass[1002] == 30 and charged[1001] == 31
+    assert source_pass[1001] > 0 and charged[1002] > 0  # the scans: 0.5 RCU per started 4 KB of each page
+    assert set(counts) == {7}
