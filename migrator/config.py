@@ -106,6 +106,7 @@ class TargetSettings:
     max_items_per_batch: int | None = None
     alternator: AlternatorSettings | None = None
     path: str | None = None
+    verify_count: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ _CONNECTION_KEYS = ("type", "table", "region", "endpoint", "credentials")
 _SCAN_KEYS = _CONNECTION_KEYS + ("scanSegments", "maxMapTasks", "readThroughput", "throughputReadPercent")
 _WRITE_KEYS = _CONNECTION_KEYS + (
     "writeThroughput", "throughputWritePercent", "streamChanges", "skipInitialSnapshotTransfer", "billingMode",
-    "maxItemsPerBatch",
+    "maxItemsPerBatch", "verifyCount",
 )
 S3_EXPORT_SOURCE_KEYS = ("bucket", "manifestKey", "tableDescription", "usePathStyleAccess")
 SOURCE_KEYS = {
@@ -200,6 +201,7 @@ ATTRIBUTE_NAMES = {
     "throughputWritePercent": "throughput_write_percent", "streamChanges": "stream_changes",
     "skipInitialSnapshotTransfer": "skip_initial_snapshot_transfer", "billingMode": "billing_mode",
     "removeConsumedCapacity": "remove_consumed_capacity", "maxItemsPerBatch": "max_items_per_batch", "path": "path",
+    "verifyCount": "verify_count",
     "datacenter": "datacenter", "rack": "rack", "activeRefreshIntervalMs": "active_refresh_interval_ms",
     "idleRefreshIntervalMs": "idle_refresh_interval_ms", "compression": "compression",
     "optimizeHeaders": "optimize_headers", "maxConnections": "max_connections",

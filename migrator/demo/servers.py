@@ -26,6 +26,7 @@ HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
+MOTO_ONE_AT_A_TIME = str(Path(__file__).with_name("moto_one_at_a_time.py"))  # run as a script: see its docstring
 
 
 def free_port() -> int:
@@ -95,7 +96,7 @@ def start_moto(log_dir: Path, port: int | None = None, *, serialized: bool = Tru
                            "install it with: pip install 'moto[server]'")
     port = port or free_port()
     if serialized:
-        command = [sys.executable, str(Path(__file__).with_name("moto_one_at_a_time.py")), "-H", HOST, "-p", str(port)]
+        command = [sys.executable, MOTO_ONE_AT_A_TIME, "-H", HOST, "-p", str(port)]
     else:
         command = [executable, "-H", HOST, "-p", str(port)]
     return _start("moto", command, port, Path(log_dir))

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from migrator.aws import connection_for
 from migrator.config import MigratorConfig
 from migrator.errors import Interrupted, SavepointError, SchemaError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
+from migrator.jobs.target_count import CountCheck
 from migrator.progress.reporter import ProgressReporter
 from migrator.progress.server import ProgressServer
 from migrator.savepoint_stores import open_store
@@ -42,7 +44,10 @@ def run(spark, config: MigratorConfig) -> int:
     source_info = schema.describe(source.boto3_client(), src.table, "source")
     if source_info is None:
         raise SchemaError(f"source table {src.table!r} does not exist at {source.name}; check source.table and source.endpoint")
-    target_info = schema.ensure_target(target.boto3_client(), source_info, dst.table, dst.billing_mode)
+    target_client = target.boto3_client()
+    # verifyCount's count is exact only for a table this run creates: an existing one may hold other items.
+    existed = dst.verify_count and schema.describe(target_client, dst.table, "target") is not None
+    target_info = schema.ensure_target(target_client, source_info, dst.table, dst.billing_mode)
 
     sc = spark.sparkContext
     plan = plan_segments(
@@ -93,7 +98,12 @@ def run(spark, config: MigratorConfig) -> int:
         writer = SavepointWriter(open_store(config.savepoints.path), config.raw, plan.total, config.skip_segments)
     started = time.monotonic()
     results = _run_job(sc, config, plan, settings, writer)
-    status = report(results, source_info, src.table, dst.table, time.monotonic() - started, skipped=plan.skipped)
+    seconds = time.monotonic() - started
+    count_check = None
+    if dst.verify_count:
+        count_check = CountCheck(target, dst.table, plan.total, plan.partitions, exact=not existed and not plan.skipped)
+    status = report(results, source_info, src.table, dst.table, seconds, skipped=plan.skipped,
+                    verify=partial(count_check.shortfall, sc) if count_check else None)
     if writer is not None:
         for result in results:
             if result.written == result.scanned:
@@ -175,8 +185,10 @@ def _transfer_partition(settings: TransferSettings, segments):
 
 
 def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float, *,
-           skipped: int = 0) -> int:
-    """Log the per-task counts, their sum, the source's count and the verdict; return the exit status."""
+           skipped: int = 0, verify: Callable[[int], str | None] | None = None) -> int:
+    """Log the per-task counts, their sum, the source's count and the verdict; return the exit status.
+
+    `verify(written)` (target.verifyCount) counts the target before the verdict: a reason for FAILED, or None."""
     for r in sorted(results, key=lambda r: r.task):
         logger.info("task %d: %d segments, %d items in %.1f s", r.task, len(r.segments), r.written, r.seconds)
     scanned = sum(r.scanned for r in results)
@@ -198,6 +210,10 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
         )
     if written != scanned:
         logger.error("migrator verdict: FAILED - %d items scanned but %d written", scanned, written)
+        return 1
+    failure = verify(written) if verify is not None else None
+    if failure is not None:
+        logger.error("migrator verdict: FAILED - %s", failure)
         return 1
     logger.info("migrator verdict: OK - all %d scanned items were written", scanned)
     return 0

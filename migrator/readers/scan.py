@@ -9,6 +9,7 @@ from typing import Any
 
 from migrator.api_client import DynamoApi
 from migrator.codec import raw_scan_page, scan_page
+from migrator.errors import MigratorError, TransferError
 from migrator.throttle import RateLimiter, Unlimited, read_units
 
 
@@ -104,3 +105,30 @@ def prefetch(pages: Iterator[list[dict]], depth: int = 1) -> Iterator[list[dict]
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+def count_segment(api: DynamoApi, table: str, segment: int, total_segments: int) -> int:
+    """The items in `segment` (of `total_segments`) as the server counts them: Scan with Select COUNT, every page.
+
+    A page without an integer Count, or a LastEvaluatedKey that repeats, raises TransferError: a count that
+    cannot be trusted must not pass for one.
+    """
+    request: dict[str, Any] = {"TableName": table, "Segment": segment, "TotalSegments": total_segments,
+                               "Select": "COUNT"}
+    where = f"Scan (Select COUNT) of segment {segment}/{total_segments} of table {table!r}"
+    count = 0
+    while True:
+        try:
+            answer = api.call("Scan", request)
+        except MigratorError as exc:
+            raise TransferError(f"{where} failed: {exc}") from exc
+        page_count = answer.get("Count") if isinstance(answer, dict) else None
+        if not isinstance(page_count, int) or isinstance(page_count, bool):
+            raise TransferError(f"{where}: the answer has no Count: {str(answer)[:200]}")
+        count += page_count
+        last_key = answer.get("LastEvaluatedKey")
+        if not last_key:
+            return count
+        if last_key == request.get("ExclusiveStartKey"):
+            raise TransferError(f"{where}: LastEvaluatedKey {last_key} did not advance")
+        request["ExclusiveStartKey"] = last_key
