@@ -108,13 +108,15 @@ def prefetch(pages: Iterator[list[dict]], depth: int = 1) -> Iterator[list[dict]
 
 
 def count_segment(api: DynamoApi, table: str, segment: int, total_segments: int) -> int:
-    """The items in `segment` (of `total_segments`) as the server counts them: Scan with Select COUNT, every page.
+    """The items in `segment` (of `total_segments`) as the server counts them: a strongly consistent Scan with
+    Select COUNT, every page.
 
     A page without an integer Count, or a LastEvaluatedKey that repeats, raises TransferError: a count that
     cannot be trusted must not pass for one.
     """
+    # Strongly consistent: an eventually consistent Scan may miss items written a moment ago.
     request: dict[str, Any] = {"TableName": table, "Segment": segment, "TotalSegments": total_segments,
-                               "Select": "COUNT"}
+                               "Select": "COUNT", "ConsistentRead": True}
     where = f"Scan (Select COUNT) of segment {segment}/{total_segments} of table {table!r}"
     count = 0
     while True:

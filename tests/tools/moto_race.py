@@ -15,6 +15,7 @@ consistent Query counts the key. Lost = acknowledged - found.
     python tests/tools/moto_race.py server --moto plain --trials 2000 # moto_server as shipped, on 127.0.0.1
     python tests/tools/moto_race.py server --moto serialized ...      # start_moto(): one request at a time
     python tests/tools/moto_race.py server --moto plain --switch-interval-us 1   # GIL handed over more often
+    python tests/tools/moto_race.py server --moto serialized --in-this-process --slow-hash-ms 0.5 ...
 
 Exit status: 0 when nothing was lost, 1 when any acknowledged item was lost.
 """
@@ -119,15 +120,47 @@ def in_process(args: argparse.Namespace) -> int:
 
 
 def against_server(args: argparse.Namespace) -> int:
-    """A moto server process on 127.0.0.1, as shipped (plain) or as start_moto runs it (serialized)."""
+    """moto over HTTP on 127.0.0.1, as shipped (plain) or as start_moto runs it (serialized).
+
+    By default the server is its own process. With --in-this-process, werkzeug's threaded server runs moto's app
+    (as moto_server builds it) in a thread of this process, so that --slow-hash-ms can slow its DynamoType.__hash__.
+    """
     from migrator.demo.servers import client_for
 
     serialized = args.moto == "serialized"
-    how = "one request at a time (as start_moto runs it)" if serialized else "moto_server as shipped"
-    with server_process(serialized, args.switch_interval_us) as url:
+    how = "one request at a time (as start_moto runs it)" if serialized else "as moto_server serves it"
+    with contextlib.ExitStack() as stack:
+        if args.in_this_process:
+            sys.setswitchinterval(args.switch_interval_us / 1e6)
+            url = stack.enter_context(served_here(serialized))
+            stack.enter_context(slowed_hash(args.slow_hash_ms))
+            where = f"moto's app in a server thread of this process, __hash__ slowed by {args.slow_hash_ms} ms"
+        else:
+            url = stack.enter_context(server_process(serialized, args.switch_interval_us))
+            where = "a moto server process"
         client = client_for(url, max_pool_connections=args.threads, retries={"total_max_attempts": 1})
         create_table(client)
-        return run_trials(client, args, f"moto server process at {url}, {how}, GIL switch interval {args.switch_interval_us} us")
+        return run_trials(client, args, f"{where} at {url}, {how}, GIL switch interval {args.switch_interval_us} us")
+
+
+@contextlib.contextmanager
+def served_here(serialized: bool) -> Iterator[str]:
+    """moto's WSGI app on werkzeug's threaded server on 127.0.0.1, in this process; yields its URL."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    from migrator.demo.moto_one_at_a_time import OneRequestAtATime
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", 0, OneRequestAtATime(app) if serialized else app, threaded=True,
+                         request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
 
 
 @contextlib.contextmanager
@@ -168,8 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="where", required=True)
     local = sub.add_parser("inprocess", help="moto's backend in this process, hash slowed")
     local.add_argument("--slow-hash-ms", type=float, default=0.5)
-    remote = sub.add_parser("server", help="a moto server process on 127.0.0.1")
+    remote = sub.add_parser("server", help="moto over HTTP on 127.0.0.1")
     remote.add_argument("--moto", choices=["plain", "serialized"], default="plain")
+    remote.add_argument("--in-this-process", action="store_true",
+                        help="serve moto from a thread of this process (default: a server process)")
+    remote.add_argument("--slow-hash-ms", type=float, default=0.0, help="with --in-this-process")
     for p in (local, remote):
         p.add_argument("--switch-interval-us", type=float, default=5000.0,
                        help="moto's sys.setswitchinterval in microseconds (Python's default: 5000)")

@@ -26,13 +26,13 @@ def test_verify_count_must_be_a_boolean(error):
 
 
 def test_count_segment_sums_the_count_of_every_page():
-    """Pages are followed by LastEvaluatedKey with Select COUNT and the segment; their Counts add up."""
+    """Pages are followed by LastEvaluatedKey, strongly consistent, with Select COUNT; their Counts add up."""
     pages = [{"Count": 3, "LastEvaluatedKey": {"id": {"S": "c"}}}, {"Count": 2, "LastEvaluatedKey": {"id": {"S": "e"}}},
              {"Count": 0}]
     api = FakeApi(lambda op, doc: pages.pop(0))
     assert count_segment(api, "t", 2, 5) == 5
-    assert all(op == "Scan" and doc["Select"] == "COUNT" and doc["Segment"] == 2 and doc["TotalSegments"] == 5
-               for op, doc in api.calls)
+    assert all(op == "Scan" and doc["Select"] == "COUNT" and doc["ConsistentRead"] is True and doc["Segment"] == 2
+               and doc["TotalSegments"] == 5 for op, doc in api.calls)
     assert [doc.get("ExclusiveStartKey") for _, doc in api.calls] == [None, {"id": {"S": "c"}}, {"id": {"S": "e"}}]
 
 
