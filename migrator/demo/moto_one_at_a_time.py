@@ -3,8 +3,9 @@
 moto_server runs requests in parallel threads over unlocked dicts: two BatchWriteItem requests that create the
 same new partition key at once can both create its inner dict in ``Table.items`` (a ``defaultdict(dict)``), and
 the items of one of them are lost although both were acknowledged (tests/tools/moto_race.py reproduces it). Here
-moto's WSGI application runs under one lock; werkzeug's threaded server still accepts many keep-alive
-connections, so clients see the same server, only never two requests inside moto at once.
+moto's WSGI application runs under one lock; werkzeug's threaded server still accepts many connections at once
+(and, as for moto_server, answers each request with Connection: close), so clients see the same server, only
+never two requests inside moto at once.
 
 Run as a script (start_moto does), so that it needs only moto and werkzeug, not this package.
 """
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # as moto_server: an exception inside moto is answered with its traceback
-    # threaded=True: many connections kept alive at once (HTTP/1.1), served one request at a time by the lock.
+    # threaded=True, as moto_server: many connections accepted at once, served one request at a time by the lock.
     run_simple(args.host, args.port, OneRequestAtATime(app), threaded=True, request_handler=MotoRequestHandler)
 
 
