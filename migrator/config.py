@@ -111,6 +111,7 @@ class TargetSettings:
     path: str | None = None
     dead_letter_path: str | None = None  # a directory for items the target refuses; None: such an item fails the job
     ca_bundle: str | None = None  # PEM file of CA certificates; None: AWS_CA_BUNDLE, else the system's CAs
+    verify_count: bool = False  # count the target after the copy
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ _CONNECTION_KEYS = ("type", "table", "region", "endpoint", "credentials", "caBun
 _SCAN_KEYS = _CONNECTION_KEYS + ("scanSegments", "maxMapTasks", "readThroughput", "throughputReadPercent")
 _WRITE_KEYS = _CONNECTION_KEYS + (
     "writeThroughput", "throughputWritePercent", "streamChanges", "skipInitialSnapshotTransfer", "billingMode",
-    "maxItemsPerBatch", "deadLetterPath",
+    "maxItemsPerBatch", "deadLetterPath", "verifyCount",
 )
 S3_EXPORT_SOURCE_KEYS = ("bucket", "manifestKey", "tableDescription", "usePathStyleAccess")
 SOURCE_KEYS = {
@@ -235,7 +236,7 @@ ATTRIBUTE_NAMES = {
     "throughputWritePercent": "throughput_write_percent", "streamChanges": "stream_changes",
     "skipInitialSnapshotTransfer": "skip_initial_snapshot_transfer", "billingMode": "billing_mode",
     "removeConsumedCapacity": "remove_consumed_capacity", "maxItemsPerBatch": "max_items_per_batch", "path": "path",
-    "deadLetterPath": "dead_letter_path",
+    "deadLetterPath": "dead_letter_path", "verifyCount": "verify_count",
     "datacenter": "datacenter", "rack": "rack", "activeRefreshIntervalMs": "active_refresh_interval_ms",
     "idleRefreshIntervalMs": "idle_refresh_interval_ms", "compression": "compression",
     "optimizeHeaders": "optimize_headers", "maxConnections": "max_connections",

@@ -332,7 +332,7 @@ _RULES: dict[str, Callable[[Any, str], Any]] = {
     "throughputWritePercent": partial(as_float, low=0.1, high=1.5), "streamChanges": as_bool,
     "skipInitialSnapshotTransfer": as_bool,
     "billingMode": partial(as_choice, choices=("PROVISIONED", "PAY_PER_REQUEST")),
-    "removeConsumedCapacity": as_bool, "maxItemsPerBatch": partial(as_int, low=1, high=100),
+    "removeConsumedCapacity": as_bool, "maxItemsPerBatch": partial(as_int, low=1, high=100), "verifyCount": as_bool,
     "datacenter": as_str, "rack": as_str, "activeRefreshIntervalMs": _count, "idleRefreshIntervalMs": _count,
     "compression": as_bool, "optimizeHeaders": as_bool, "maxConnections": _count,
     "connectionMaxIdleTimeMs": _millis, "connectionTimeToLiveMs": _millis,

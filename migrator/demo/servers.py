@@ -26,6 +26,7 @@ HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
+MOTO_ONE_AT_A_TIME = str(Path(__file__).with_name("moto_one_at_a_time.py"))  # run as a script: see its docstring
 
 
 def free_port() -> int:
@@ -82,14 +83,23 @@ def dynalite_executable() -> str | None:
     return str(in_repo) if in_repo.exists() else shutil.which("dynalite")
 
 
-def start_moto(log_dir: Path, port: int | None = None) -> LocalServer:
-    """Start ``moto_server`` on 127.0.0.1 and wait until it answers ListTables."""
+def start_moto(log_dir: Path, port: int | None = None, *, serialized: bool = True) -> LocalServer:
+    """Start a moto server on 127.0.0.1 and wait until it answers ListTables.
+
+    ``serialized`` (the default) runs moto one request at a time (moto_one_at_a_time.py): ``moto_server`` as
+    shipped loses acknowledged items when concurrent BatchWriteItem requests create the same new partition key.
+    ``serialized=False`` starts ``moto_server`` itself (tests/tools/moto_race.py uses it to show the loss).
+    """
     executable = moto_executable()
     if executable is None:
         raise RuntimeError("moto_server not found next to the Python interpreter or on PATH; "
                            "install it with: pip install 'moto[server]'")
     port = port or free_port()
-    return _start("moto", [executable, "-H", HOST, "-p", str(port)], port, Path(log_dir))
+    if serialized:
+        command = [sys.executable, MOTO_ONE_AT_A_TIME, "-H", HOST, "-p", str(port)]
+    else:
+        command = [executable, "-H", HOST, "-p", str(port)]
+    return _start("moto", command, port, Path(log_dir))
 
 
 def start_dynalite(log_dir: Path, port: int | None = None) -> LocalServer:

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from migrator.config import MigratorConfig
 from migrator.errors import Interrupted, SavepointError, SchemaError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
+from migrator.jobs.target_count import CountCheck
 from migrator.progress.reporter import ProgressReporter
 from migrator.savepoint_stores import open_store
 from migrator.savepoints import SavepointWriter, secret_paths
@@ -45,7 +47,10 @@ def run(spark, config: MigratorConfig) -> int:
     if source_info is None:
         raise SchemaError(f"source table {src.table!r} does not exist at {source.name}; check source.table and source.endpoint")
     dead_letters = dead_letter.check_directory(dst.dead_letter_path) if dst.dead_letter_path else None
-    target_info = schema.ensure_target(target.boto3_client(), source_info, dst.table, dst.billing_mode)
+    target_client = target.boto3_client()
+    # verifyCount's count is exact only for a table this run creates: an existing one may hold other items.
+    existed = dst.verify_count and schema.describe(target_client, dst.table, "target") is not None
+    target_info = schema.ensure_target(target_client, source_info, dst.table, dst.billing_mode)
 
     sc = spark.sparkContext
     plan = plan_segments(
@@ -100,8 +105,12 @@ def run(spark, config: MigratorConfig) -> int:
     rejected_file = None
     if dead_letters is not None and any(r.rejected_items for r in results):
         rejected_file = dead_letter.write(dead_letters, dst.table, (i for r in results for i in r.rejected_items))
-    status = report(results, source_info, src.table, dst.table, time.monotonic() - started, skipped=plan.skipped,
-                    rejected_file=rejected_file)
+    seconds = time.monotonic() - started
+    count_check = None
+    if dst.verify_count:
+        count_check = CountCheck(target, dst.table, plan.total, plan.partitions, exact=not existed and not plan.skipped)
+    status = report(results, source_info, src.table, dst.table, seconds, skipped=plan.skipped,
+                    rejected_file=rejected_file, verify=partial(count_check.shortfall, sc) if count_check else None)
     if writer is not None:
         for result in results:
             if result.written == result.scanned:
@@ -188,8 +197,11 @@ def _transfer_partition(settings: TransferSettings, segments):
 
 
 def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float, *,
-           skipped: int = 0, rejected_file: Path | None = None) -> int:
-    """Log the per-task counts, their sum, the source's count and the verdict; return the exit status."""
+           skipped: int = 0, rejected_file: Path | None = None, verify: Callable[[int], str | None] | None = None
+           ) -> int:
+    """Log the per-task counts, their sum, the source's count and the verdict; return the exit status.
+
+    `verify(written)` (target.verifyCount) counts the target before the verdict: a reason for FAILED, or None."""
     for r in sorted(results, key=lambda r: r.task):
         logger.info("task %d: %d segments, %d items in %.1f s%s", r.task, len(r.segments), r.written, r.seconds,
                     f", {r.rejected} refused by the target" if r.rejected else "")
@@ -222,6 +234,10 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
     if rejected:
         logger.error("migrator verdict: FAILED - %d items rejected by the target, written to %s; the other %d of %d "
                      "scanned items were written", rejected, rejected_file, written, scanned)
+        return 1
+    failure = verify(written) if verify is not None else None
+    if failure is not None:
+        logger.error("migrator verdict: FAILED - %s", failure)
         return 1
     logger.info("migrator verdict: OK - all %d scanned items were written", scanned)
     return 0

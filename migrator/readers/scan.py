@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from migrator.api_client import DynamoApi
-from migrator.codec import raw_scan_page, scan_page
-from migrator.errors import RequestError
+from migrator.codec import checked, loads, raw_scan_page, scan_page
+from migrator.errors import MigratorError, RequestError, TransferError
 from migrator.throttle import RateLimiter, Unlimited, read_units
 
 
@@ -118,3 +118,37 @@ def prefetch(pages: Iterator[list[dict]], depth: int = 1) -> Iterator[list[dict]
         stop.set()
         if finished:  # the reader is done: wait for its thread; else it may be inside a request, and ends on its own
             worker.join(timeout=5)
+
+
+def count_segment(api: DynamoApi, table: str, segment: int, total_segments: int) -> int:
+    """The items in `segment` (of `total_segments`) as the server counts them: a strongly consistent Scan with
+    Select COUNT, every page.
+
+    A page without an integer Count, or a LastEvaluatedKey that repeats, raises TransferError: a count that
+    cannot be trusted must not pass for one.
+    """
+    # Strongly consistent: an eventually consistent Scan may miss items written a moment ago.
+    request: dict[str, Any] = {"TableName": table, "Segment": segment, "TotalSegments": total_segments,
+                               "Select": "COUNT", "ConsistentRead": True}
+    where = f"Scan (Select COUNT) of segment {segment}/{total_segments} of table {table!r}"
+    count = 0
+    while True:
+        try:
+            answer = api.call("Scan", request, _count_page, table=table)
+        except MigratorError as exc:
+            raise TransferError(f"{where} failed: {exc}") from exc
+        page_count = answer["Count"]
+        if not isinstance(page_count, int) or isinstance(page_count, bool):
+            raise TransferError(f"{where}: the answer's Count is not a number: {str(page_count)[:200]}")
+        count += page_count
+        last_key = answer.get("LastEvaluatedKey")
+        if not last_key:
+            return count
+        if last_key == request.get("ExclusiveStartKey"):
+            raise TransferError(f"{where}: LastEvaluatedKey {last_key} did not advance")
+        request["ExclusiveStartKey"] = last_key
+
+
+def _count_page(data: bytes) -> dict:
+    """A Select COUNT Scan answer, which has Count and no Items (DynamoDB and Alternator leave Items out)."""
+    return checked(loads(data), ("Count",))

@@ -58,10 +58,13 @@ class UnprocessedProxy:
       ``items_unprocessed`` write requests returned to the client in UnprocessedItems
       ``requests_seen``     requests of any kind received
       ``errors_sent``       scripted error answers sent (``scripted_errors``, first BatchWriteItems only)
+      ``batches_lost``      BatchWriteItem requests acknowledged but not forwarded (``lose_every``)
+      ``items_lost``        the write requests in them
     """
 
     def __init__(self, upstream_url: str, forward_every: int | None = 2, timeout: float = 120.0,
-                 scripted_errors: list[tuple[int, str]] | None = None, write_delay: float = 0.0) -> None:
+                 scripted_errors: list[tuple[int, str]] | None = None, write_delay: float = 0.0,
+                 lose_every: int | None = None) -> None:
         if forward_every is not None and forward_every < 1:
             raise ValueError(f"forward_every must be >= 1 or None, got {forward_every}")
         upstream = urlsplit(upstream_url)
@@ -77,6 +80,10 @@ class UnprocessedProxy:
         # Seconds each BatchWriteItem waits before it is forwarded: a slow target, to interrupt a run midway.
         # Set it to 0 at any time to let the rest of a run go at full speed.
         self.write_delay = write_delay
+        # Every lose_every-th BatchWriteItem is acknowledged ({"UnprocessedItems": {}}) and never forwarded: a
+        # target that loses acknowledged writes, as moto_server can (tests/tools/moto_race.py).
+        self.lose_every = lose_every
+        self.batches_lost = self.items_lost = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="unprocessed-proxy",
@@ -143,6 +150,18 @@ class UnprocessedProxy:
         if self.write_delay:
             time.sleep(self.write_delay)
         request = json.loads(body)
+        if self.lose_every is not None:
+            with self._lock:
+                lose = (self.batches_seen + 1) % self.lose_every == 0
+                if lose:
+                    self.batches_seen += 1
+                    self.batches_lost += 1
+                    self.items_lost += sum(map(len, request.get("RequestItems", {}).values()))
+            if lose:
+                acknowledged = b'{"UnprocessedItems":{}}'
+                return 200, "OK", [("Content-Type", "application/x-amz-json-1.0"),
+                                   ("x-amzn-RequestId", uuid.uuid4().hex),
+                                   ("x-amz-crc32", str(zlib.crc32(acknowledged)))], acknowledged
         forwarded: dict[str, list] = {}
         held_back: dict[str, list] = {}
         for table, writes in request.get("RequestItems", {}).items():
