@@ -8,6 +8,8 @@ The same server counts the tasks that run now, for the throughput budgets' share
 `TOKEN run ATTEMPT` when it starts and about every second after (the answer is `tasks N`, itself included), and
 `TOKEN end ATTEMPT` when it ends (answer `ok`); a connection that closes ends the attempts it started, so a task
 whose worker dies stops counting.
+
+Both task sides talk over one `client.LineConnection`: a line out, a line back.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 from migrator.progress import ProgressAddress, encode_report
+from migrator.progress.client import LineConnection, unexpected_answer
 
 logger = logging.getLogger("migrator.task")
 
@@ -23,21 +23,15 @@ class ProgressReporter:
     def __init__(self, address: ProgressAddress, task: int, timeout: float = TIMEOUT_SECONDS) -> None:
         self.address = address
         self.task = task
-        self.timeout = timeout
         self.sent = 0
         self.failed = 0
-        self._sock: socket.socket | None = None
-        self._reader = None
+        self._connection = LineConnection(address, timeout)
 
     def __call__(self, segment: int, items: int) -> None:
         try:
-            if self._sock is None:
-                self._connect()
-            self._sock.sendall(encode_report(self.address.token, segment, items))
-            answer = self._reader.readline(64)
+            answer = self._connection.ask(encode_report(self.address.token, segment, items))
             if answer != b"ok\n":
-                raise ConnectionError(f"the driver answered {answer.decode('ascii', 'replace').strip()!r}"
-                                      if answer else "the driver closed the connection")
+                raise unexpected_answer(answer)
             self.sent += 1
         except OSError as exc:
             self.close()
@@ -48,15 +42,5 @@ class ProgressReporter:
                     "and the segments of this task that fail to report, so a resumed run copies them again",
                     self.task, segment, self.address.host, self.address.port, exc)
 
-    def _connect(self) -> None:
-        self._sock = socket.create_connection((self.address.host, self.address.port), timeout=self.timeout)
-        self._reader = self._sock.makefile("rb")
-
     def close(self) -> None:
-        sock, reader, self._sock, self._reader = self._sock, self._reader, None, None
-        for closable in (reader, sock):
-            if closable is not None:
-                try:
-                    closable.close()
-                except OSError:
-                    pass  # closing a broken connection; the report already failed or succeeded
+        self._connection.close()

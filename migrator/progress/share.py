@@ -9,12 +9,12 @@ reached, the task keeps `fallback` (the static estimate, min(partitions, default
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
 
 from migrator.progress import END, RUN, ProgressAddress, encode_running
+from migrator.progress.client import LineConnection, unexpected_answer
 
 logger = logging.getLogger("migrator.task")
 
@@ -33,13 +33,11 @@ class RunningTasks:
         self.attempt = attempt
         self.task = task
         self.fallback = max(1, fallback)
-        self.timeout = timeout
         self._clock = clock
         self.count = self.fallback
         self.seen: set[int] = set()  # every count the driver answered, for the task's log
         self.failed = address is None
-        self._sock: socket.socket | None = None
-        self._reader = None
+        self._connection = LineConnection(address, timeout)
         self._lock = threading.Lock()
         self._interval, self._next_interval = 0.0, FIRST_INTERVAL
         self._asked = float("-inf")
@@ -68,45 +66,31 @@ class RunningTasks:
             answer = self._ask(RUN)
             parts = answer.split()
             if len(parts) != 2 or parts[0] != b"tasks" or not parts[1].isdigit():
-                raise ConnectionError(f"the driver answered {answer.decode('ascii', 'replace').strip()!r}"
-                                      if answer else "the driver closed the connection")
+                raise unexpected_answer(answer)
             self.count = max(1, int(parts[1]))
             self.seen.add(self.count)
         except OSError as exc:
             self.failed = True
             self.count = self.fallback
-            self._close_socket()
+            self._connection.close()
             logger.warning("%s %d: could not ask the driver at %s:%d how many tasks run now (%s); this task keeps "
                            "the static share of the budgets: 1/%d of each", self.label, self.task,
                            self.address.host, self.address.port, exc, self.fallback)
 
     def _ask(self, verb: str) -> bytes:
-        if self._sock is None:
-            self._sock = socket.create_connection((self.address.host, self.address.port), timeout=self.timeout)
-            self._reader = self._sock.makefile("rb")
-        self._sock.sendall(encode_running(self.address.token, verb, self.attempt))
-        return self._reader.readline(64)
+        return self._connection.ask(encode_running(self.address.token, verb, self.attempt))
 
     def close(self) -> None:
         """End the registration (closing the connection would too; saying so is quicker to be seen)."""
         with self._lock:
-            if self._sock is not None:
+            if self._connection.is_open:
                 try:
                     self._ask(END)
                 except OSError:
                     pass  # the connection's close below ends the registration as well
-            self._close_socket()
+            self._connection.close()
         if self.address is not None:
             logger.info("%s %d: budgets %s", self.label, self.task, self.describe())
-
-    def _close_socket(self) -> None:
-        sock, reader, self._sock, self._reader = self._sock, self._reader, None, None
-        for closable in (reader, sock):
-            if closable is not None:
-                try:
-                    closable.close()
-                except OSError:
-                    pass  # closing a broken connection
 
     def describe(self) -> str:
         """For the task's log: `shared by 1-4 tasks running at once (the driver's count)` or the static share."""

@@ -15,12 +15,11 @@ import socket
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from migrator.codec import dumps
 from migrator.throttle import get_units, read_units, write_units
-from tests.integration.unprocessed_proxy import forward
+from tests.integration.loopback_http import LoopbackServer, RelayHandler, forward
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 SKIP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
@@ -58,15 +57,8 @@ class AlternatorNodes:
         self.consumed_capacity_requests: list[str] = []
         self.localnodes_requests = 0
         self.capacity: list[tuple[float, str, float]] = []  # (monotonic time, operation, capacity units)
-        self._servers = []
-        self._threads = []
-        for address in addresses:
-            server = ThreadingHTTPServer((address, self.port), _handler(self, address))
-            server.daemon_threads = True
-            thread = threading.Thread(target=server.serve_forever, daemon=True, name=f"node-{address}")
-            thread.start()
-            self._servers.append(server)
-            self._threads.append(thread)
+        self._servers = [LoopbackServer(_handler(self, address), name=f"node-{address}", address=address,
+                                        port=self.port) for address in addresses]
         self._stopped = [False] * len(addresses)
         self._connections: list[set] = [set() for _ in addresses]
 
@@ -103,8 +95,7 @@ class AlternatorNodes:
                 return
             self._stopped[index] = True
             open_connections = list(self._connections[index])
-        self._servers[index].shutdown()
-        self._servers[index].server_close()
+        self._servers[index].stop()
         for connection in open_connections:
             try:
                 connection.shutdown(socket.SHUT_RDWR)
@@ -145,11 +136,11 @@ def _capacity(operation: str, body: bytes, answer: bytes) -> float:
                if dumps(r["PutRequest"]["Item"]) not in left_items)
 
 
-def _handler(nodes: AlternatorNodes, address: str) -> type[BaseHTTPRequestHandler]:
+def _handler(nodes: AlternatorNodes, address: str) -> type[RelayHandler]:
     index = nodes.addresses.index(address)
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(RelayHandler):
+        answer_skip = SKIP_HEADERS
 
         def setup(self) -> None:
             super().setup()
@@ -167,12 +158,13 @@ def _handler(nodes: AlternatorNodes, address: str) -> type[BaseHTTPRequestHandle
                     nodes.localnodes_requests += 1
                 # A stopped node stays listed, as in a cluster whose gossip has not noticed yet: clients must
                 # cope with a listed node that refuses connections.
-                self._reply(200, [("Content-Type", "application/json")], json.dumps(list(nodes.addresses)).encode())
+                self._reply(200, None, [("Content-Type", "application/json")],
+                            json.dumps(list(nodes.addresses)).encode())
             else:
-                self._reply(200, [("Content-Type", "text/plain")], b"healthy")
+                self._reply(200, None, [("Content-Type", "text/plain")], b"healthy")
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self._body()
             operation = (self.headers.get("X-Amz-Target") or "").rsplit(".", 1)[-1]
             with nodes.lock:
                 if nodes._stopped[index]:  # a stopped node answers nothing more, even on an open connection
@@ -186,18 +178,6 @@ def _handler(nodes: AlternatorNodes, address: str) -> type[BaseHTTPRequestHandle
                 units = _capacity(operation, body, answer)
                 with nodes.lock:
                     nodes.capacity.append((time.monotonic(), operation, units))
-            self._reply(status, headers, answer)
-
-        def _reply(self, status: int, headers, body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers:
-                if name.lower() not in SKIP_HEADERS:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
+            self._reply(status, None, headers, answer)
 
     return Handler

@@ -30,10 +30,9 @@ import socket
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from tests.integration.unprocessed_proxy import HOP_BY_HOP, forward
+from tests.integration.loopback_http import HOP_BY_HOP, LoopbackServer, RelayHandler, forward
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ SERVER_ERRORS = ((500, "InternalServerError"), (503, "ServiceUnavailable"))
 THROTTLES = ((400, "ProvisionedThroughputExceededException"), (400, "ThrottlingException"))
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """Threaded proxy on 127.0.0.1 in front of `upstream_url`; see the module docstring.
 
     Counters, read with ``injected()``: one per kind, plus ``outage_resets`` (connections reset while unreachable)
@@ -75,20 +74,7 @@ class FaultProxy:
         self._outage_seconds = outage_seconds
         self._outage_until = 0.0
         self.outages: list[tuple[float, float]] = []  # (start, end) in time.monotonic()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
-        self._thread.start()
-        self._stopped = False
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
+        super().__init__(_handler_for(self), name="fault-proxy")
 
     def injected(self) -> dict[str, int]:
         with self._lock:
@@ -98,21 +84,6 @@ class FaultProxy:
         """Reset every connection for the next `seconds`."""
         with self._lock:
             self._start_outage(seconds)
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket; safe to call twice."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FaultProxy:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -------------------------------------------------------------- decisions
 
@@ -173,27 +144,16 @@ class FaultProxy:
             return self._random.random() < 0.5
 
 
-def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as the migrator's pool expects
-
+def _handler_for(proxy: FaultProxy) -> type[RelayHandler]:
+    class Handler(RelayHandler):
         def handle(self) -> None:
             if proxy._unreachable():
                 self._reset()
                 return
-            try:
-                super().handle()
-            except (BrokenPipeError, ConnectionResetError):  # the client went away, e.g. a killed Spark task
-                pass
-
-        def do_POST(self) -> None:
-            self._relay()
-
-        def do_GET(self) -> None:
-            self._relay()
+            super().handle()
 
         def _relay(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self._body()
             if proxy._unreachable():
                 self._reset()
                 return
@@ -224,22 +184,17 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if kind == "dropped":  # dropped after the server applied the request
                 self.close_connection = True
                 return
-            self._reply(status, reason, response_headers, response_body, cut=kind == "cut_short")
-
-        def _reply(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes, *,
-                   cut: bool = False) -> None:
-            self.send_response(status, reason)
-            for name, value in headers:
-                if name.lower() not in HOP_BY_HOP and name.lower() not in ("server", "date"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if cut:  # Content-Length promised all of it: send half, then close
-                self.wfile.write(body[:len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
+            if kind == "cut_short":
+                self._reply_cut_short(status, reason, response_headers, response_body)
                 return
-            self.wfile.write(body)
+            self._reply(status, reason, response_headers, response_body)
+
+        def _reply_cut_short(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> None:
+            """Content-Length promises all of `body`: send half, then close."""
+            self._send_head(status, reason, headers, len(body))
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
 
         def _reset(self) -> None:
             """Close with RST instead of FIN: what a client sees from a host that refuses it."""

@@ -10,7 +10,6 @@ front of a plain DynamoDB-compatible server, and an HTTP proxy that counts CONNE
 from __future__ import annotations
 
 import datetime
-import http.client
 import ipaddress
 import json
 import select
@@ -25,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.integration.loopback_http import forward
 
 
 @dataclass(frozen=True)
@@ -267,23 +268,13 @@ class ConnectProxy(_Listener):
 
     def _forward(self, conn: socket.socket, method: str, target: str, headers: list, body: bytes) -> None:
         parts = urlsplit(target)
-        upstream = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
-        try:
-            upstream.putrequest(method, parts.path + (f"?{parts.query}" if parts.query else ""), skip_host=True,
-                                skip_accept_encoding=True)
-            for name, value in headers:
-                if name.lower() not in ("proxy-authorization", "content-length", "connection"):
-                    upstream.putheader(name, value)
-            upstream.putheader("Content-Length", str(len(body)))
-            upstream.endheaders(body)
-            answer = upstream.getresponse()
-            data = answer.read()
-        finally:
-            upstream.close()
+        status, reason, answer_headers, data = forward(
+            (parts.hostname, parts.port or 80), method, parts.path + (f"?{parts.query}" if parts.query else ""),
+            headers, body, timeout=60, skip={"proxy-authorization", "content-length", "connection"})
         with self.lock:
             self.requests += 1
-        head = [f"HTTP/1.1 {answer.status} {answer.reason}"]
-        head += [f"{n}: {v}" for n, v in answer.getheaders()
+        head = [f"HTTP/1.1 {status} {reason}"]
+        head += [f"{n}: {v}" for n, v in answer_headers
                  if n.lower() not in ("content-length", "transfer-encoding", "connection")]
         head.append(f"Content-Length: {len(data)}")
         conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)

@@ -21,35 +21,16 @@ import threading
 import time
 import uuid
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from tests.integration.loopback_http import HOP_BY_HOP, LoopbackServer, RelayHandler, forward
 
 logger = logging.getLogger(__name__)
 
 BATCH_WRITE_TARGET = "DynamoDB_20120810.BatchWriteItem"
-# Per-connection headers that must not be copied from one hop to the next.
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-              "trailers", "transfer-encoding", "upgrade", "content-length"}
 
 
-def forward(upstream: tuple[str, int], method: str, path: str, headers: list[tuple[str, str]], body: bytes, *,
-            timeout: float, skip: set[str]) -> tuple[int, str, list[tuple[str, str]], bytes]:
-    """Send one request upstream unchanged but for the `skip` headers; (status, reason, headers, body)."""
-    connection = http.client.HTTPConnection(*upstream, timeout=timeout)
-    try:
-        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-        for name, value in headers:
-            if name.lower() not in skip:
-                connection.putheader(name, value)
-        connection.putheader("Content-Length", str(len(body)))
-        connection.endheaders(body)
-        response = connection.getresponse()
-        return response.status, response.reason, response.getheaders(), response.read()
-    finally:
-        connection.close()
-
-
-class UnprocessedProxy:
+class UnprocessedProxy(LoopbackServer):
     """Threaded proxy on 127.0.0.1; ``forward_every=None`` holds back every write of every batch.
 
     Counters (read them after the client is done):
@@ -84,17 +65,7 @@ class UnprocessedProxy:
         # target that loses acknowledged writes, as moto_server can (tests/tools/moto_race.py).
         self.lose_every = lose_every
         self.batches_lost = self.items_lost = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="unprocessed-proxy",
-                                        daemon=True)
-        self._thread.start()
-        self._stopped = False
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(_handler_for(self), name="unprocessed-proxy")
 
     def script_errors(self, errors: list[tuple[int, str]]) -> None:
         """Answer the next BatchWriteItem requests with these (HTTP status, error code) errors, e.g. mid-run."""
@@ -105,21 +76,6 @@ class UnprocessedProxy:
         with self._lock:
             return {"batches_seen": self.batches_seen, "items_forwarded": self.items_forwarded,
                     "items_unprocessed": self.items_unprocessed, "requests_seen": self.requests_seen}
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket; safe to call twice."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> UnprocessedProxy:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -------------------------------------------------------------- request handling
 
@@ -201,25 +157,11 @@ class UnprocessedProxy:
         return status, reason, response_headers, new_body
 
 
-def _handler_for(proxy: UnprocessedProxy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as botocore expects
-
-        def handle(self) -> None:
-            try:
-                super().handle()
-            except (BrokenPipeError, ConnectionResetError):  # the client went away, e.g. a stopped Spark task
-                pass
-
-        def do_POST(self) -> None:
-            self._relay()
-
-        def do_GET(self) -> None:
-            self._relay()
-
+def _handler_for(proxy: UnprocessedProxy) -> type[RelayHandler]:
+    class Handler(RelayHandler):
         def _relay(self) -> None:
             proxy._count(requests_seen=1)
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self._body()
             headers = list(self.headers.items())
             try:
                 if self.command == "POST" and self.headers.get("X-Amz-Target") == BATCH_WRITE_TARGET:
@@ -233,15 +175,6 @@ def _handler_for(proxy: UnprocessedProxy) -> type[BaseHTTPRequestHandler]:
                             f"upstream failed: {exc}".encode())
                 return
             self._reply(status, reason, response_headers, response_body)
-
-        def _reply(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> None:
-            self.send_response(status, reason)
-            for name, value in headers:
-                if name.lower() not in HOP_BY_HOP and name.lower() not in ("server", "date"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
             logger.debug("proxy: " + format, *args)

@@ -75,8 +75,8 @@ def test_a_task_whose_connection_closes_stops_counting(server):
     """A worker that dies without saying `end` (its socket closes) no longer takes a share."""
     task = RunningTasks(server.address, "doomed", 0, fallback=1).start()
     assert server.running == 1
-    task._sock.close()  # what the OS does when the worker process is killed
-    task._reader.close()
+    task._connection.sock.close()  # what the OS does when the worker process is killed
+    task._connection.reader.close()
     deadline = time.monotonic() + 5
     while server.running and time.monotonic() < deadline:
         time.sleep(0.01)
