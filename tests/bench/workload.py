@@ -17,6 +17,7 @@ from migrator.api_client import DynamoApi, RetryPolicy
 from migrator.codec import dumps
 from migrator.demo import sample_data
 from migrator.errors import RequestError
+from migrator.readers.scan import count_segment
 
 REGION = "us-east-1"
 CREDENTIALS = Credentials("bench", "bench-secret")
@@ -113,17 +114,6 @@ def delete_table(url: str, table: str) -> None:
 
 def count_items(url: str, table: str, segments: int = 4) -> int:
     """Exact item count by parallel Select=COUNT scans (dynalite's DescribeTable ItemCount is always 0)."""
-    def count_segment(segment: int) -> int:
-        request = {"TableName": table, "Select": "COUNT", "Segment": segment, "TotalSegments": segments}
-        total = 0
-        for _ in range(10_000_000):  # bounded: one page per >= 1 item
-            page = client.call("Scan", request)
-            total += page["Count"]
-            if "LastEvaluatedKey" not in page:
-                return total
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        raise RuntimeError(f"COUNT scan of {table!r} did not end")
-
     with api(url, connections=segments) as client, \
             ThreadPoolExecutor(max_workers=segments, thread_name_prefix="count") as pool:
-        return sum(pool.map(count_segment, range(segments)))
+        return sum(pool.map(lambda segment: count_segment(client, table, segment, segments), range(segments)))
