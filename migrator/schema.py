@@ -112,13 +112,15 @@ def _throughput(desc: dict, what: str) -> dict:
     return {"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu}
 
 
-def ensure_target(client, source: TableInfo, target_table: str, billing_mode: str | None) -> TableInfo:
-    """Create the target table when missing and wait until ACTIVE; else check that its key schema matches."""
+def ensure_target(client, source: TableInfo, target_table: str,
+                  billing_mode: str | None) -> tuple[TableInfo, bool]:
+    """Create the target table when missing and wait until ACTIVE; else check that its key schema matches.
+    Returns the table and whether this call created it."""
     existing = describe(client, target_table, "target")
     if existing is not None:
         check_keys(source, existing)
         logger.info("target table %r exists with a matching key schema", target_table)
-        return _wait_active(client, target_table)
+        return _wait_active(client, target_table), False
     request = create_request(source, target_table, billing_mode)
     logger.info(
         "target table %r does not exist; creating it (%s, %d GSI, %d LSI)",
@@ -127,14 +129,16 @@ def ensure_target(client, source: TableInfo, target_table: str, billing_mode: st
         len(request.get("GlobalSecondaryIndexes", [])),
         len(request.get("LocalSecondaryIndexes", [])),
     )
+    created = True
     try:
         client.create_table(**request)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceInUseException":  # created meanwhile by someone else
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
             raise SchemaError(f"target table {target_table!r}: CreateTable failed: {exc}") from exc
+        created = False  # created meanwhile by someone else
     info = _wait_active(client, target_table)
     check_keys(source, info)
-    return info
+    return info, created
 
 
 def check_keys(source: TableInfo, target: TableInfo) -> None:

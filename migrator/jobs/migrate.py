@@ -47,10 +47,7 @@ def run(spark, config: MigratorConfig) -> int:
     if source_info is None:
         raise SchemaError(f"source table {src.table!r} does not exist at {source.name}; check source.table and source.endpoint")
     dead_letters = dead_letter.check_directory(dst.dead_letter_path) if dst.dead_letter_path else None
-    target_client = target.boto3_client()
-    # verifyCount's count is exact only for a table this run creates: an existing one may hold other items.
-    existed = dst.verify_count and schema.describe(target_client, dst.table, "target") is not None
-    target_info = schema.ensure_target(target_client, source_info, dst.table, dst.billing_mode)
+    target_info, created = schema.ensure_target(target.boto3_client(), source_info, dst.table, dst.billing_mode)
 
     sc = spark.sparkContext
     plan = plan_segments(
@@ -108,7 +105,8 @@ def run(spark, config: MigratorConfig) -> int:
     seconds = time.monotonic() - started
     count_check = None
     if dst.verify_count:
-        count_check = CountCheck(target, dst.table, plan.total, plan.partitions, exact=not existed and not plan.skipped)
+        # exact only for a table this run created and filled whole: an existing one may hold other items
+        count_check = CountCheck(target, dst.table, plan.total, plan.partitions, exact=created and not plan.skipped)
     status = report(results, source_info, src.table, dst.table, seconds, skipped=plan.skipped,
                     rejected_file=rejected_file, verify=partial(count_check.shortfall, sc) if count_check else None)
     if writer is not None:
