@@ -50,7 +50,8 @@ rm -f dist/migrator.zip
 import pathlib, zipfile
 with zipfile.ZipFile("dist/migrator.zip", "w", zipfile.ZIP_DEFLATED) as zf:
     for path in sorted(pathlib.Path("migrator").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
+        # the demo's servers and sample data run on the driver only: they do not ship to executors
+        if path.is_file() and "__pycache__" not in path.parts and path.parts[1] != "demo":
             zf.write(path)
 PY
 )

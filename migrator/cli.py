@@ -16,8 +16,8 @@ import sys
 from migrator import __version__, logs
 from migrator.config import check_supported, load_config, redacted_yaml
 from migrator.errors import ConfigError, Interrupted, MigratorError
-from migrator.resume import resume_config
-from migrator.savepoint_stores import open_store
+from migrator.savepoints.resume import resume_config
+from migrator.savepoints.stores import open_store
 
 logger = logging.getLogger("migrator")
 

@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from migrator.api_client import RetryPolicy
-from migrator.aws import Connection
+from migrator.dynamo.api import RetryPolicy
+from migrator.dynamo.database import Database
 from migrator.errors import ItemRejected, MigratorError, TransferError
 from migrator.progress import ProgressAddress
 from migrator.readers.scan import prefetch, scan_pages
-from migrator.throttle import shared_limiter
+from migrator.dynamo.throttle import shared_limiter
 from migrator.writers.batch_writer import BatchWriter, Refused
 
 logger = logging.getLogger("migrator.task")
@@ -33,9 +33,9 @@ MAX_REJECTED_BYTES = 64 * 1024 * 1024
 class TransferSettings:
     """Everything a task needs, picklable; built once on the driver."""
 
-    source: Connection
+    source: Database
     source_table: str
-    target: Connection
+    target: Database
     target_table: str
     total_segments: int
     batch_size: int = 25

@@ -11,18 +11,18 @@ from functools import partial
 from pathlib import Path
 
 from migrator import logs, schema
-from migrator.alternator_nodes import describe_nodes
-from migrator.aws import connection_for
+from migrator.dynamo.alternator_nodes import describe_nodes
+from migrator.dynamo.database import database_for
 from migrator.config import MigratorConfig
 from migrator.errors import Interrupted, SavepointError, SchemaError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.jobs.target_count import CountCheck
 from migrator.progress.reporter import ProgressReporter
-from migrator.savepoint_stores import open_store
-from migrator.savepoints import SavepointWriter, secret_paths
-from migrator.segments import SegmentPlan, plan_segments, segment_ranges
-from migrator.throttle import job_budget, scan_limit
+from migrator.savepoints.stores import open_store
+from migrator.savepoints.writer import SavepointWriter, secret_paths
+from migrator.readers.segments import SegmentPlan, plan_segments, segment_ranges
+from migrator.dynamo.throttle import job_budget, scan_limit
 from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer_segments
 from migrator.writers import dead_letter
 
@@ -34,8 +34,8 @@ DEFAULT_BATCH_SIZE = 25
 def run(spark, config: MigratorConfig) -> int:
     """Copy the source table into the target; 0 when every scanned item was written, else 1."""
     src, dst = config.source, config.target
-    source = connection_for("source", src)
-    target = connection_for("target", dst)
+    source = database_for("source", src)
+    target = database_for("target", dst)
     for side, settings, connection in (("source", src, source), ("target", dst, target)):
         logger.info("%s: %s table %r at %s (region %s)", side, settings.type, settings.table, connection.name,
                     connection.region)

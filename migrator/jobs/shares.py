@@ -9,7 +9,7 @@ import os
 from migrator.progress import ProgressAddress
 from migrator.progress.server import ProgressServer
 from migrator.progress.share import RunningTasks
-from migrator.throttle import Budget
+from migrator.dynamo.throttle import Budget
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from migrator import logs
-from migrator.aws import Connection
+from migrator.dynamo.database import Database
 from migrator.readers.scan import count_segment
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 class CountCheck:
     """How to count the target, and whether the count must be exact (this run created the table, no resume)."""
 
-    connection: Connection
+    connection: Database
     table: str
     total_segments: int
     partitions: int
@@ -55,7 +55,7 @@ class CountCheck:
                 "(the items this run wrote); the target acknowledged writes it did not keep")
 
 
-def _count_partition(connection: Connection, table: str, total_segments: int, segments):
+def _count_partition(connection: Database, table: str, total_segments: int, segments):
     """Runs on an executor: the items of its segments, as one number."""
     logs.setup()
     with connection.api() as api:

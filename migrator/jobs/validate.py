@@ -14,15 +14,15 @@ from functools import partial
 from pathlib import Path
 
 from migrator import logs, schema
-from migrator.aws import connection_for
+from migrator.dynamo.database import database_for
 from migrator.config import MigratorConfig, Validation
 from migrator.errors import ConfigError, SchemaError
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
-from migrator.sampling import SampleLimit, SamplePlan, plan_sample
-from migrator.segments import SegmentPlan, plan_segments
-from migrator.throttle import job_budget, lookup_limit, scan_limit, smallest
-from migrator.validation import PassResult, ValidationSettings, check_source_segments, check_target_segments
-from migrator.validation_report import default_report_path, report
+from migrator.validation.sampling import SampleLimit, SamplePlan, plan_sample
+from migrator.readers.segments import SegmentPlan, plan_segments
+from migrator.dynamo.throttle import job_budget, lookup_limit, scan_limit, smallest
+from migrator.validation.passes import PassResult, ValidationSettings, check_source_segments, check_target_segments
+from migrator.validation.report import default_report_path, report
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
     path = _report_path(report_path, options.report_path)
     _log_unused_keys(config)
     src, dst = config.source, config.target
-    source = connection_for("source", src)
-    target = connection_for("target", dst)
+    source = database_for("source", src)
+    target = database_for("target", dst)
     logger.info("source: %s table %r at %s (region %s)", src.type, src.table, source.name, source.region)
     logger.info("target: %s table %r at %s (region %s)", dst.type, dst.table, target.name, target.region)
     source_info = _describe(source, src.table, "source")

@@ -7,11 +7,11 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from migrator.api_client import DynamoApi, RetryPolicy, for_table
+from migrator.dynamo.api import DynamoApi, RetryPolicy, for_table
 from migrator.codec import dumps
 from migrator.errors import TransferError
 from migrator.items import key_id, key_projection
-from migrator.throttle import RateLimiter, SharedLimiter, Unlimited, get_units
+from migrator.dynamo.throttle import RateLimiter, SharedLimiter, Unlimited, get_units
 
 MAX_KEYS_PER_REQUEST = 100  # BatchGetItem's limit on DynamoDB and Alternator
 

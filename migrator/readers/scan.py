@@ -7,10 +7,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from migrator.api_client import DynamoApi
+from migrator.dynamo.api import DynamoApi
 from migrator.codec import checked, loads, raw_scan_page, scan_page
 from migrator.errors import MigratorError, RequestError, TransferError
-from migrator.throttle import RateLimiter, Unlimited, read_units
+from migrator.dynamo.throttle import RateLimiter, Unlimited, read_units
 
 
 def scan_pages(

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
-from migrator.api_client import DynamoApi, RetryPolicy, for_table, names_table
+from migrator.dynamo.api import DynamoApi, RetryPolicy, for_table, names_table
 from migrator.codec import dumps, loads
 from migrator.errors import ItemRejected, RequestError, TransferError
-from migrator.throttle import RateLimiter, Unlimited, write_units
+from migrator.dynamo.throttle import RateLimiter, Unlimited, write_units
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from migrator.api_client import CONTENT_TYPE, TARGET_PREFIX
+from migrator.dynamo.api import CONTENT_TYPE, TARGET_PREFIX
 from migrator.codec import dumps, loads
 from migrator.readers.scan import scan_pages
 from tests.bench import workload

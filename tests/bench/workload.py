@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from botocore.credentials import Credentials
 
-from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.dynamo.api import DynamoApi, RetryPolicy
 from migrator.codec import dumps
 from migrator.demo import sample_data
 from migrator.errors import RequestError

@@ -18,7 +18,7 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 from migrator.codec import dumps
-from migrator.throttle import get_units, read_units, write_units
+from migrator.dynamo.throttle import get_units, read_units, write_units
 from tests.integration.loopback_http import LoopbackServer, RelayHandler, forward
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")

@@ -21,8 +21,8 @@ from migrator.demo import sample_data
 from migrator.demo.sample_data import canonical, fill_table, scan_all
 from migrator.demo.servers import HOST, client_for
 from migrator.logs import TASK_SUMMARY
-from migrator.savepoint_stores import SavepointDir
-from migrator.savepoints import savepoint_text
+from migrator.savepoints.stores import SavepointDir
+from migrator.savepoints.writer import savepoint_text
 from tests.conftest import fresh_table_name
 from tests.integration.spark_run import REPO, describe, run_submit, write_config
 from tests.integration.unprocessed_proxy import UnprocessedProxy

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from migrator.api_client import USER_AGENT
+from migrator.dynamo.api import USER_AGENT
 from migrator.demo.sample_data import count_items, create_table, fill_table
 from migrator.demo.servers import client_for, start_dynalite
 from tests.conftest import fresh_table_name

@@ -6,7 +6,7 @@ import threading
 import zlib
 
 from migrator.codec import dumps, loads
-from migrator.http_pool import Response
+from migrator.dynamo.http_pool import Response
 
 
 def FakeResponse(status: int, doc, *, crc: int | None = None) -> Response:

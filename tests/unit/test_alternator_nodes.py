@@ -4,7 +4,7 @@ import pytest
 from alternator.core import ClusterScope, DatacenterScope, RackScope
 from alternator.exceptions import NoNodesAvailableError
 
-from migrator.alternator_nodes import NodeRouter, library_config
+from migrator.dynamo.alternator_nodes import NodeRouter, library_config
 from migrator.config import AlternatorSettings
 from migrator.errors import RequestError
 

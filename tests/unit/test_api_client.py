@@ -1,11 +1,11 @@
 import pytest
 
-from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.dynamo.api import DynamoApi, RetryPolicy
 import zlib
 
 from migrator.codec import dumps, loads
 from migrator.errors import RequestError, ThrottledError
-from migrator.http_pool import TransportError
+from migrator.dynamo.http_pool import TransportError
 from tests.unit.fakes import FakePool, FakeResponse
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.0001, max_delay=0.001)
@@ -255,7 +255,7 @@ def test_batch_answers_without_their_unprocessed_map_are_errors():
 
 def test_a_malformed_crc32_header_is_retried_like_a_mismatch():
     """An x-amz-crc32 header that is not a number is retried, not a ValueError crash."""
-    from migrator.http_pool import Response
+    from migrator.dynamo.http_pool import Response
 
     body = b'{"Items":[]}'
     api, pool = api_with([Response(200, {"x-amz-crc32": "not-a-number"}, body), FakeResponse(200, {"Items": [1]})])
@@ -277,7 +277,7 @@ def test_retries_are_counted_by_kind():
 
 
 def _skew_answer(code: str, message: str, date: str | None):
-    from migrator.http_pool import Response
+    from migrator.dynamo.http_pool import Response
 
     body = dumps({"__type": f"com.amazon.coral.service#{code}", "message": message})
     headers = {"x-amz-crc32": str(zlib.crc32(body))}
@@ -323,7 +323,7 @@ def test_a_skew_answer_without_a_date_or_a_real_signature_error_is_not_retried()
     """Without a Date to correct from, or for a signature that is simply wrong, the request fails at once."""
     from botocore.credentials import Credentials
 
-    from migrator.sigv4 import Signer
+    from migrator.dynamo.sigv4 import Signer
 
     for answer in [_skew_answer("InvalidSignatureException", "Signature expired: ...", None),
                    _skew_answer("InvalidSignatureException", "The request signature we calculated does not match",

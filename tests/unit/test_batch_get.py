@@ -1,6 +1,6 @@
 import pytest
 
-from migrator.api_client import RetryPolicy
+from migrator.dynamo.api import RetryPolicy
 from migrator.errors import RequestError, TransferError
 from migrator.items import key_id
 from migrator.readers.batch_get import BatchGetter

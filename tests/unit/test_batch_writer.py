@@ -1,6 +1,6 @@
 import pytest
 
-from migrator.api_client import RetryPolicy
+from migrator.dynamo.api import RetryPolicy
 from migrator.errors import RequestError, TransferError
 from migrator.writers import batch_writer
 from migrator.writers.batch_writer import BatchWriter

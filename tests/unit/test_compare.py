@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from migrator.compare import diff_items, number_sets_equal, numbers_equal, show
+from migrator.validation.compare import diff_items, number_sets_equal, numbers_equal, show
 from migrator.demo import sample_data
 
 TOLERANCE = Decimal("0.001")

@@ -1,4 +1,4 @@
-"""migrator.http_pool and its wire half, http_connection, against real servers on 127.0.0.1 that send raw bytes."""
+"""migrator.dynamo.http_pool and its wire half, http_connection, against real servers on 127.0.0.1 that send raw bytes."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from migrator import http_pool
-from migrator.http_pool import HttpPool, PoolTimeout, TransportError, endpoint
+from migrator.dynamo import http_pool
+from migrator.dynamo.http_pool import HttpPool, PoolTimeout, TransportError, parse_url
 
 
 @dataclass
@@ -176,13 +176,13 @@ def tls_server(serve, certificate) -> ScriptedServer:
 
 def test_endpoint_parses_once_and_names_the_port_only_when_it_is_not_the_default():
     """Default ports, a bare host's path "/", the query kept, the Host header as botocore signs it."""
-    assert endpoint("http://Example.com") == http_pool.Endpoint("http", "example.com", 80, "/", "example.com")
-    assert endpoint("https://h:443/a?b=1") == http_pool.Endpoint("https", "h", 443, "/a?b=1", "h")
-    assert endpoint("https://h:8043/") == http_pool.Endpoint("https", "h", 8043, "/", "h:8043")
-    assert endpoint("http://[::1]:8000/x").host_header == "[::1]:8000"
-    assert endpoint("http://h/") is endpoint("http://h/")
+    assert parse_url("http://Example.com") == http_pool.Url("http", "example.com", 80, "/", "example.com")
+    assert parse_url("https://h:443/a?b=1") == http_pool.Url("https", "h", 443, "/a?b=1", "h")
+    assert parse_url("https://h:8043/") == http_pool.Url("https", "h", 8043, "/", "h:8043")
+    assert parse_url("http://[::1]:8000/x").host_header == "[::1]:8000"
+    assert parse_url("http://h/") is parse_url("http://h/")
     with pytest.raises(ValueError, match="not an http"):
-        endpoint("ftp://h/")
+        parse_url("ftp://h/")
 
 
 def test_keep_alive_reuses_one_connection(serve, make_pool):

@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
-from migrator.api_client import RetryPolicy
-from migrator.aws import Connection
+from migrator.dynamo.api import RetryPolicy
+from migrator.dynamo.database import Database
 from migrator.errors import ConfigError, ItemRejected, RequestError, TransferError
 from migrator.jobs.migrate import report
 from migrator.schema import TableInfo
@@ -163,9 +163,9 @@ def test_a_refused_delete_is_an_error_even_with_on_refused():
 
 def settings(keep_rejected: bool = False) -> TransferSettings:
     return TransferSettings(
-        source=Connection("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"),
+        source=Database("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"),
         source_table="src",
-        target=Connection("target", "dynamodb", "us-east-1", "http://127.0.0.1:2"),
+        target=Database("target", "dynamodb", "us-east-1", "http://127.0.0.1:2"),
         target_table="t",
         total_segments=4,
         retry=FAST,
@@ -177,7 +177,7 @@ def settings(keep_rejected: bool = False) -> TransferSettings:
 def wire(monkeypatch, source_items: list[dict], target: Target) -> None:
     source = FakeApi(lambda op, doc: {"Items": source_items})
     apis = {"source": source, "target": target.api}
-    monkeypatch.setattr(Connection, "api", lambda self, **kwargs: apis[self.side])
+    monkeypatch.setattr(Database, "api", lambda self, **kwargs: apis[self.side])
 
 
 def test_a_refused_item_fails_the_task_naming_key_table_segment_and_reason(monkeypatch):
@@ -198,7 +198,7 @@ def test_with_a_dead_letter_the_task_returns_refused_items_and_does_not_report_t
     per_segment = {1: items(10), 2: items(30, bad=(4, 17))}
     source = FakeApi(lambda op, doc: {"Items": per_segment[doc["Segment"]]})
     apis = {"source": source, "target": target.api}
-    monkeypatch.setattr(Connection, "api", lambda self, **kwargs: apis[self.side])
+    monkeypatch.setattr(Database, "api", lambda self, **kwargs: apis[self.side])
     done = []
     with caplog.at_level(logging.INFO, logger="migrator.task"):
         result = transfer_segments(settings(keep_rejected=True), [1, 2], task=3,

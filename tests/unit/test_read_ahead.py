@@ -2,7 +2,7 @@
 
 import threading
 
-from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.dynamo.api import DynamoApi, RetryPolicy
 from migrator.readers.scan import prefetch, scan_pages
 from tests.unit.fakes import FakeApi, FakePool, FakeResponse
 

@@ -7,9 +7,9 @@ import yaml
 
 from migrator.config import load_config
 from migrator.errors import ConfigError
-from migrator.resume import resume_config
-from migrator.savepoint_stores import SavepointDir
-from migrator.savepoints import savepoint_text
+from migrator.savepoints.resume import resume_config
+from migrator.savepoints.stores import SavepointDir
+from migrator.savepoints.writer import savepoint_text
 
 SECRET = "s3cr3t-from-the-users-config"
 

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from migrator.sampling import OVERSAMPLE, plan_sample
+from migrator.validation.sampling import OVERSAMPLE, plan_sample
 
 
 def test_sample_of_a_large_table_reads_one_item_from_each_random_segment_of_a_fine_split():

@@ -7,7 +7,7 @@ import pytest
 from moto import mock_aws
 
 from migrator.errors import ConfigError
-from migrator.savepoint_stores import S3Savepoints, SavepointDir, find_savepoint, open_store
+from migrator.savepoints.stores import S3Savepoints, SavepointDir, find_savepoint, open_store
 
 BUCKET = "migrator-savepoints"
 

@@ -10,11 +10,11 @@ import time
 import pytest
 import yaml
 
-from migrator import savepoint_stores
+from migrator.savepoints import stores as savepoint_stores
 from migrator.config import load_config
 from migrator.errors import ConfigError, SavepointError
-from migrator.savepoint_stores import NAME, SavepointDir, find_savepoint, savepoint_name
-from migrator.savepoints import SavepointWriter, savepoint_text
+from migrator.savepoints.stores import NAME, SavepointDir, find_savepoint, savepoint_name
+from migrator.savepoints.writer import SavepointWriter, savepoint_text
 
 SECRET = "wJalrXUtnFEMI-do-not-leak"
 RAW = {
@@ -195,7 +195,7 @@ def test_the_interval_thread_logs_any_exception_and_writes_at_the_next_interval(
     records = []
     handler = logging.Handler()
     handler.emit = records.append  # the migrator logger may not propagate to pytest's handler
-    logger = logging.getLogger("migrator.savepoints")
+    logger = logging.getLogger("migrator.savepoints.writer")
     logger.addHandler(handler)
     try:
         w.start(0.01)

@@ -1,7 +1,7 @@
 import pytest
 
 from migrator.errors import ConfigError
-from migrator.segments import BYTES_PER_SEGMENT, plan_segments
+from migrator.readers.segments import BYTES_PER_SEGMENT, plan_segments
 
 
 def test_scan_segments_given_is_used_and_partitions_capped_by_max_map_tasks():

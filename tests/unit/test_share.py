@@ -11,7 +11,7 @@ from migrator.demo.servers import free_port
 from migrator.progress import ProgressAddress
 from migrator.progress.server import ProgressServer
 from migrator.progress.share import RunningTasks
-from migrator.throttle import SharedLimiter
+from migrator.dynamo.throttle import SharedLimiter
 
 
 class Clock:

@@ -7,7 +7,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, RefreshableCredentials
 
-from migrator.sigv4 import Signer
+from migrator.dynamo.sigv4 import Signer
 
 UTC = datetime.timezone.utc
 INSTANT = datetime.datetime(2024, 5, 17, 13, 45, 9, tzinfo=UTC)

@@ -1,6 +1,6 @@
 import pytest
 
-from migrator.throttle import RateLimiter, job_budget, read_units, write_units
+from migrator.dynamo.throttle import RateLimiter, job_budget, read_units, write_units
 
 
 class FakeClock:
@@ -74,7 +74,7 @@ def test_budget_defaults_follow_the_table_and_are_shared_by_concurrent_tasks():
 
 def test_scan_limit_keeps_a_page_a_small_share_of_the_budget():
     """10 RCU/s per task, 200-byte items: a page costs at most 2.5 RCU, i.e. 5 x 4 KB = 20480 bytes, 102 items."""
-    from migrator.throttle import scan_limit
+    from migrator.dynamo.throttle import scan_limit
 
     assert scan_limit(10, 200) == 102
     assert scan_limit(10_000, 200) is None  # a 1 MB page is a small bite already
@@ -96,7 +96,7 @@ def test_a_new_rate_counts_from_the_moment_it_is_set():
 
 def test_a_shared_limiter_takes_the_budget_divided_by_the_tasks_running_now():
     """Budget 100: alone, a task charges 100 units in 1 s; with 4 tasks running, 25 units take 1 s."""
-    from migrator.throttle import SharedLimiter
+    from migrator.dynamo.throttle import SharedLimiter
 
     clock = FakeClock()
     running = [1]
@@ -113,7 +113,7 @@ def test_a_shared_limiter_takes_the_budget_divided_by_the_tasks_running_now():
 
 def test_batch_get_units_follow_dynamodb_rules():
     """Strongly consistent: 1 RCU per started 4 KB of each item found, 1 RCU per key not found."""
-    from migrator.throttle import get_units
+    from migrator.dynamo.throttle import get_units
 
     assert get_units([100, 4096, 4097], missing=2) == 1 + 1 + 2 + 2
     assert get_units([], missing=0) == 0
@@ -121,7 +121,7 @@ def test_batch_get_units_follow_dynamodb_rules():
 
 def test_lookup_limit_keeps_a_page_of_keys_a_small_share_of_the_other_tables_budget():
     """66.7 RCU/s per task on the table looked up: pages of 16 keys cost at most a quarter of a second's share."""
-    from migrator.throttle import lookup_limit, smallest
+    from migrator.dynamo.throttle import lookup_limit, smallest
 
     assert lookup_limit(66.7) == 16
     assert lookup_limit(1) == 1 and lookup_limit(0) is None

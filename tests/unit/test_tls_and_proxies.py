@@ -1,4 +1,4 @@
-"""CA certificates and proxies on the data path (migrator.transport, http_pool), against real servers on 127.0.0.1."""
+"""CA certificates and proxies on the data path (migrator.dynamo.transport, http_pool), against real servers on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from migrator.alternator_nodes import NodeRouter
-from migrator.aws import Connection
+from migrator.dynamo.alternator_nodes import NodeRouter
+from migrator.dynamo.database import Database
 from migrator.errors import ConfigError
-from migrator.http_pool import HttpPool, TransportError
-from migrator.transport import Transport, bypasses, resolve
+from migrator.dynamo.http_pool import HttpPool, TransportError
+from migrator.dynamo.transport import Transport, bypasses, resolve
 from tests.integration.tls_servers import ConnectProxy, make_pki
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "REQUEST_METHOD")
@@ -135,7 +135,7 @@ def test_proxy_credentials_become_a_header_and_never_show_in_repr_or_messages(mo
     monkeypatch.setenv("HTTPS_PROXY", "http://us%40er:s3cr%3At@proxy.example:3128")
     transport = resolve("source", None)
     assert transport.https_proxy.authorization == "Basic dXNAZXI6czNjcjp0"  # base64 of "us@er:s3cr:t"
-    connection = Connection("source", "dynamodb", "us-east-1", transport=transport)
+    connection = Database("source", "dynamodb", "us-east-1", transport=transport)
     assert transport.describe() == "trusts the system's CAs; https through proxy proxy.example:3128"
     for text in (repr(transport), repr(connection), transport.https_proxy.name, transport.describe()):
         assert "s3cr" not in text and "dXNAZXI6" not in text
@@ -260,7 +260,7 @@ def test_proxy_credentials_reach_the_proxy_and_a_refusal_names_the_proxy_not_the
 
 
 def resolve_proxy(url: str):
-    from migrator.transport import _proxy
+    from migrator.dynamo.transport import _proxy
 
     return _proxy(url, "HTTPS_PROXY")
 
@@ -303,6 +303,6 @@ def test_alternator_discovery_and_requests_over_https_verify_nodes_by_the_seed_n
         assert router.nodes == ("127.0.0.1",)
     finally:
         router.close()
-    connection = Connection("target", "alternator", "us-east-1", endpoint_url=seed, transport=transport)
+    connection = Database("target", "alternator", "us-east-1", endpoint_url=seed, transport=transport)
     with connection.api() as api:
         assert api.call("DescribeEndpoints", {})["host"] == f"127.0.0.1:{port_of(server)}"

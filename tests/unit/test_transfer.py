@@ -2,8 +2,8 @@ import logging
 
 import pytest
 
-from migrator.api_client import RetryPolicy
-from migrator.aws import Connection
+from migrator.dynamo.api import RetryPolicy
+from migrator.dynamo.database import Database
 from migrator.errors import RequestError, TransferError
 from migrator.transfer import TransferSettings, transfer_segments
 from tests.unit.fakes import FakeApi
@@ -13,9 +13,9 @@ FAST = RetryPolicy(max_attempts=3, base_delay=0.0001, max_delay=0.001)
 
 def settings() -> TransferSettings:
     return TransferSettings(
-        source=Connection("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"),
+        source=Database("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"),
         source_table="src",
-        target=Connection("target", "alternator", "us-east-1", "http://127.0.0.1:2"),
+        target=Database("target", "alternator", "us-east-1", "http://127.0.0.1:2"),
         target_table="dst",
         total_segments=4,
         batch_size=10,
@@ -24,7 +24,7 @@ def settings() -> TransferSettings:
 
 
 def wire(apis: dict, monkeypatch) -> None:
-    monkeypatch.setattr(Connection, "api", lambda self, **kwargs: apis[self.side])
+    monkeypatch.setattr(Database, "api", lambda self, **kwargs: apis[self.side])
 
 
 def test_task_copies_its_segments_and_logs_the_counts(monkeypatch, caplog):

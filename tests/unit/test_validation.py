@@ -3,11 +3,11 @@ import logging
 
 import pytest
 
-from migrator.api_client import RetryPolicy
-from migrator.aws import Connection
+from migrator.dynamo.api import RetryPolicy
+from migrator.dynamo.database import Database
 from migrator.errors import TransferError
-from migrator.sampling import SampleLimit
-from migrator.validation import (
+from migrator.validation.sampling import SampleLimit
+from migrator.validation.passes import (
     DIFFERING, EXTRA, MISSING, Example, ValidationSettings, check_source_segments, check_target_segments,
 )
 from tests.unit.fakes import FakeDynamo
@@ -27,7 +27,7 @@ def items(n: int) -> list[dict]:
 def server(monkeypatch):
     """One fake server holding both tables; every connection's api() talks to it."""
     holder = {}
-    monkeypatch.setattr(Connection, "api", lambda self, **kwargs: holder["server"])
+    monkeypatch.setattr(Database, "api", lambda self, **kwargs: holder["server"])
 
     def make(source_items, target_items, **options):
         holder["server"] = FakeDynamo({"src": (KEYS, source_items), "dst": (KEYS, target_items)}, **options)
@@ -37,8 +37,8 @@ def server(monkeypatch):
 
 
 def settings(**overrides) -> ValidationSettings:
-    values = dict(source=Connection("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"), source_table="src",
-                  target=Connection("target", "alternator", "us-east-1", "http://127.0.0.1:2"), target_table="dst",
+    values = dict(source=Database("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"), source_table="src",
+                  target=Database("target", "alternator", "us-east-1", "http://127.0.0.1:2"), target_table="dst",
                   key_names=KEYS, tolerance="0.001", retry=FAST)
     values.update(overrides)
     return ValidationSettings(**values)
@@ -163,7 +163,7 @@ def test_task_logs_one_line_per_segment_and_a_summary(server, caplog):
 def test_each_table_is_read_within_its_read_budget_and_repairs_within_the_write_budget(server, monkeypatch):
     """Source scan and source lookups charge the source's read budget, target scan and lookups the target's, copies
     and deletes the write budget; every limiter takes its share from the running-tasks count it is given."""
-    import migrator.validation as validation
+    import migrator.validation.passes as validation
 
     charged: dict[float, float] = {}
     counts = []

@@ -6,8 +6,8 @@ import pytest
 
 from migrator.cli import parse_args
 from migrator.errors import ConfigError
-from migrator.validation import DIFFERING, EXTRA, MISSING, Example, PassResult
-from migrator.validation_report import default_report_path, pick_examples, report
+from migrator.validation.passes import DIFFERING, EXTRA, MISSING, Example, PassResult
+from migrator.validation.report import default_report_path, pick_examples, report
 
 CONTEXT = {"source": {"type": "dynamodb", "table": "src", "endpoint": "http://127.0.0.1:1"},
            "target": {"type": "alternator", "table": "dst", "endpoint": "http://127.0.0.1:2"}}

@@ -1,6 +1,6 @@
 """Clients for one side of the migration: boto3 for the control plane, DynamoApi for the data path.
 
-`Connection` is what crosses from the driver to the executors: plain picklable data naming the endpoint, the
+`Database` is what crosses from the driver to the executors: plain picklable data naming the endpoint, the
 region, where credentials come from, and the CA certificates and proxies (`transport`) resolved on the driver.
 Each executor builds its own clients from it.
 """
@@ -25,10 +25,10 @@ from botocore.credentials import (
     DeferredRefreshableCredentials,
 )
 
-from migrator.api_client import DynamoApi, RetryPolicy
+from migrator.dynamo.api import DynamoApi, RetryPolicy
 from migrator.config import AlternatorSettings, Credentials
 from migrator.errors import ConfigError, MigratorError, RequestError
-from migrator.transport import Transport, resolve as resolve_transport
+from migrator.dynamo.transport import Transport, resolve as resolve_transport
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ LOCAL_DEFAULT_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
-class Connection:
+class Database:
     """Where one side lives and how to sign for it. `credentials` None means the default AWS chain."""
 
     side: str  # "source" or "target", for messages
@@ -125,7 +125,7 @@ class Connection:
             url = self.endpoint_url or aws_endpoint(self.region)
             return DynamoApi(url, self.region, self.botocore_credentials(), max_connections=max_connections,
                              retry=retry, transport=self.transport)
-        from migrator.alternator_nodes import NodeRouter
+        from migrator.dynamo.alternator_nodes import NodeRouter
 
         tuning = self.alternator or AlternatorSettings()
         ms = lambda value, default: value / 1000 if value else default  # noqa: E731
@@ -166,8 +166,8 @@ def aws_endpoint(region: str) -> str:
     return client.meta.endpoint_url
 
 
-def connection_for(side: str, settings) -> Connection:
-    """The Connection of a SourceSettings or TargetSettings. The region is resolved now, on the driver, so that
+def database_for(side: str, settings) -> Database:
+    """The Database of a SourceSettings or TargetSettings. The region is resolved now, on the driver, so that
     every executor signs for the same one."""
     region, endpoint = settings.region, settings.endpoint
     if region is None:
@@ -184,7 +184,7 @@ def connection_for(side: str, settings) -> Connection:
     transport = resolve_transport(side, settings.ca_bundle, url)
     if transport.ca_origin or transport.http_proxy or transport.https_proxy:
         logger.info("%s: %s", side, transport.describe())
-    return Connection(
+    return Database(
         side=side,
         kind=settings.type,
         region=region,

@@ -4,7 +4,7 @@ Scan and BatchWriteItem carry every item, so they skip botocore's model-driven p
 of the client CPU per item) and move the wire format as it is: bytes in, bytes or dicts of {"S": ...} out. The
 per-request costs are cut too: `sigv4` signs in ~13 us what botocore's signer does in ~90, and `http_pool` posts
 in ~50 us what urllib3 did in ~230. botocore still resolves and refreshes credentials, and control-plane calls
-use boto3 (`aws.py`).
+use boto3 (`database.py`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 from migrator import __version__
 from migrator.codec import AnswerError, checked, dumps, loads
 from migrator.errors import RequestError, ThrottledError
-from migrator.http_pool import HttpPool, TransportError, endpoint
-from migrator.sigv4 import Signer
-from migrator.transport import Transport
+from migrator.dynamo.http_pool import HttpPool, TransportError, parse_url
+from migrator.dynamo.sigv4 import Signer
+from migrator.dynamo.transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ class DynamoApi:
 
     def _sign(self, url: str, what: str, headers: list[tuple[str, str]], body: bytes) -> list[tuple[str, str]]:
         try:
-            return self._signer.sign(endpoint(url).host_header, headers, body)
+            return self._signer.sign(parse_url(url).host_header, headers, body)
         except RequestError as exc:  # credentials that could not be refreshed
             raise RequestError(f"{what}: {exc}") from None
 

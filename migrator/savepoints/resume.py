@@ -17,8 +17,8 @@ from migrator.config import TYPE_ALIASES, MigratorConfig, parse_config, parse_ya
 from migrator.config_parse import endpoint_url
 from migrator.config_values import as_int, as_list, show
 from migrator.errors import ConfigError
-from migrator.savepoint_stores import find_savepoint
-from migrator.segments import MAX_SEGMENTS
+from migrator.savepoints.stores import find_savepoint
+from migrator.readers.segments import MAX_SEGMENTS
 
 logger = logging.getLogger("migrator")
 

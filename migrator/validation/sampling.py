@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from migrator.segments import MAX_SEGMENTS, SegmentPlan
+from migrator.readers.segments import MAX_SEGMENTS, SegmentPlan
 
 OVERSAMPLE = 4  # candidate segments per wanted item, for tables with empty segments
 

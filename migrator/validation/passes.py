@@ -23,16 +23,16 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from migrator.api_client import DynamoApi, RetryPolicy
-from migrator.aws import Connection
-from migrator.compare import diff_items
+from migrator.dynamo.api import DynamoApi, RetryPolicy
+from migrator.dynamo.database import Database
+from migrator.validation.compare import diff_items
 from migrator.errors import MigratorError, TransferError
 from migrator.items import key_id, key_of, key_projection, renamed
 from migrator.readers.batch_get import BatchGetter
 from migrator.readers.scan import first_items, prefetch, scan_pages
 from migrator.progress import ProgressAddress
-from migrator.sampling import SampleLimit
-from migrator.throttle import shared_limiter
+from migrator.validation.sampling import SampleLimit
+from migrator.dynamo.throttle import shared_limiter
 from migrator.writers.batch_writer import BatchWriter
 
 logger = logging.getLogger("migrator.task")
@@ -44,9 +44,9 @@ MISSING, DIFFERING, EXTRA = "missing", "differing", "extra"
 class ValidationSettings:
     """Everything a task needs, picklable; built once on the driver."""
 
-    source: Connection
+    source: Database
     source_table: str
-    target: Connection
+    target: Database
     target_table: str
     key_names: tuple[str, ...]  # the source's key attributes
     tolerance: str = "0"  # floatingPointTolerance, as exact decimal text

@@ -1,7 +1,7 @@
 """How the data path reaches one side: which CA certificates it trusts and which proxy it goes through.
 
 Both are resolved once, on the driver, the way botocore resolves them for the control plane, and travel to the
-executors inside the picklable `aws.Connection`, so an executor on another machine behaves like the driver's boto3
+executors inside the picklable `dynamo.database.Database`, so an executor on another machine behaves like the driver's boto3
 client whatever its own files and environment hold:
 
 - CA certificates: `caBundle` of the side, else `AWS_CA_BUNDLE`, else `ca_bundle` of the AWS profile (botocore's

@@ -4,8 +4,8 @@ A savepoint is a config this migrator can run: the YAML as loaded, with `skipSeg
 are all written and acknowledged) and `source.scanSegments` (the segment count the run used, so that a resumed run
 splits the table the same way even when the count was derived from the table size). Secrets are never written:
 every value under a secret-looking key (the whole `credentials` block) becomes `NOT_STORED`, which the config
-loader refuses with a message saying how to resume (`migrator.resume`). Where the files go and how they are named:
-`migrator.savepoint_stores`.
+loader refuses with a message saying how to resume (`migrator.savepoints.resume`). Where the files go and how they are named:
+`migrator.savepoints.stores`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import yaml
 from migrator import __version__
 from migrator.config_values import NOT_STORED, is_secret_key
 from migrator.errors import SavepointError
-from migrator.savepoint_stores import SavepointStore
+from migrator.savepoints.stores import SavepointStore
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from migrator.config import AlternatorSettings
 from migrator.errors import RequestError
-from migrator.http_pool import HttpPool, TransportError
-from migrator.transport import Transport
+from migrator.dynamo.http_pool import HttpPool, TransportError
+from migrator.dynamo.transport import Transport
 
 logger = logging.getLogger(__name__)
 

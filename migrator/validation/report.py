@@ -16,7 +16,7 @@ from pathlib import Path
 
 from migrator.errors import MigratorError
 from migrator.items import key_text
-from migrator.validation import DIFFERING, EXTRA, MISSING, Example, PassResult
+from migrator.validation.passes import DIFFERING, EXTRA, MISSING, Example, PassResult
 
 logger = logging.getLogger(__name__)
 

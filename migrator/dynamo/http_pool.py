@@ -29,8 +29,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from migrator.http_connection import BadAnswer, Connection, ServerClosed, decoded, open_tunnel
-from migrator.transport import Proxy, Transport
+from migrator.dynamo.http_connection import BadAnswer, Connection, ServerClosed, decoded, open_tunnel
+from migrator.dynamo.transport import Proxy, Transport
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # OpenSSL's codes for a certificate that does not name the host (X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_).
@@ -42,7 +42,7 @@ STALE_ERRORS = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError, Server
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
+class Url:
     """Where a URL points: the connection key (scheme, host, port), the request target and the Host header."""
 
     scheme: str
@@ -77,7 +77,7 @@ class PoolTimeout(TransportError):
 
 
 @functools.lru_cache(maxsize=1024)
-def endpoint(url: str) -> Endpoint:
+def parse_url(url: str) -> Url:
     """Parse an http(s) URL once; ValueError if it is not one. The Host header is the one botocore signs."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -87,7 +87,7 @@ def endpoint(url: str) -> Endpoint:
     name = f"[{host}]" if ":" in host else host
     host_header = name if port == DEFAULT_PORTS[scheme] else f"{name}:{port}"
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Endpoint(scheme, host, port, path, host_header)
+    return Url(scheme, host, port, path, host_header)
 
 
 class HttpPool:
@@ -125,7 +125,7 @@ class HttpPool:
 
     def request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes = b"") -> Response:
         """Send one request and read its whole answer; `post` says what is retried and raised."""
-        ep = endpoint(url)
+        ep = parse_url(url)
         key = (ep.scheme, ep.host, ep.port)
         host = self._hosts.get(key) or self._hosts.setdefault(key, self._new_host(ep))
         lines = "".join([f"{name}: {value}\r\n" for name, value in headers])
@@ -171,7 +171,7 @@ class HttpPool:
         for host in list(self._hosts.values()):
             host.close_idle()
 
-    def _new_host(self, ep: Endpoint) -> _Host:
+    def _new_host(self, ep: Url) -> _Host:
         host = _Host(self.max_connections)
         host.proxy = self._transport.proxy_for(ep.scheme, ep.host, ep.port)
         if host.proxy is not None and ep.scheme == "http":  # absolute-form target; https goes through a tunnel
@@ -181,7 +181,7 @@ class HttpPool:
         host.tls_names = [self._server_name, ep.host] if self._server_name not in (None, ep.host) else [ep.host]
         return host
 
-    def _connect(self, method: str, ep: Endpoint, url: str, host: _Host) -> Connection:
+    def _connect(self, method: str, ep: Url, url: str, host: _Host) -> Connection:
         via = f" through {host.proxy.name}" if host.proxy is not None else ""
         while True:
             try:
@@ -209,7 +209,7 @@ class HttpPool:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         return Connection(sock)
 
-    def _open(self, ep: Endpoint, host: _Host) -> socket.socket:
+    def _open(self, ep: Url, host: _Host) -> socket.socket:
         """A connected socket to the endpoint: directly or through the proxy, TLS handshake done for https."""
         proxy = host.proxy
         sock = socket.create_connection((proxy.host, proxy.port) if proxy else (ep.host, ep.port),
@@ -227,7 +227,7 @@ class HttpPool:
             raise
 
 
-def _tunnel(sock: socket.socket, ep: Endpoint, proxy: Proxy) -> None:
+def _tunnel(sock: socket.socket, ep: Url, proxy: Proxy) -> None:
     """Open a CONNECT tunnel through `proxy` to the endpoint; TransportError if the proxy refuses."""
     name = f"[{ep.host}]" if ":" in ep.host else ep.host
     status = open_tunnel(sock, f"{name}:{ep.port}", proxy.authorization)
