@@ -146,7 +146,7 @@ class Database:
         )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pem_file(pem: str) -> str:
     """A file holding `pem`, for botocore, which takes CA certificates by path only; it lasts as long as the
     process (an executor may lack the driver's file)."""
@@ -157,7 +157,7 @@ def _pem_file(pem: str) -> str:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def aws_endpoint(region: str) -> str:
     """DynamoDB's URL in `region`, as botocore resolves it (aws, aws-cn, aws-us-gov partitions)."""
     client = botocore.session.Session().create_client(

@@ -69,7 +69,7 @@ class Signer:
             offset = self.clock_offset
             amz_date = time.strftime(TIMESTAMP, time.gmtime(time.time() + offset) if offset else time.gmtime())
         else:
-            amz_date = (now.astimezone(datetime.timezone.utc) if now.tzinfo else now).strftime(TIMESTAMP)
+            amz_date = (now.astimezone(datetime.UTC) if now.tzinfo else now).strftime(TIMESTAMP)
         date_stamp = amz_date[:8]
 
         canonical = {"host": " ".join(host.split()), "x-amz-date": amz_date}

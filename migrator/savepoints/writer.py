@@ -38,7 +38,7 @@ def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozen
     source = dict(doc.get("source") or {})
     source["scanSegments"] = total_segments
     doc["source"] = source
-    when = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.timezone.utc)
+    when = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.UTC)
     left_out = secret_paths(raw)
     header = [
         f"# migrator {__version__} savepoint, written {when.isoformat(timespec='seconds')} ({reason}"

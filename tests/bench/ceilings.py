@@ -51,7 +51,7 @@ def send_bodies(url: str, bodies: list[bytes], table: str, connections: int, ser
             response = pool.urlopen("POST", "/", body=body, headers=headers, preload_content=True)
             if response.status == 200:
                 return response.data
-            if response.status < 500 and b"Throughput" not in response.data or attempt == MAX_ATTEMPTS:
+            if (response.status < 500 and b"Throughput" not in response.data) or attempt == MAX_ATTEMPTS:
                 raise RuntimeError(f"BatchWriteItem to {url}: HTTP {response.status}: {response.data[:300]!r}")
             time.sleep(min(2.0, 0.05 * 2 ** attempt))
         raise AssertionError("unreachable")
