@@ -4,8 +4,8 @@ A savepoint is a config this migrator can run: the YAML as loaded, with `skipSeg
 are all written and acknowledged) and `source.scanSegments` (the segment count the run used, so that a resumed run
 splits the table the same way even when the count was derived from the table size). Secrets are never written:
 every value under a secret-looking key (the whole `credentials` block) becomes `NOT_STORED`, which the config
-loader refuses with a message saying how to resume (`migrator.savepoints.resume`). Where the files go and how they are named:
-`migrator.savepoints.stores`.
+loader refuses with a message saying how to resume (`migrator.savepoints.resume`). Where the files go and how
+they are named: `migrator.savepoints.stores`.
 """
 
 from __future__ import annotations

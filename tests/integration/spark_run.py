@@ -46,7 +46,8 @@ def write_config(path: Path, source_url: str, source_table: str, target_url: str
     return path
 
 
-def run_submit(config: Path | str, *spark_args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_submit(config: Path | str, *spark_args: str, timeout: float = 600,
+               env: dict | None = None) -> subprocess.CompletedProcess:
     """./submit.sh CONFIG SPARK_ARGS..., output captured (stdout and stderr together)."""
     full_env = {**os.environ, "SPARK_LOCAL_IP": HOST, **(env or {})}
     return subprocess.run(

@@ -1,4 +1,5 @@
-"""migrator.dynamo.http_pool and its wire half, http_connection, against real servers on 127.0.0.1 that send raw bytes."""
+"""migrator.dynamo.http_pool and its wire half, http_connection, against real servers on 127.0.0.1 that send raw
+bytes."""
 
 from __future__ import annotations
 
