@@ -157,5 +157,5 @@ class SavepointWriter:
             except SavepointError as exc:
                 logger.warning("%s; trying again in %s s", exc, interval_seconds)
             except Exception as exc:  # any other failure must not end the run's interval savepoints either
-                logger.error("interval savepoint failed: %s: %s; trying again in %s s", type(exc).__name__, exc,
-                             interval_seconds, exc_info=True)
+                logger.exception("interval savepoint failed: %s: %s; trying again in %s s", type(exc).__name__, exc,
+                                 interval_seconds)
