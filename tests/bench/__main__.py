@@ -128,11 +128,10 @@ def measure(items: int, args: argparse.Namespace) -> dict:
 
         def empty() -> dict:
             workload.create_table(source.url, "empty")
-            runs = []
-            for number in range(args.empty_runs):
-                runs.append(spark_job.run(out, f"spark-empty-{number}", source.url, "empty", target.url,
-                                          f"empty-copy-{number}", segments=args.segments, expected_items=0,
-                                          server_pids=pids, timeout=600))
+            runs = [spark_job.run(out, f"spark-empty-{number}", source.url, "empty", target.url,
+                                  f"empty-copy-{number}", segments=args.segments, expected_items=0,
+                                  server_pids=pids, timeout=600)
+                    for number in range(args.empty_runs)]
             return spark_job.mean_of(runs)
 
         def migrate() -> dict:

@@ -131,7 +131,7 @@ def _run_threads(target, count: int) -> None:
     def guarded() -> None:
         try:
             target()
-        except BaseException as exc:  # reported after every thread has stopped
+        except BaseException as exc:  # noqa: BLE001 - reported after every thread has stopped
             errors.append(exc)
 
     threads = [threading.Thread(target=guarded, name=f"send-{i}", daemon=True) for i in range(count)]

@@ -114,7 +114,7 @@ class StandaloneCluster:
         self.stop()
 
     def _spawn(self, argv: list[str], env: dict, log_name: str) -> None:
-        log = open(self.work_dir / log_name, "wb")
+        log = open(self.work_dir / log_name, "wb")  # noqa: SIM115 - the process writes it as long as it lives
         self.processes.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                start_new_session=True))
 

@@ -128,8 +128,8 @@ def test_target_with_another_key_schema_is_refused_before_any_write(moto_source,
     run = run_submit(config, "--master", "local[1]")
 
     assert run.returncode == 1, describe(run.stdout)
-    assert f"target table {target_table!r} has key schema (other HASH N) but source table {source_table!r} has " \
-           "(id HASH S)" in run.stdout
+    assert (f"target table {target_table!r} has key schema (other HASH N) but source table {source_table!r} has "
+            "(id HASH S)" in run.stdout)
     assert target.scan(TableName=target_table)["Count"] == 0
 
 
