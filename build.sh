@@ -5,6 +5,7 @@
 #                        dist/migrator-env.tar.gz (--archives: Python dependencies for executors that lack them)
 #   ./build.sh test    build, then run the whole test suite (unit and integration); arguments go to pytest, so
 #                      ./build.sh test tests/unit -q runs only those
+#   ./build.sh lint    set up .venv, then run the linter (ruff) over migrator/ and tests/; arguments go to ruff
 #   ./build.sh bench   build, then run the benchmark (tests/bench); extra arguments go to it, see --help
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,8 +18,14 @@ log() { printf 'build.sh: %s\n' "$*" >&2; }
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || { log "needs Python 3.11 or newer; set PYTHON=/path/to/python3.11"; exit 2; }
 
-# The venv is reused while pyproject.toml is unchanged.
-deps_hash=$(sha256sum pyproject.toml | cut -c1-16)
+# The venv is reused while pyproject.toml is unchanged, apart from the linter's settings ([tool.ruff*] tables).
+deps_hash=$("$PYTHON" - <<'PY'
+import hashlib, re
+text = open("pyproject.toml", encoding="utf-8").read()
+text = re.sub(r"^\[tool\.ruff[^\n]*\n(?:(?!\[).*\n?)*", "", text, flags=re.M).rstrip("\n") + "\n"
+print(hashlib.sha256(text.encode()).hexdigest()[:16])
+PY
+)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.deps-hash" 2>/dev/null)" != "$deps_hash" ]; then
   log "installing the package and its dependencies into .venv"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
@@ -27,6 +34,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.deps-hash" 2>/dev/null)" != "
   echo "$deps_hash" > "$VENV/.deps-hash"
   rm -f dist/migrator-env.tar.gz
 fi
+
+if [ "${1:-}" = lint ]; then shift; exec "$VENV/bin/ruff" check migrator tests "$@"; fi  # its rules: pyproject.toml
 
 # dynalite: the fast local DynamoDB used by the demo, tests and benchmarks (npm registry).
 if [ ! -x node_modules/.bin/dynalite ]; then
@@ -79,5 +88,5 @@ case "${1:-}" in
   test) shift; exec "$VENV/bin/python" -m pytest "$@" ;;  # no path given: pyproject.toml's testpaths, tests/
   bench) shift; exec "$VENV/bin/python" -m tests.bench "$@" ;;
   "") ;;
-  *) log "unknown command '$1'; use ./build.sh, ./build.sh test or ./build.sh bench"; exit 2 ;;
+  *) log "unknown command '$1'; use ./build.sh, ./build.sh test, ./build.sh lint or ./build.sh bench"; exit 2 ;;
 esac

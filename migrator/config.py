@@ -22,8 +22,8 @@ from migrator.errors import ConfigError
 __all__ = [
     "AlternatorSettings", "AssumeRole", "Credentials", "Endpoint", "MigratorConfig", "Rename", "Savepoints",
     "SourceSettings", "TargetSettings", "Validation", "accepted_key_paths", "check_supported", "load_config",
-    "parse_config", "parse_yaml", "read_yaml", "redact", "redacted_yaml", "ALTERNATOR_KEYS", "ATTRIBUTE_NAMES", "NOT_BUILT_YET",
-    "NO_EFFECT_KEYS", "SCYLLA_MIGRATOR_SECTION_KEYS",
+    "parse_config", "parse_yaml", "read_yaml", "redact", "redacted_yaml",
+    "ALTERNATOR_KEYS", "ATTRIBUTE_NAMES", "NOT_BUILT_YET", "NO_EFFECT_KEYS", "SCYLLA_MIGRATOR_SECTION_KEYS",
 ]
 
 

@@ -87,7 +87,7 @@ def _hints(side: str, kind: str) -> dict[str, str]:
     own_keys = {key for keys in _SIDES[side].values() for key in keys}
     hints = {key: f"unknown key; it is a {other} key, move it under {other}"
              for keys in _SIDES[other].values() for key in keys if key not in own_keys}
-    hints.update({key: f"not valid with type: {kind}; remove it" for key in own_keys - set(_SIDES[side][kind])})
+    hints.update(dict.fromkeys(own_keys - set(_SIDES[side][kind]), f"not valid with type: {kind}; remove it"))
     hints["alternator"] = (f"unknown key; there is no nested alternator block, set {side}.type: alternator and write "
                            f"its keys directly under {side}")
     return hints

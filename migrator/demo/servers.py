@@ -127,7 +127,7 @@ def client_for(server: LocalServer | str, region: str = "us-east-1", **config: o
         endpoint_url=server if isinstance(server, str) else server.url,
         region_name=region,
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - the demo's local servers take any key
         config=Config(**settings),
     )
 
@@ -160,7 +160,7 @@ def _wait_until_answering(server: LocalServer, process: subprocess.Popen) -> Non
         try:
             client.list_tables(Limit=1)
             return
-        except Exception as exc:  # connection refused until the server listens
+        except Exception as exc:  # noqa: BLE001 - connection refused until the server listens
             last_error = exc
             time.sleep(0.1)
     raise RuntimeError(f"{server.kind} did not answer ListTables at {server.url} within "

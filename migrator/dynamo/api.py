@@ -253,7 +253,7 @@ def _skew_of(date_header: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if server.tzinfo is None:  # "-0000" in the header; HTTP dates are always GMT
-        server = server.replace(tzinfo=datetime.timezone.utc)
+        server = server.replace(tzinfo=datetime.UTC)
     return server.timestamp() - time.time()
 
 

@@ -146,7 +146,7 @@ class Database:
         )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pem_file(pem: str) -> str:
     """A file holding `pem`, for botocore, which takes CA certificates by path only; it lasts as long as the
     process (an executor may lack the driver's file)."""
@@ -157,11 +157,11 @@ def _pem_file(pem: str) -> str:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def aws_endpoint(region: str) -> str:
     """DynamoDB's URL in `region`, as botocore resolves it (aws, aws-cn, aws-us-gov partitions)."""
     client = botocore.session.Session().create_client(
-        "dynamodb", region_name=region, aws_access_key_id="unused", aws_secret_access_key="unused"
+        "dynamodb", region_name=region, aws_access_key_id="unused", aws_secret_access_key="unused"  # noqa: S106
     )
     return client.meta.endpoint_url
 

@@ -62,14 +62,14 @@ class Signer:
         """
         try:
             frozen = self._credentials.get_frozen_credentials()
-        except Exception as exc:  # botocore's refreshers (assume-role, SSO, IMDS, process) raise many kinds
+        except Exception as exc:  # noqa: BLE001 - botocore's refreshers (assume-role, SSO, IMDS...) raise many kinds
             raise RequestError(f"the AWS credentials could not be resolved or refreshed: "
                                f"{type(exc).__name__}: {exc}") from None
         if now is None:  # time.strftime: a third of datetime.now().strftime()'s cost
             offset = self.clock_offset
             amz_date = time.strftime(TIMESTAMP, time.gmtime(time.time() + offset) if offset else time.gmtime())
         else:
-            amz_date = (now.astimezone(datetime.timezone.utc) if now.tzinfo else now).strftime(TIMESTAMP)
+            amz_date = (now.astimezone(datetime.UTC) if now.tzinfo else now).strftime(TIMESTAMP)
         date_stamp = amz_date[:8]
 
         canonical = {"host": " ".join(host.split()), "x-amz-date": amz_date}
@@ -86,15 +86,10 @@ class Signer:
             canonical[lname] = f"{canonical[lname]},{value}" if lname in canonical else value
         names = sorted(canonical)
         signed_headers = ";".join(names)
-        canonical_request = "POST\n/\n\n%s\n\n%s\n%s" % (
-            "\n".join([f"{n}:{canonical[n]}" for n in names]),
-            signed_headers,
-            hashlib.sha256(body).hexdigest(),
-        )
+        canonical_headers = "\n".join([f"{n}:{canonical[n]}" for n in names])
+        canonical_request = f"POST\n/\n\n{canonical_headers}\n\n{signed_headers}\n{hashlib.sha256(body).hexdigest()}"
         scope = date_stamp + self._scope_tail
-        string_to_sign = "%s\n%s\n%s\n%s" % (
-            ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()
-        )
+        string_to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
         signature = hmac.digest(self._signing_key(frozen.secret_key, date_stamp), string_to_sign.encode(), "sha256")
 
         signed = [("X-Amz-Date", amz_date)]

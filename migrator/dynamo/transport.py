@@ -1,8 +1,8 @@
 """How the data path reaches one side: which CA certificates it trusts and which proxy it goes through.
 
 Both are resolved once, on the driver, the way botocore resolves them for the control plane, and travel to the
-executors inside the picklable `dynamo.database.Database`, so an executor on another machine behaves like the driver's boto3
-client whatever its own files and environment hold:
+executors inside the picklable `dynamo.database.Database`, so an executor on another machine behaves like the driver's
+boto3 client whatever its own files and environment hold:
 
 - CA certificates: `caBundle` of the side, else `AWS_CA_BUNDLE`, else `ca_bundle` of the AWS profile (botocore's
   order). The PEM text itself is shipped (CA certificates are public). None: the system's CAs.
@@ -101,7 +101,8 @@ def resolve(side: str, ca_bundle: str | None, url: str | None = None) -> Transpo
     no_proxy = proxies.get("no") or None
     if url is not None:  # a proxy this side never uses is not checked
         parts = urlsplit(url)
-        used = parts.scheme if not (no_proxy and bypasses(no_proxy, parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme])) else None
+        bypassed = no_proxy and bypasses(no_proxy, parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme])
+        used = None if bypassed else parts.scheme
         proxies = {key: value for key, value in proxies.items() if key == used}
     return Transport(
         ca_pem=ca_pem,

@@ -47,7 +47,7 @@ class StopOnSignals:
         if self._jvm_hook:
             try:
                 self._add_jvm_hook()
-            except Exception as exc:  # py4j: no callback server; savepoints still come at intervals and on failure
+            except Exception as exc:  # noqa: BLE001 - e.g. no py4j callback server: the run goes on, warned
                 self._hook_thread = None
                 logger.warning("could not add the savepoint shutdown hook to the JVM (%s): a kill of spark-submit "
                                "may end the driver before it writes a last savepoint", exc)
@@ -79,12 +79,12 @@ class StopOnSignals:
     def _stop(self, why: str) -> None:
         try:
             self.on_stop(why)
-        except Exception as exc:  # the main thread writes the savepoint again, and fails the run if it cannot
+        except Exception as exc:  # noqa: BLE001 - the main thread saves again, and fails the run if it cannot
             logger.error("stopping after %s: %s", why, exc)
         finally:
             try:
                 self.sc.cancelAllJobs()
-            except Exception as exc:  # the JVM may be going down as well (Ctrl-C reaches both)
+            except Exception as exc:  # noqa: BLE001 - the JVM may be going down as well (Ctrl-C reaches both)
                 logger.warning("could not cancel the Spark job after %s: %s", why, exc)
 
     def _on_jvm_shutdown(self) -> None:
@@ -107,7 +107,7 @@ class StopOnSignals:
             return  # the JVM is running its hooks: removing one is refused, and it has run or is running
         try:
             self.sc._jvm.java.lang.Runtime.getRuntime().removeShutdownHook(hook)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - py4j wraps what the JVM raises; told apart by message
             if "Shutdown in progress" in str(exc):  # Ctrl-C reached the JVM too: its hooks run now, ours included
                 return
             logger.warning("could not remove the savepoint shutdown hook from the JVM: %s", exc)
@@ -122,8 +122,8 @@ class _JvmHook:
     def run(self) -> None:
         try:
             self.action()
-        except Exception as exc:  # reported here: py4j would hand the JVM a bare error; the main thread tries again
+        except Exception as exc:  # noqa: BLE001 - py4j would hand the JVM a bare error; the main thread tries again
             logger.error("stopping at shutdown: %s", exc)
 
     class Java:
-        implements = ["java.lang.Runnable"]
+        implements = ["java.lang.Runnable"]  # noqa: RUF012 - py4j's convention

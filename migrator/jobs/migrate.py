@@ -45,7 +45,8 @@ def run(spark, config: MigratorConfig) -> int:
 
     source_info = schema.describe(source.boto3_client(), src.table, "source")
     if source_info is None:
-        raise SchemaError(f"source table {src.table!r} does not exist at {source.name}; check source.table and source.endpoint")
+        raise SchemaError(f"source table {src.table!r} does not exist at {source.name}; "
+                          "check source.table and source.endpoint")
     dead_letters = dead_letter.check_directory(dst.dead_letter_path) if dst.dead_letter_path else None
     target_info, created = schema.ensure_target(target.boto3_client(), source_info, dst.table, dst.billing_mode)
 

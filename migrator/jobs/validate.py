@@ -8,7 +8,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -62,7 +62,7 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
         "floatingPointTolerance": settings.tolerance,
         "repair": {"copyMissingRows": settings.copy_missing, "copyDifferingRows": settings.copy_differing,
                    "deleteExtraRows": settings.delete_extra},
-        "startedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     plans = _plans(sc, config, source_info, target_info, sample_size)
     if plans.sample is not None:

@@ -94,7 +94,7 @@ def prefetch(pages: Iterator[list[dict]], depth: int = 1) -> Iterator[list[dict]
                 page = next(pages, _DONE)
                 if not offer(page) or page is _DONE:
                     return
-        except BaseException as exc:  # handed to the consumer, which raises it
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             offer(exc)
         finally:
             close = getattr(pages, "close", None)

@@ -4,8 +4,8 @@ A savepoint is a config this migrator can run: the YAML as loaded, with `skipSeg
 are all written and acknowledged) and `source.scanSegments` (the segment count the run used, so that a resumed run
 splits the table the same way even when the count was derived from the table size). Secrets are never written:
 every value under a secret-looking key (the whole `credentials` block) becomes `NOT_STORED`, which the config
-loader refuses with a message saying how to resume (`migrator.savepoints.resume`). Where the files go and how they are named:
-`migrator.savepoints.stores`.
+loader refuses with a message saying how to resume (`migrator.savepoints.resume`). Where the files go and how
+they are named: `migrator.savepoints.stores`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozen
     source = dict(doc.get("source") or {})
     source["scanSegments"] = total_segments
     doc["source"] = source
-    when = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.timezone.utc)
+    when = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.UTC)
     left_out = secret_paths(raw)
     header = [
         f"# migrator {__version__} savepoint, written {when.isoformat(timespec='seconds')} ({reason}"
@@ -157,5 +157,5 @@ class SavepointWriter:
             except SavepointError as exc:
                 logger.warning("%s; trying again in %s s", exc, interval_seconds)
             except Exception as exc:  # any other failure must not end the run's interval savepoints either
-                logger.error("interval savepoint failed: %s: %s; trying again in %s s", type(exc).__name__, exc,
-                             interval_seconds, exc_info=True)
+                logger.exception("interval savepoint failed: %s: %s; trying again in %s s", type(exc).__name__, exc,
+                                 interval_seconds)

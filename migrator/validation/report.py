@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from migrator.errors import MigratorError
@@ -64,7 +64,7 @@ def pick_examples(results: Sequence[PassResult], limit: int) -> list[Example]:
 
 def default_report_path(now: datetime | None = None) -> Path:
     """`validation-report-20260101T120000Z.json` in the current directory."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return Path(f"validation-report-{stamp}.json")
 
 

@@ -20,7 +20,7 @@ import sys
 import time
 import traceback
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from migrator.demo import servers
@@ -88,7 +88,7 @@ def measure(items: int, args: argparse.Namespace) -> dict:
     out = args.out / f"run-{items}"
     out.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
-    result: dict = {"items": items, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    result: dict = {"items": items, "started": datetime.now(UTC).isoformat(timespec="seconds"),
                     "machine": report.machine_facts(REPO),
                     "settings": {"segments": args.segments, "connections": args.connections,
                                  "master": spark_job.MASTER, "table": "hash pk (S) + range sk (N), no indexes",
@@ -128,11 +128,10 @@ def measure(items: int, args: argparse.Namespace) -> dict:
 
         def empty() -> dict:
             workload.create_table(source.url, "empty")
-            runs = []
-            for number in range(args.empty_runs):
-                runs.append(spark_job.run(out, f"spark-empty-{number}", source.url, "empty", target.url,
-                                          f"empty-copy-{number}", segments=args.segments, expected_items=0,
-                                          server_pids=pids, timeout=600))
+            runs = [spark_job.run(out, f"spark-empty-{number}", source.url, "empty", target.url,
+                                  f"empty-copy-{number}", segments=args.segments, expected_items=0,
+                                  server_pids=pids, timeout=600)
+                    for number in range(args.empty_runs)]
             return spark_job.mean_of(runs)
 
         def migrate() -> dict:

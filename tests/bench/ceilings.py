@@ -51,7 +51,7 @@ def send_bodies(url: str, bodies: list[bytes], table: str, connections: int, ser
             response = pool.urlopen("POST", "/", body=body, headers=headers, preload_content=True)
             if response.status == 200:
                 return response.data
-            if response.status < 500 and b"Throughput" not in response.data or attempt == MAX_ATTEMPTS:
+            if (response.status < 500 and b"Throughput" not in response.data) or attempt == MAX_ATTEMPTS:
                 raise RuntimeError(f"BatchWriteItem to {url}: HTTP {response.status}: {response.data[:300]!r}")
             time.sleep(min(2.0, 0.05 * 2 ** attempt))
         raise AssertionError("unreachable")
@@ -131,7 +131,7 @@ def _run_threads(target, count: int) -> None:
     def guarded() -> None:
         try:
             target()
-        except BaseException as exc:  # reported after every thread has stopped
+        except BaseException as exc:  # noqa: BLE001 - reported after every thread has stopped
             errors.append(exc)
 
     threads = [threading.Thread(target=guarded, name=f"send-{i}", daemon=True) for i in range(count)]

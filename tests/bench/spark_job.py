@@ -94,7 +94,7 @@ def run(out_dir: Path, name: str, source_url: str, source_table: str, target_url
     result["other_cpu_share"] = round(result["other_cpu_s"] / wall, 3)
     job_start = JOB_START_LINE.search(output)
     if job_start:
-        stamp = datetime.strptime(job_start.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        stamp = datetime.strptime(job_start.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()  # noqa: DTZ007 - local time
         result["job_start_s"] = round(stamp - submitted_at, 3)  # submit to the Spark job's start
     found = TOTAL_LINE.findall(output)
     if found:

@@ -206,6 +206,6 @@ def _handler_for(proxy: FaultProxy) -> type[RelayHandler]:
                 pass
 
         def log_message(self, format: str, *args: object) -> None:
-            logger.debug("fault proxy: " + format, *args)
+            logger.debug("fault proxy: " + format, *args)  # noqa: G003 - http.server's own format
 
     return Handler

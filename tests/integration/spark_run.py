@@ -46,7 +46,8 @@ def write_config(path: Path, source_url: str, source_table: str, target_url: str
     return path
 
 
-def run_submit(config: Path | str, *spark_args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_submit(config: Path | str, *spark_args: str, timeout: float = 600,
+               env: dict | None = None) -> subprocess.CompletedProcess:
     """./submit.sh CONFIG SPARK_ARGS..., output captured (stdout and stderr together)."""
     full_env = {**os.environ, "SPARK_LOCAL_IP": HOST, **(env or {})}
     return subprocess.run(
@@ -113,7 +114,7 @@ class StandaloneCluster:
         self.stop()
 
     def _spawn(self, argv: list[str], env: dict, log_name: str) -> None:
-        log = open(self.work_dir / log_name, "wb")
+        log = open(self.work_dir / log_name, "wb")  # noqa: SIM115 - the process writes it as long as it lives
         self.processes.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                start_new_session=True))
 

@@ -86,8 +86,8 @@ def test_write_rate_holds_the_job_budget_across_concurrent_tasks(dynalite_pair, 
         rate, seconds = node.rate("BatchWriteItem")
 
     assert run.returncode == 0, describe(run.stdout)
-    assert "write budget: 300 WCU/s (target.writeThroughput 300 x 1), shared by the tasks running at once, counted " \
-           "while the job runs (3 expected from Spark's parallelism: 100.0 WCU/s per task)" in run.stdout
+    assert ("write budget: 300 WCU/s (target.writeThroughput 300 x 1), shared by the tasks running at once, counted "
+            "while the job runs (3 expected from Spark's parallelism: 100.0 WCU/s per task)" in run.stdout)
     assert seconds >= 15  # 80% of a run of over 20 s
     print(f"write budget 300 WCU/s: measured {rate:.1f} WCU/s over {seconds:.1f} s")
     assert 300 * 0.85 <= rate <= 300 * 1.15, f"{rate:.1f} WCU/s over {seconds:.1f} s"
@@ -134,8 +134,8 @@ def test_write_rate_holds_the_budget_when_more_tasks_run_than_default_parallelis
         rate, seconds = node.rate("BatchWriteItem")
 
     assert run.returncode == 0, describe(run.stdout)
-    assert "write budget: 300 WCU/s (target.writeThroughput 300 x 1), shared by the tasks running at once, counted " \
-           "while the job runs (1 expected from Spark's parallelism: 300.0 WCU/s per task)" in run.stdout
+    assert ("write budget: 300 WCU/s (target.writeThroughput 300 x 1), shared by the tasks running at once, counted "
+            "while the job runs (1 expected from Spark's parallelism: 300.0 WCU/s per task)" in run.stdout)
     assert "budget shares: at most 4 tasks ran at once" in run.stdout
     print(f"write budget 300 WCU/s, 4 tasks, defaultParallelism 1: measured {rate:.1f} WCU/s over {seconds:.1f} s")
     assert 300 * 0.9 <= rate <= 300 * 1.1, f"{rate:.1f} WCU/s over {seconds:.1f} s"

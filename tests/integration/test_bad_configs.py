@@ -68,7 +68,7 @@ CATALOGUE = [
     ("empty-table-name", changed(**{"source.table": ""}),
      ["source.table", "got ''", "write a value, or remove the key"]),
     # typos
-    ("typo-top-level", changed(**{"sourc": {"table": "x"}}), ["sourc: unknown key", "did you mean 'source'?"]),
+    ("typo-top-level", changed(sourc={"table": "x"}), ["sourc: unknown key", "did you mean 'source'?"]),
     ("typo-source-key", changed(**{"source.tabel": "x"}), ["source.tabel: unknown key", "did you mean 'table'?"]),
     ("typo-camel-case", changed(**{"source.scansegments": 4}),
      ["source.scansegments: unknown key", "did you mean 'scanSegments'?"]),

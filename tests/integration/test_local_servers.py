@@ -89,7 +89,7 @@ def test_start_failure_names_the_log_file(tmp_path):
 
 def test_dynalite_is_looked_up_in_the_repo_before_path(repo_root, tmp_path, monkeypatch):
     """<repo>/node_modules/.bin/dynalite wins over PATH; the repo root is found from the module file."""
-    assert servers.REPO_ROOT == repo_root
+    assert repo_root == servers.REPO_ROOT
     fake_bin = tmp_path / "node_modules" / ".bin"
     fake_bin.mkdir(parents=True)
     (fake_bin / "dynalite").write_text("#!/bin/sh\n")

@@ -50,7 +50,8 @@ def test_every_attribute_type_arrives_exactly_and_task_counts_add_up(moto_source
 
     assert run.returncode == 0, describe(run.stdout)
     assert_same_items(source, source_table, target, target_table, len(items), exact=True)
-    assert sorted(scan_all(target, target_table), key=lambda i: i["id"]["S"]) == sorted(items, key=lambda i: i["id"]["S"])
+    assert sorted(scan_all(target, target_table), key=lambda i: i["id"]["S"]) == \
+        sorted(items, key=lambda i: i["id"]["S"])
     counts = task_counts(run.stdout)
     assert len(counts) == 3, describe(run.stdout)
     assert sorted(s for segments, _ in counts.values() for s in segments) == list(range(8))
@@ -66,7 +67,8 @@ def test_every_attribute_type_arrives_exactly_and_task_counts_add_up(moto_source
     # submit.sh's JVM options (C1 JIT, serial collector) reached the driver, and each task logged its CPU.
     environment = next(json.loads(line) for line in log_text.splitlines()
                        if '"Event":"SparkListenerEnvironmentUpdate"' in line)
-    assert environment["Spark Properties"]["spark.driver.defaultJavaOptions"] == "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    assert environment["Spark Properties"]["spark.driver.defaultJavaOptions"] == \
+        "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
     assert len(re.findall(r"transferred \d+ items in [\d.]+ s \(CPU [\d.]+ s", run.stdout)) == 3, describe(run.stdout)
 
 
@@ -126,8 +128,8 @@ def test_target_with_another_key_schema_is_refused_before_any_write(moto_source,
     run = run_submit(config, "--master", "local[1]")
 
     assert run.returncode == 1, describe(run.stdout)
-    assert f"target table {target_table!r} has key schema (other HASH N) but source table {source_table!r} has " \
-           "(id HASH S)" in run.stdout
+    assert (f"target table {target_table!r} has key schema (other HASH N) but source table {source_table!r} has "
+            "(id HASH S)" in run.stdout)
     assert target.scan(TableName=target_table)["Count"] == 0
 
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 
 import boto3
@@ -154,7 +155,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_newest_interval_savepoint_an
         files = savepoint_files(savepoints)
         assert [reason(path) for path in files] == ["interval"] * len(files)
         steps = [progress(path) for path in files]
-        assert all(earlier <= later for earlier, later in zip(steps, steps[1:])), steps
+        assert all(earlier <= later for earlier, later in pairwise(steps)), steps
         done = steps[-1]
         assert 3 <= len(done) < SEGMENTS
         assert_no_secret(savepoints, SECRET)

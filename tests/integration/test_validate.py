@@ -19,7 +19,8 @@ pytestmark = pytest.mark.integration
 
 HASH_KEY = dict(key_schema=[{"AttributeName": "id", "KeyType": "HASH"}],
                 attribute_definitions=[{"AttributeName": "id", "AttributeType": "S"}])
-COMPOSITE_KEY = dict(key_schema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+COMPOSITE_KEY = dict(key_schema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                 {"AttributeName": "sk", "KeyType": "RANGE"}],
                      attribute_definitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                             {"AttributeName": "sk", "AttributeType": "N"}])
 TOLERANCE = 0.001

@@ -177,6 +177,6 @@ def _handler_for(proxy: UnprocessedProxy) -> type[RelayHandler]:
             self._reply(status, reason, response_headers, response_body)
 
         def log_message(self, format: str, *args: object) -> None:
-            logger.debug("proxy: " + format, *args)
+            logger.debug("proxy: " + format, *args)  # noqa: G003 - http.server's own format
 
     return Handler

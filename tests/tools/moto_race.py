@@ -29,7 +29,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -61,7 +60,7 @@ def run_trials(client, args: argparse.Namespace, label: str) -> int:
             names = [f"trial-{trial:06d}-key-{k:02d}" for k in range(keys)]
             barrier = threading.Barrier(threads)
 
-            def put(thread: int) -> int:
+            def put(thread: int, names=names, barrier=barrier, trial=trial) -> int:  # defaults bind this trial's
                 writes = [{"PutRequest": {"Item": {"pk": {"S": name}, "sk": {"N": str(thread * items + i)},
                                                    "v": {"S": "x" * 20}}}} for name in names for i in range(items)]
                 barrier.wait()
@@ -171,8 +170,8 @@ def server_process(serialized: bool, switch_interval_us: float) -> Iterator[str]
     port = servers.free_port()
     argv = ["-H", "127.0.0.1", "-p", str(port)]
     if serialized:
-        launch = f"import runpy; sys.argv = {[servers.MOTO_ONE_AT_A_TIME, *argv]!r}; " \
-                 f"runpy.run_path(sys.argv[0], run_name='__main__')"
+        launch = (f"import runpy; sys.argv = {[servers.MOTO_ONE_AT_A_TIME, *argv]!r}; "
+                  f"runpy.run_path(sys.argv[0], run_name='__main__')")
     else:
         launch = f"from moto.server import main; main({argv!r})"
     code = f"import sys; sys.setswitchinterval({switch_interval_us / 1e6!r}); {launch}"
@@ -186,7 +185,7 @@ def server_process(serialized: bool, switch_interval_us: float) -> Iterator[str]
             try:
                 probe.list_tables()
                 break
-            except Exception:  # connection refused until it listens
+            except Exception:  # noqa: BLE001 - connection refused until it listens
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"moto did not start on {url}") from None
                 time.sleep(0.1)

@@ -36,7 +36,7 @@ def test_throttling_and_overload_are_retried_until_success():
 
 def test_connection_errors_and_timeouts_are_retried():
     """A refused connection or a read timeout is transient."""
-    api, pool = api_with([
+    api, _ = api_with([
         TransportError("POST http://127.0.0.1:1: cannot connect: connection refused"),
         TransportError("POST http://127.0.0.1:1: timed out after 60 s"),
         FakeResponse(200, {"ok": 1}),
@@ -133,7 +133,7 @@ def test_large_answers_are_decoded_with_gc_paused_and_gc_is_on_afterwards():
     import gc
 
     items = [{"id": {"S": f"k{i}"}, "n": {"N": str(i)}} for i in range(5000)]
-    api, pool = api_with([FakeResponse(200, {"Items": items})])
+    api, _ = api_with([FakeResponse(200, {"Items": items})])
     assert api.call("Scan", {}) == {"Items": items}
     assert gc.isenabled()
 
@@ -200,7 +200,7 @@ def test_a_200_answer_carrying_a_throttle_counts_as_throttling():
     from migrator.codec import raw_scan_page
 
     for decode in (None, raw_scan_page):
-        api, pool = api_with([error("ProvisionedThroughputExceededException", status=200)] * 4)
+        api, _ = api_with([error("ProvisionedThroughputExceededException", status=200)] * 4)
         with pytest.raises(ThrottledError, match="failed 4 times; last error: a 200 answer carries the error "
                                                  "ProvisionedThroughputExceededException: no"):
             api.call("Scan", {}, decode, table="t")
@@ -209,7 +209,7 @@ def test_a_200_answer_carrying_a_throttle_counts_as_throttling():
 
 def test_a_200_answer_with_another_error_type_is_retried_then_names_it():
     """Any error code in a 200 body is a mangled answer: retried, then reported with its code."""
-    api, pool = api_with([error("ValidationException", status=200)] * 4)
+    api, _ = api_with([error("ValidationException", status=200)] * 4)
     with pytest.raises(RequestError, match="BatchWriteItem of table 't' to .* failed 4 times; last error: a 200 "
                                            "answer carries the error ValidationException: no") as info:
         api.call("BatchWriteItem", {}, table="t")
@@ -233,7 +233,7 @@ def test_a_scan_answer_without_items_is_an_error_not_an_empty_last_page():
     from migrator.codec import raw_scan_page
 
     for decode in (None, raw_scan_page):
-        api, pool = api_with([FakeResponse(200, {"Count": 0, "ScannedCount": 0})] * 4)
+        api, _ = api_with([FakeResponse(200, {"Count": 0, "ScannedCount": 0})] * 4)
         with pytest.raises(RequestError, match="^Scan of table 't' to .* failed 4 times; last error: the answer "
                                                "has no Items$"):
             api.call("Scan", {}, decode, table="t")
@@ -266,7 +266,7 @@ def test_a_malformed_crc32_header_is_retried_like_a_mismatch():
 def test_retries_are_counted_by_kind():
     """Throttling and load shedding count as throttled retries; 5xx, connection errors and CRC errors as others;
     the final success is not a retry."""
-    api, pool = api_with([
+    api, _ = api_with([
         error("ThrottlingException"), error("RequestLimitExceeded"),
         FakeResponse(500, b"oops"), TransportError("POST x: connection reset"),
         FakeResponse(200, {"Items": []}),
@@ -303,11 +303,11 @@ def test_clock_skew_is_corrected_from_the_servers_date_and_the_request_retried()
         dates = []
 
         class Pool:
-            answers = [_skew_answer(code, message, email.utils.formatdate(server_now, usegmt=True)),
+            answers = [_skew_answer(code, message, email.utils.formatdate(server_now, usegmt=True)),  # noqa: RUF012
                        FakeResponse(200, {"Items": []})]
 
             def post(self, url, headers, body):
-                dates.append(dict(headers)["X-Amz-Date"])
+                dates.append(dict(headers)["X-Amz-Date"])  # noqa: B023 - called within this loop turn
                 return self.answers.pop(0)
 
         api = DynamoApi("http://127.0.0.1:1", "us-east-1", Credentials("AKID", "secret"), retry=FAST)

@@ -48,7 +48,8 @@ def test_raw_items_decode_to_exactly_the_items_of_the_page(any_codec):
 def test_raw_items_are_the_bytes_the_server_sent():
     """With msgspec the fragments are slices of the answer, not a re-encoding of it."""
     answer = b'{"Items":[{"n":{"N":"1.500"}} , {"s":{"S":"\\u00e9\\/"}}],"Count":2}'
-    assert [bytes(f) for f in codec.raw_scan_page(answer).items] == [b'{"n":{"N":"1.500"}}', b'{"s":{"S":"\\u00e9\\/"}}']
+    assert [bytes(f) for f in codec.raw_scan_page(answer).items] == [b'{"n":{"N":"1.500"}}',
+                                                                       b'{"s":{"S":"\\u00e9\\/"}}']
 
 
 def test_consumed_capacity_and_an_empty_last_page(any_codec):

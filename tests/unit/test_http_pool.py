@@ -1,4 +1,5 @@
-"""migrator.dynamo.http_pool and its wire half, http_connection, against real servers on 127.0.0.1 that send raw bytes."""
+"""migrator.dynamo.http_pool and its wire half, http_connection, against real servers on 127.0.0.1 that send raw
+bytes."""
 
 from __future__ import annotations
 
@@ -266,8 +267,7 @@ def test_max_connections_is_respected_by_concurrent_threads(serve, make_pool):
     answers: list[bytes] = []
 
     def work(n: int) -> None:
-        for i in range(5):
-            answers.append(pool.post(server.url, [], b"%d-%d" % (n, i)).body)
+        answers.extend(pool.post(server.url, [], b"%d-%d" % (n, i)).body for i in range(5))
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(12)]
     for thread in threads:

@@ -16,7 +16,7 @@ class FakeSparkContext:
         self.events: list[str] = []
         self.cancelled = threading.Event()
 
-    def cancelAllJobs(self) -> None:  # noqa: N802 - SparkContext's name
+    def cancelAllJobs(self) -> None:
         self.events.append("cancel")
         self.cancelled.set()
 

@@ -234,7 +234,9 @@ def test_fill_table_gives_up_when_items_stay_unprocessed(monkeypatch):
 
 def test_scan_all_follows_pages_converts_binaries_and_sorts_by_key():
     """LastEvaluatedKey is followed, bytes become base64, output is sorted by pk then numeric sk."""
-    item = lambda pk, sk: {"pk": {"S": pk}, "sk": {"N": sk}, "b": {"B": b"\x00\xff"}}
+    def item(pk: str, sk: str) -> dict:
+        return {"pk": {"S": pk}, "sk": {"N": sk}, "b": {"B": b"\x00\xff"}}
+
     pages = [{"Items": [item("b", "1"), item("a", "10")], "LastEvaluatedKey": {"pk": {"S": "a"}}},
              {"Items": [item("a", "9")]}]
     client = FakeClient(pages=pages)

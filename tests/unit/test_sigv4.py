@@ -9,7 +9,7 @@ from botocore.credentials import Credentials, RefreshableCredentials
 
 from migrator.dynamo.sigv4 import Signer
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 INSTANT = datetime.datetime(2024, 5, 17, 13, 45, 9, tzinfo=UTC)
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 STATIC = Credentials("AKIDEXAMPLE", SECRET)

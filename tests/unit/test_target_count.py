@@ -10,7 +10,7 @@ from tests.unit.fakes import FakeApi
 from tests.unit.test_config import config, error, load  # noqa: F401 - fixtures
 
 
-def test_verify_count_defaults_to_false_and_parses_on_both_target_types(load):
+def test_verify_count_defaults_to_false_and_parses_on_both_target_types(load):  # noqa: F811 - a fixture
     """verifyCount is off unless set; true is accepted under type alternator and type dynamodb."""
     assert load(config()).target.verify_count is False
     assert load(config(target={"verifyCount": True})).target.verify_count is True
@@ -19,7 +19,7 @@ def test_verify_count_defaults_to_false_and_parses_on_both_target_types(load):
     assert load(config(target=dynamodb)).target.verify_count is True
 
 
-def test_verify_count_must_be_a_boolean(error):
+def test_verify_count_must_be_a_boolean(error):  # noqa: F811 - a fixture
     """A non-boolean verifyCount names the key and the value."""
     message = error(config(target={"verifyCount": "sometimes"}))
     assert message.startswith("target.verifyCount") and "sometimes" in message

@@ -1,4 +1,5 @@
-"""CA certificates and proxies on the data path (migrator.dynamo.transport, http_pool), against real servers on 127.0.0.1."""
+"""CA certificates and proxies on the data path (migrator.dynamo.transport, http_pool), against real servers on
+127.0.0.1."""
 
 from __future__ import annotations
 

@@ -84,7 +84,8 @@ def test_injected_differences_are_counted_with_keys_and_paths(server):
         Example(MISSING, {"pk": {"S": "p0"}, "sk": {"N": "1"}}),
         Example(DIFFERING, {"pk": {"S": "p0"}, "sk": {"N": "2"}},
                 ("price: N 2.5 != N 999 (off by 996.5, tolerance 0.001)",)),
-        Example(DIFFERING, {"pk": {"S": "p1"}, "sk": {"N": "5"}}, ("address.geo[1]: N 5 != N -1 (off by 6, tolerance 0.001)",)),
+        Example(DIFFERING, {"pk": {"S": "p1"}, "sk": {"N": "5"}},
+                ("address.geo[1]: N 5 != N -1 (off by 6, tolerance 0.001)",)),
     ]
     assert target.examples == (Example(EXTRA, {"pk": {"S": "extra"}, "sk": {"N": "1"}}),)
 

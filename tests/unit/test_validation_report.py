@@ -1,6 +1,6 @@
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -69,7 +69,7 @@ def test_differences_exit_1_with_examples_in_log_and_report(tmp_path, caplog):
 
 def test_report_path_defaults_to_a_timestamped_name_in_the_current_directory():
     """validation-report-<UTC time>.json, so runs do not overwrite each other."""
-    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert str(default_report_path(now)) == "validation-report-20260102T030405Z.json"
 
 
