@@ -135,22 +135,20 @@ def scan_all(client, table: str, segments: int = 1) -> list[dict]:
 
 
 def _scan_segment(client, table: str, segment: dict) -> list[dict]:
-    items: list[dict] = []
-    request = {"TableName": table, **segment}
-    while True:
-        page = client.scan(**request)
-        items += (from_boto3(item) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return [from_boto3(item) for page in _scan_pages(client, {"TableName": table, **segment})
+            for item in page.get("Items", [])]
 
 
 def count_items(client, table: str) -> int:
     """Exact count by a COUNT scan (DescribeTable's ItemCount is approximate on AWS)."""
-    total, request = 0, {"TableName": table, "Select": "COUNT"}
+    return sum(page["Count"] for page in _scan_pages(client, {"TableName": table, "Select": "COUNT"}))
+
+
+def _scan_pages(client, request: dict) -> Iterator[dict]:
+    """The pages of a Scan, following LastEvaluatedKey."""
     while True:
         page = client.scan(**request)
-        total += page["Count"]
+        yield page
         if "LastEvaluatedKey" not in page:
-            return total
+            return
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
