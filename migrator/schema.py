@@ -118,7 +118,7 @@ def ensure_target(client, source: TableInfo, target_table: str,
     Returns the table and whether this call created it."""
     existing = describe(client, target_table, "target")
     if existing is not None:
-        check_keys(source, existing)
+        check_same_key_schema(source, existing)
         logger.info("target table %r exists with a matching key schema", target_table)
         return _wait_active(client, target_table), False
     request = create_request(source, target_table, billing_mode)
@@ -137,11 +137,12 @@ def ensure_target(client, source: TableInfo, target_table: str,
             raise SchemaError(f"target table {target_table!r}: CreateTable failed: {exc}") from exc
         created = False  # created meanwhile by someone else
     info = _wait_active(client, target_table)
-    check_keys(source, info)
+    check_same_key_schema(source, info)
     return info, created
 
 
-def check_keys(source: TableInfo, target: TableInfo) -> None:
+def check_same_key_schema(source: TableInfo, target: TableInfo) -> None:
+    """Raise SchemaError unless `target` has the key attributes, key types and attribute types of `source`."""
     source_types = _key_types(source.description)
     target_types = _key_types(target.description)
     if source_types != target_types:

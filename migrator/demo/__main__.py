@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from migrator.demo import sample_data, servers
+from migrator.demo import sample_data, sample_items, servers
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_TABLE = "demo-orders"
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         client = servers.client_for(source)
         sample_data.create_demo_table(client, SOURCE_TABLE)
         began = time.monotonic()
-        filled = sample_data.fill_table(client, SOURCE_TABLE, sample_data.demo_items(args.items))
+        filled = sample_data.fill_table(client, SOURCE_TABLE, sample_items.demo_items(args.items))
         say(f"filled source table {SOURCE_TABLE!r} with {filled} items in {time.monotonic() - began:.1f} s "
             "(key pk+sk, GSI by_gsi_pk, LSI by_lsi_sk, every attribute type)")
 

@@ -45,7 +45,7 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
     logger.info("target: %s table %r at %s (region %s)", dst.type, dst.table, target.name, target.region)
     source_info = _describe(source, src.table, "source")
     target_info = _describe(target, dst.table, "target")
-    schema.check_keys(source_info, target_info)
+    schema.check_same_key_schema(source_info, target_info)
 
     settings = ValidationSettings(
         source=source, source_table=src.table, target=target, target_table=dst.table,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from migrator.dynamo.api import DynamoApi, RetryPolicy, for_table
 from migrator.codec import dumps
-from migrator.errors import TransferError
+from migrator.dynamo.resend import send_until_processed
 from migrator.items import key_id, key_projection
 from migrator.dynamo.throttle import RateLimiter, SharedLimiter, Unlimited, get_units
 
@@ -54,6 +53,7 @@ class BatchGetter:
             self._options.update(key_projection(self.key_names))
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="batch-get")
         self._lock = threading.Lock()
+        self._what = f"BatchGetItem from table {table!r}"  # starts the error of keys left unprocessed
         self.requests = 0
         self.unprocessed_resent = 0
 
@@ -81,32 +81,27 @@ class BatchGetter:
 
     def _get_chunk(self, keys: list[dict]) -> dict[str, dict]:
         found: dict[str, dict] = {}
-        rounds = rounds_without_progress = 0
-        while True:
-            rounds += 1
-            estimate = len(keys) * self._unit_share  # the least these keys can cost: paid before they go out
-            self.limiter.charge(estimate)
-            answer = self.api.call("BatchGetItem", self._encode(keys), table=self.table)
-            self._settle(answer, len(keys), estimate)
-            with self._lock:
-                self.requests += 1
-            for items in for_table("BatchGetItem", answer, "Responses", self.table):
-                for item in items:
-                    found[key_id(item, self.key_names)] = item
-            left = [k for entry in for_table("BatchGetItem", answer, "UnprocessedKeys", self.table)
-                    for k in entry.get("Keys", [])]
-            if not left:
-                return found
-            rounds_without_progress = 0 if len(left) < len(keys) else rounds_without_progress + 1
-            if rounds_without_progress >= self.retry.max_attempts:
-                raise TransferError(
-                    f"BatchGetItem from table {self.table!r}: {len(left)} keys still unprocessed after "
-                    f"{rounds_without_progress} attempts without progress"
-                )
-            with self._lock:
-                self.unprocessed_resent += len(left)
-            keys = left
-            time.sleep(self.retry.delay(rounds))
+        send_until_processed(lambda keys: self._send(keys, found), keys, self.retry,
+                             what=self._what, noun="keys", on_resend=self._resent)
+        return found
+
+    def _send(self, keys: list[dict], found: dict[str, dict]) -> list[dict]:
+        """One BatchGetItem of `keys`, adding the items it returns to `found`; the keys left in UnprocessedKeys."""
+        estimate = len(keys) * self._unit_share  # the least these keys can cost: paid before they go out
+        self.limiter.charge(estimate)
+        answer = self.api.call("BatchGetItem", self._encode(keys), table=self.table)
+        self._settle(answer, len(keys), estimate)
+        with self._lock:
+            self.requests += 1
+        for items in for_table("BatchGetItem", answer, "Responses", self.table):
+            for item in items:
+                found[key_id(item, self.key_names)] = item
+        return [k for entry in for_table("BatchGetItem", answer, "UnprocessedKeys", self.table)
+                for k in entry.get("Keys", [])]
+
+    def _resent(self, count: int) -> None:
+        with self._lock:
+            self.unprocessed_resent += count
 
     def _settle(self, answer: dict, asked: int, estimate: float) -> None:
         """Correct the advance charge to what the answer cost: the capacity it reports, else DynamoDB's rule."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -12,7 +11,8 @@ from typing import NamedTuple
 
 from migrator.dynamo.api import DynamoApi, RetryPolicy, for_table, names_table
 from migrator.codec import dumps, loads
-from migrator.errors import ItemRejected, RequestError, TransferError
+from migrator.errors import ItemRejected, RequestError
+from migrator.dynamo.resend import send_until_processed
 from migrator.dynamo.throttle import RateLimiter, Unlimited, write_units
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,10 @@ def _batch(requests: list[bytes]) -> _Batch:
     return _Batch(requests, units, len([r for r in requests if r.startswith(DELETE_HEAD)]))
 
 
+def _size(batch: _Batch) -> int:
+    return len(batch.requests)
+
+
 def _encoded(request: dict) -> bytes:
     """A request the server handed back in UnprocessedItems."""
     if "PutRequest" in request:
@@ -120,6 +124,7 @@ class BatchWriter:
         self.on_refused = on_refused
         self._head = b'{"RequestItems":{' + dumps(table) + b":["
         self._tail = b']},"ReturnConsumedCapacity":"TOTAL"}' if report_capacity else b"]}}"
+        self._what = f"BatchWriteItem to table {table!r}"  # starts the error of a batch left unprocessed
         self._pending: list[bytes] = []
         self._in_flight: deque[Future] = deque()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="batch-write")
@@ -183,53 +188,46 @@ class BatchWriter:
             self._refused(refused)
 
     def _write(self, requests: list[bytes], refused: list[Refused]) -> None:
-        body = self._encode(requests)
-        if len(body) > MAX_REQUEST_BYTES and len(requests) > 1:
-            half = len(requests) // 2
-            self._write(requests[:half], refused)
-            self._write(requests[half:], refused)
+        if len(requests) > 1 and self._body_bytes(requests) > MAX_REQUEST_BYTES:
+            self._write_halves(requests, refused)
             return
-        batch = _batch(requests)
-        rounds = rounds_without_progress = 0
-        while True:
-            rounds += 1
-            self.limiter.charge(batch.units)
-            try:
-                answer = self.api.call("BatchWriteItem", body, table=self.table)
-            except RequestError as exc:
-                if exc.code != REFUSED_CODE:
-                    raise
-                self.limiter.refund(batch.units)  # nothing of a refused batch is written
-                self._split(batch.requests, exc, refused)
-                return
-            left = _batch([_encoded(r) for requests in for_table("BatchWriteItem", answer, "UnprocessedItems",
-                                                                  self.table) for r in requests])
-            self._settle(answer, batch.units, left)
-            deletes_done = batch.deletes - left.deletes
-            done = len(batch.requests) - len(left.requests)
-            with self._lock:
-                self.requests += 1
-                self.written += done - deletes_done
-                self.deleted += deletes_done
-            if not left.requests:
-                return
-            rounds_without_progress = 0 if done else rounds_without_progress + 1
-            if rounds_without_progress >= self.retry.max_attempts:
-                raise TransferError(
-                    f"BatchWriteItem to table {self.table!r}: {len(left.requests)} items still unprocessed after "
-                    f"{rounds_without_progress} attempts without progress"
-                )
-            batch = left
-            with self._lock:
-                self.unprocessed_resent += len(batch.requests)
-            time.sleep(self.retry.delay(rounds))
-            body = self._encode(batch.requests)
+        send_until_processed(lambda batch: self._send(batch, refused), _batch(requests), self.retry,
+                             what=self._what, noun="items", on_resend=self._resent, size=_size)
+
+    def _send(self, batch: _Batch, refused: list[Refused]) -> _Batch:
+        """One BatchWriteItem of `batch`; what the server left in UnprocessedItems (nothing when it refused)."""
+        self.limiter.charge(batch.units)
+        try:
+            answer = self.api.call("BatchWriteItem", self._encode(batch.requests), table=self.table)
+        except RequestError as exc:
+            if exc.code != REFUSED_CODE:
+                raise
+            self.limiter.refund(batch.units)  # nothing of a refused batch is written
+            self._split(batch.requests, exc, refused)
+            return _EMPTY
+        left = _batch([_encoded(r) for requests in for_table("BatchWriteItem", answer, "UnprocessedItems",
+                                                              self.table) for r in requests])
+        self._settle(answer, batch.units, left)
+        deletes_done = batch.deletes - left.deletes
+        done = len(batch.requests) - len(left.requests)
+        with self._lock:
+            self.requests += 1
+            self.written += done - deletes_done
+            self.deleted += deletes_done
+        return left
+
+    def _resent(self, count: int) -> None:
+        with self._lock:
+            self.unprocessed_resent += count
 
     def _split(self, requests: list[bytes], exc: RequestError, refused: list[Refused]) -> None:
         """Find the requests of a refused batch that the target refuses on their own; write the others."""
         if len(requests) == 1:
             refused.append(Refused(requests[0], _reason(exc)))
             return
+        self._write_halves(requests, refused)
+
+    def _write_halves(self, requests: list[bytes], refused: list[Refused]) -> None:
         half = len(requests) // 2
         self._write(requests[:half], refused)
         self._write(requests[half:], refused)
@@ -265,6 +263,10 @@ class BatchWriter:
 
     def _encode(self, requests: list[bytes]) -> bytes:
         return self._head + b",".join(requests) + self._tail
+
+    def _body_bytes(self, requests: list[bytes]) -> int:
+        """len(self._encode(requests)), without building the body."""
+        return len(self._head) + sum(map(len, requests)) + len(requests) - 1 + len(self._tail)
 
 
 def _reason(exc: RequestError) -> str:

@@ -15,7 +15,7 @@ from botocore.credentials import Credentials
 
 from migrator.dynamo.api import DynamoApi, RetryPolicy
 from migrator.codec import dumps
-from migrator.demo import sample_data
+from migrator.demo import sample_items
 from migrator.errors import RequestError
 from migrator.readers.scan import count_segment
 
@@ -64,12 +64,12 @@ def _encode_chunk(table: str, start: int, count: int) -> tuple[list[bytes], floa
     bodies: list[bytes] = []
     batch: list[dict] = []
     size = 0
-    for offset, item in enumerate(sample_data.demo_items(count, seed=7 + start // CHUNK)):
+    for offset, item in enumerate(sample_items.demo_items(count, seed=7 + start // CHUNK)):
         index = start + offset
-        item["pk"] = {"S": f"customer#{index // sample_data.ITEMS_PER_PARTITION:07d}"}
+        item["pk"] = {"S": f"customer#{index // sample_items.ITEMS_PER_PARTITION:07d}"}
         item["sk"] = {"N": str(index)}
         if offset < 1000:
-            size += sample_data.item_size(item)
+            size += sample_items.item_size(item)
         batch.append({"PutRequest": {"Item": item}})
         if len(batch) == BATCH:
             bodies.append(dumps({"RequestItems": {table: batch}}))

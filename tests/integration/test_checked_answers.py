@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from migrator.demo.sample_data import canonical, create_table, fill_table, scan_all
+from migrator.demo.sample_data import create_table, fill_table, scan_all
+from migrator.demo.sample_items import canonical
 from migrator.demo.servers import client_for, start_dynalite
 from tests.conftest import fresh_table_name
 from tests.integration.scan_answer_proxy import ERROR_BODY, NO_ITEMS_BODY, ScanAnswerProxy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrator.demo import sample_data
+from migrator.demo import sample_data, sample_items
 from migrator.demo.servers import client_for
 from tests.conftest import fresh_table_name
 from tests.integration.spark_run import StandaloneCluster, describe, run_submit, task_counts, write_config
@@ -18,7 +18,7 @@ def test_migration_on_a_standalone_cluster_ships_code_and_environment(moto_sourc
     source_table, target_table = fresh_table_name("cluster"), fresh_table_name("cluster-copy")
     source, target = client_for(moto_source), client_for(moto_target)
     sample_data.create_demo_table(source, source_table)
-    count = sample_data.fill_table(source, source_table, sample_data.demo_items(1000))
+    count = sample_data.fill_table(source, source_table, sample_items.demo_items(1000))
     config = write_config(tmp_path / "cluster.yaml", moto_source.url, source_table, moto_target.url, target_table,
                           source_extra={"scanSegments": 6, "maxMapTasks": 3},
                           top={"savepoints": {"path": str(tmp_path / "savepoints"), "intervalSeconds": 60}})

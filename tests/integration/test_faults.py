@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from migrator.demo import sample_data
+from migrator.demo import sample_data, sample_items
 from migrator.demo.sample_data import fill_table, scan_all
 from migrator.demo.servers import client_for, start_dynalite
 from tests.conftest import fresh_table_name
@@ -45,7 +45,7 @@ def source_table(dynalite_pair):
     name = fresh_table_name("faults")
     client = client_for(source)
     sample_data.create_demo_table(client, name)
-    assert fill_table(client, name, sample_data.demo_items(ITEMS)) == ITEMS
+    assert fill_table(client, name, sample_items.demo_items(ITEMS)) == ITEMS
     return name
 
 

@@ -12,10 +12,8 @@ import zlib
 import boto3
 import pytest
 
-from migrator.demo.sample_data import (
-    ALL_BYTES, canonical, create_demo_table, create_table, demo_items, edge_items, fill_table, from_boto3,
-    key_of, scan_all, to_boto3,
-)
+from migrator.demo.sample_data import create_demo_table, create_table, fill_table, scan_all
+from migrator.demo.sample_items import ALL_BYTES, canonical, demo_items, edge_items, from_boto3, key_of, to_boto3
 from migrator.demo import servers
 from migrator.demo.servers import (
     LocalServer, client_for, dynalite_executable, free_port, start_dynalite, start_moto,

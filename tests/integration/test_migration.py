@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from migrator.demo import sample_data
-from migrator.demo.sample_data import canonical, create_table, fill_table, scan_all
+from migrator.demo import sample_data, sample_items
+from migrator.demo.sample_data import create_table, fill_table, scan_all
+from migrator.demo.sample_items import canonical
 from migrator.demo.servers import client_for
 from tests.conftest import fresh_table_name
 from tests.integration.spark_run import describe, run_submit, task_counts, write_config
@@ -38,7 +39,7 @@ def test_every_attribute_type_arrives_exactly_and_task_counts_add_up(moto_source
     source_table, target_table = fresh_table_name("edge"), fresh_table_name("edge-copy")
     source, target = client_for(moto_source), client_for(moto_target)
     create_table(source, source_table, **HASH_KEY)
-    items = sample_data.edge_items()
+    items = sample_items.edge_items()
     assert fill_table(source, source_table, items) == len(items)
     events = tmp_path / "events"
     events.mkdir()
@@ -77,7 +78,7 @@ def test_composite_key_table_gets_its_indexes_on_the_created_target(moto_source,
     source_table, target_table = fresh_table_name("orders"), fresh_table_name("orders-copy")
     source, target = client_for(moto_source), client_for(moto_target)
     sample_data.create_demo_table(source, source_table)
-    count = fill_table(source, source_table, sample_data.demo_items(600))
+    count = fill_table(source, source_table, sample_items.demo_items(600))
     config = write_config(tmp_path / "composite.yaml", moto_source.url, source_table, moto_target.url, target_table,
                           source_extra={"scanSegments": 4})
 

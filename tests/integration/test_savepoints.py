@@ -18,8 +18,9 @@ import boto3
 import pytest
 import yaml
 
-from migrator.demo import sample_data
-from migrator.demo.sample_data import canonical, fill_table, scan_all
+from migrator.demo import sample_data, sample_items
+from migrator.demo.sample_data import fill_table, scan_all
+from migrator.demo.sample_items import canonical
 from migrator.demo.servers import HOST, client_for
 from migrator.logs import TASK_SUMMARY
 from migrator.savepoints.stores import SavepointDir
@@ -43,7 +44,7 @@ def source_table(moto_source):
     name = fresh_table_name("sp")
     client = client_for(moto_source)
     sample_data.create_demo_table(client, name)
-    assert fill_table(client, name, sample_data.demo_items(ITEMS)) == ITEMS
+    assert fill_table(client, name, sample_items.demo_items(ITEMS)) == ITEMS
     return name
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from migrator.demo import sample_data
+from migrator.demo import sample_data, sample_items
 from migrator.demo.sample_data import fill_table, scan_all
 from migrator.demo.servers import HOST, client_for, free_port, start_dynalite
 from tests.conftest import fresh_table_name
@@ -76,7 +76,7 @@ def test_secrets_from_config_and_environment_appear_in_no_log_savepoint_report_o
         source_table, target_table = fresh_table_name("hidden"), fresh_table_name("hidden-copy")
         client = client_for(source)
         sample_data.create_demo_table(client, source_table)
-        assert fill_table(client, source_table, sample_data.demo_items(ITEMS)) == ITEMS
+        assert fill_table(client, source_table, sample_items.demo_items(ITEMS)) == ITEMS
         savepoints = tmp_path / "savepoints"
         report = tmp_path / "report.json"
         with FaultProxy(source.url, rates={"slow": 1.0}, seed=1, slow_seconds=0.15) as source_proxy, \

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from migrator.demo import sample_data
+from migrator.demo import sample_items
 from migrator.demo.sample_data import create_table, fill_table, scan_all
 from migrator.demo.servers import client_for
 from migrator.logs import VALIDATOR_SUMMARY
@@ -75,7 +75,7 @@ def injected(items: list[dict]) -> tuple[list[dict], dict]:
 def test_identical_tables_exit_0_with_all_counts_0(moto_source, moto_target, tmp_path):
     """Every attribute type, edge values and a 390 KB item: exit 0, every item checked both ways, nothing differs;
     the Spark UI's job descriptions name both tables, the mode and the pass."""
-    items = sample_data.edge_items() + [{"id": {"S": f"plain-{i:04d}"}, "n": {"N": str(i)}} for i in range(200)]
+    items = sample_items.edge_items() + [{"id": {"S": f"plain-{i:04d}"}, "n": {"N": str(i)}} for i in range(200)]
     source_table, target_table = tables(moto_source, moto_target, "same", items, items, HASH_KEY)
     events = tmp_path / "events"
     events.mkdir()
@@ -109,7 +109,7 @@ def test_injected_differences_are_counted_and_shown_exactly(moto_source, moto_ta
     """A missing item, an extra one, a number beyond the tolerance, one within it, a set in another order and a
     changed nested number: 1 missing, 2 differing, 1 extra, with their keys and attribute paths; exit 1. CQL-only
     keys are ignored with a log line."""
-    items = list(sample_data.demo_items(300))
+    items = list(sample_items.demo_items(300))
     target_items, changed = injected(items)
     source_table, target_table = tables(moto_source, moto_target, "diff", items, target_items, COMPOSITE_KEY)
     stored = {(i["pk"]["S"], i["sk"]["N"]): i for i in scan_all(client_for(moto_target), target_table)}
@@ -149,7 +149,7 @@ def test_injected_differences_are_counted_and_shown_exactly(moto_source, moto_ta
 
 def test_repair_then_validate_again_exits_0(moto_source, moto_target, tmp_path):
     """copyMissingRows, copyDifferingRows and deleteExtraRows repair the target; the next validation finds nothing."""
-    items = list(sample_data.demo_items(300))
+    items = list(sample_items.demo_items(300))
     target_items, _ = injected(items)
     source_table, target_table = tables(moto_source, moto_target, "repair", items, target_items, COMPOSITE_KEY)
     repair = {"floatingPointTolerance": TOLERANCE, "copyMissingRows": True, "copyDifferingRows": True,

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from migrator import codec
-from migrator.demo.sample_data import edge_items
+from migrator.demo.sample_items import edge_items
 
 
 def scan_answer(items, **extra) -> bytes:

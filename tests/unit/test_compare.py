@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from migrator.validation.compare import diff_items, number_sets_equal, numbers_equal, show
-from migrator.demo import sample_data
+from migrator.demo import sample_items
 
 TOLERANCE = Decimal("0.001")
 
@@ -18,7 +18,7 @@ def texts(source, target, tolerance=Decimal(0)):
 
 def test_equal_items_have_no_differences():
     """Every edge item of every type equals itself."""
-    for item in sample_data.edge_items():
+    for item in sample_items.edge_items():
         assert diff_items(item, dict(item)) == []
 
 

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from migrator.demo import sample_data
-from migrator.demo.sample_data import (
-    ALL_BYTES, canonical, create_table, demo_items, edge_items, fill_table, from_boto3, item_size, key_of,
-    scan_all, to_boto3,
+from migrator.demo.sample_data import create_table, fill_table, scan_all
+from migrator.demo.sample_items import (
+    ALL_BYTES, canonical, demo_items, edge_items, from_boto3, item_size, key_of, to_boto3,
 )
 
 SCALAR_TYPES = {"S", "N", "B", "BOOL", "NULL"}

@@ -1,7 +1,7 @@
 import pytest
 
 from migrator.errors import ConfigError, SchemaError
-from migrator.schema import _info, check_keys, create_request
+from migrator.schema import _info, check_same_key_schema, create_request
 
 
 def source_description(billing="PROVISIONED"):
@@ -68,4 +68,4 @@ def test_key_schema_mismatch_names_both_schemas():
     other["AttributeDefinitions"][1]["AttributeType"] = "S"
     with pytest.raises(SchemaError, match=r"has key schema \(pk HASH S, sk RANGE S\) but source table 'src' has "
                                           r"\(pk HASH S, sk RANGE N\)"):
-        check_keys(_info(source_description()), _info(other))
+        check_same_key_schema(_info(source_description()), _info(other))
