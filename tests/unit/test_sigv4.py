@@ -166,7 +166,9 @@ def local_time_zone_far_from_utc(monkeypatch):
 
 def test_default_clock_signs_like_botocore_at_the_current_time(monkeypatch, local_time_zone_far_from_utc):
     """Without `now` the signer reads the current UTC time, whatever the local time zone."""
-    before = datetime.datetime.now(UTC).replace(microsecond=0)
+    # time.gmtime() reads glibc's time(), a coarse clock that can lag datetime.now() by a tick (a few ms) across a
+    # second's boundary: one second of slack, against the 12 hours a local-time mistake would show
+    before = (datetime.datetime.now(UTC) - datetime.timedelta(seconds=1)).replace(microsecond=0)
     ours = dict(Signer(STATIC, "us-east-1").sign("127.0.0.1:8000", list(BASE_HEADERS.items()), b"{}"))
     after = datetime.datetime.now(UTC)
     stamped = datetime.datetime.strptime(ours["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
