@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from migrator import __version__
-from migrator.config_values import NOT_STORED, is_secret_key
+from migrator.config.secrets import NOT_STORED, is_secret_key
 from migrator.errors import SavepointError
 from migrator.savepoints.stores import SavepointStore
 
