@@ -527,6 +527,23 @@ def test_redact_matches_secret_key_spellings():
                            "endpoint": {"host": "keep"}}
 
 
+def test_the_keys_declared_secret_are_the_ones_the_secret_walk_finds():
+    """An accepted key declared secret is one whose value redaction and savepoints leave out, and no other is."""
+    from migrator.config.keys import KEYS
+    from migrator.config.secrets import is_secret_key
+
+    accepted = [key for key in KEYS if key.places]
+    assert {key.name for key in accepted if key.secret} == {key.name for key in accepted if is_secret_key(key.name)}
+
+
+def test_a_key_is_declared_once_per_place():
+    """No place accepts two declarations of one YAML key."""
+    from migrator.config.keys import KEYS
+
+    places = [(where, key.name) for key in KEYS for where in key.places]
+    assert len(places) == len(set(places))
+
+
 # ---- refuse_unbuilt ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("raw", "message"), [
