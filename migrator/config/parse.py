@@ -161,7 +161,7 @@ def _fields(section: Mapping, path: str, where: str, hints: Mapping[str, str] | 
 
 def _nested(key: Key, value: Any, path: str) -> Any:
     """The mapping under `key`, of the keys declared at the place named after it, built by its rule."""
-    if key.secret and value == NOT_STORED:
+    if key.secret and value == NOT_STORED:  # a savepoint's credentials
         raise fail(path, "not stored in savepoints; resume with your own config plus this savepoint: ./submit.sh "
                    "YOUR_CONFIG --resume SAVEPOINT, or delete this line from the savepoint to use the AWS default "
                    "credential chain")
