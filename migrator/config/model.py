@@ -63,8 +63,8 @@ class AlternatorSettings:
 
 
 @dataclass(frozen=True)
-class DynamoSource:
-    """A table read through the DynamoDB API: `type` is dynamodb or alternator."""
+class DynamoTable:
+    """A table reached through the DynamoDB API, and how to reach it: `type` is dynamodb or alternator."""
 
     type: str
     table: str
@@ -72,12 +72,18 @@ class DynamoSource:
     endpoint: Endpoint | None = None
     credentials: Credentials | None = None
     ca_bundle: str | None = None  # PEM file of CA certificates; None: AWS_CA_BUNDLE, else the system's CAs
+    remove_consumed_capacity: bool = False  # type alternator: true unless written (config.parse)
+    alternator: AlternatorSettings | None = None
+
+
+@dataclass(frozen=True)
+class DynamoSource(DynamoTable):
+    """A table scanned in parallel segments."""
+
     scan_segments: int | None = None
     max_map_tasks: int | None = None
     read_throughput: int | None = None
     throughput_read_percent: float | None = None
-    remove_consumed_capacity: bool = False  # type alternator: true unless written (config.parse)
-    alternator: AlternatorSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -95,15 +101,9 @@ class S3ExportSource:
 
 
 @dataclass(frozen=True)
-class DynamoTarget:
-    """A table written through the DynamoDB API: `type` is dynamodb or alternator."""
+class DynamoTarget(DynamoTable):
+    """A table written with BatchWriteItem, created if missing."""
 
-    type: str
-    table: str
-    region: str | None = None
-    endpoint: Endpoint | None = None
-    credentials: Credentials | None = None
-    ca_bundle: str | None = None  # PEM file of CA certificates; None: AWS_CA_BUNDLE, else the system's CAs
     write_throughput: int | None = None
     throughput_write_percent: float | None = None
     stream_changes: bool = False
@@ -112,8 +112,6 @@ class DynamoTarget:
     max_items_per_batch: int | None = None
     dead_letter_path: str | None = None  # a directory for items the target refuses; None: such an item fails the job
     verify_count: bool = False  # count the target after the copy
-    remove_consumed_capacity: bool = False  # type alternator: true unless written (config.parse)
-    alternator: AlternatorSettings | None = None
 
 
 @dataclass(frozen=True)
