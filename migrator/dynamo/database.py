@@ -26,7 +26,7 @@ from botocore.credentials import (
 )
 
 from migrator.dynamo.api import DynamoApi, RetryPolicy
-from migrator.config import AlternatorSettings, Credentials
+from migrator.config import AlternatorSettings, Credentials, DynamoTable
 from migrator.errors import ConfigError, MigratorError, RequestError
 from migrator.dynamo.transport import Transport, resolve as resolve_transport
 
@@ -166,9 +166,9 @@ def aws_endpoint(region: str) -> str:
     return client.meta.endpoint_url
 
 
-def database_for(side: str, settings) -> Database:
-    """The Database of a SourceSettings or TargetSettings. The region is resolved now, on the driver, so that
-    every executor signs for the same one."""
+def database_for(side: str, settings: DynamoTable) -> Database:
+    """The Database of a source or target of type dynamodb or alternator. The region is resolved now, on the
+    driver, so that every executor signs for the same one."""
     region, endpoint = settings.region, settings.endpoint
     if region is None:
         region = botocore.session.Session().get_config_variable("region")

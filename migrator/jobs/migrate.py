@@ -14,13 +14,14 @@ from migrator import logs, schema
 from migrator.dynamo.alternator_nodes import describe_nodes
 from migrator.dynamo.database import database_for
 from migrator.config import MigratorConfig
+from migrator.config.secrets import secret_paths
 from migrator.errors import Interrupted, SavepointError, SchemaError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.jobs.target_count import CountCheck
 from migrator.progress.reporter import ProgressReporter
 from migrator.savepoints.stores import open_store
-from migrator.savepoints.writer import SavepointWriter, secret_paths
+from migrator.savepoints.writer import SavepointWriter
 from migrator.readers.segments import SegmentPlan, plan_segments, segment_ranges
 from migrator.dynamo.throttle import job_budget, scan_limit
 from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer_segments

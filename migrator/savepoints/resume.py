@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from migrator.config import TYPE_ALIASES, MigratorConfig, parse_config, parse_yaml
-from migrator.config_parse import endpoint_url
-from migrator.config_values import as_int, as_list, show
+from migrator.config.parse import endpoint_url
+from migrator.config.values import as_int, as_list, show
 from migrator.errors import ConfigError
 from migrator.savepoints.stores import find_savepoint
 from migrator.readers.segments import MAX_SEGMENTS

@@ -3,9 +3,9 @@
 A savepoint is a config this migrator can run: the YAML as loaded, with `skipSegments` (the segments whose items
 are all written and acknowledged) and `source.scanSegments` (the segment count the run used, so that a resumed run
 splits the table the same way even when the count was derived from the table size). Secrets are never written:
-every value under a secret-looking key (the whole `credentials` block) becomes `NOT_STORED`, which the config
-loader refuses with a message saying how to resume (`migrator.savepoints.resume`). Where the files go and how
-they are named: `migrator.savepoints.stores`.
+every value under a secret-looking key (the whole `credentials` block) becomes `NOT_STORED`
+(`migrator.config.secrets`), which the config loader refuses with a message saying how to resume
+(`migrator.savepoints.resume`). Where the files go and how they are named: `migrator.savepoints.stores`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from migrator import __version__
-from migrator.config_values import NOT_STORED, is_secret_key
+from migrator.config.secrets import secret_paths, without_secrets
 from migrator.errors import SavepointError
 from migrator.savepoints.stores import SavepointStore
 
@@ -51,32 +50,6 @@ def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozen
     body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
     skip = yaml.safe_dump({"skipSegments": sorted(done)}, default_flow_style=None, width=100)
     return "\n".join(header) + "\n" + body + skip
-
-
-def secret_paths(obj: Any, prefix: str = "") -> list[str]:
-    """The dotted paths of the values `without_secrets` leaves out, e.g. `source.credentials`."""
-    paths: list[str] = []
-    if isinstance(obj, Mapping):
-        for key, value in obj.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if is_secret_key(key) and value is not None:
-                paths.append(path)
-            else:
-                paths += secret_paths(value, path)
-    elif isinstance(obj, (list, tuple)):
-        for index, value in enumerate(obj):
-            paths += secret_paths(value, f"{prefix}[{index}]")
-    return paths
-
-
-def without_secrets(obj: Any) -> Any:
-    """A copy of nested dicts/lists with every value under a secret-looking key replaced by `NOT_STORED`."""
-    if isinstance(obj, Mapping):
-        return {key: NOT_STORED if is_secret_key(key) and value is not None else without_secrets(value)
-                for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [without_secrets(value) for value in obj]
-    return obj
 
 
 class SavepointWriter:

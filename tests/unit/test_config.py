@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from migrator.config import (
-    ALTERNATOR_KEYS, ATTRIBUTE_NAMES, Credentials, Endpoint, MigratorConfig, Rename, check_supported, load_config,
-    redact, redacted_yaml,
+    ALTERNATOR_KEYS, Credentials, Endpoint, MigratorConfig, Rename, S3ExportSource, load_config, redact, redacted_yaml,
+    refuse_unbuilt,
 )
 from migrator.errors import ConfigError
 
@@ -145,12 +145,13 @@ def test_validator_key_errors(error, validation, message):
 
 
 def test_s3_export_source_is_parsed(load):
-    """A dynamodb-s3-export source keeps its S3 keys in `s3_export` and has no table."""
+    """A dynamodb-s3-export source is its own settings class: its S3 keys, and no table."""
     table = {"attributeDefinitions": [{"name": "id", "type": "S"}], "keySchema": [{"name": "id", "type": "HASH"}]}
     cfg = load(config(source={"type": "dynamodb-s3-export", "table": DROP, "bucket": "b", "manifestKey": "m.json",
                               "tableDescription": table}))
-    assert cfg.source.table == "" and cfg.source.region == "us-east-1"
-    assert cfg.source.s3_export == {"bucket": "b", "manifestKey": "m.json", "tableDescription": table}
+    assert isinstance(cfg.source, S3ExportSource) and cfg.source.type == "dynamodb-s3-export"
+    assert not hasattr(cfg.source, "table") and cfg.source.region == "us-east-1"
+    assert (cfg.source.bucket, cfg.source.manifest_key, cfg.source.table_description) == ("b", "m.json", table)
 
 
 def test_config_is_picklable_for_executors(load):
@@ -234,10 +235,9 @@ def test_top_level_unknown_key(error):
 
 def test_our_own_key_of_the_other_side_says_where_it_belongs(monkeypatch, error):
     """A key of this migrator's own (scylla-migrator knows none such) under the wrong side is refused with a move."""
-    from migrator import config as config_module
+    from migrator.config import keys
 
-    monkeypatch.setitem(config_module.SOURCE_KEYS, "dynamodb", config_module.SOURCE_KEYS["dynamodb"] + ("ourKey",))
-    monkeypatch.setitem(config_module.ATTRIBUTE_NAMES, "ourKey", "our_key")
+    monkeypatch.setattr(keys, "KEYS", keys.KEYS + (keys.Key("ourKey", ("source.dynamodb",), int, "our_key"),))
     assert error(config(target={"ourKey": 4})) == "target.ourKey: unknown key; it is a source key, move it under source"
 
 
@@ -268,7 +268,8 @@ def test_our_own_key_of_the_other_side_says_where_it_belongs(monkeypatch, error)
 def test_a_key_scylla_migrator_accepts_but_that_has_no_effect_here_is_one_warning(load, raw, warning):
     """scylla-migrator ignores these, so they run here too: one warning line naming the key, why, and where."""
     cfg = load(raw)
-    assert check_supported(cfg) == [warning]
+    refuse_unbuilt(cfg)
+    assert list(cfg.warnings) == [warning]
 
 
 def test_a_key_with_no_effect_is_left_out_of_the_settings_and_kept_in_the_raw_config(load):
@@ -283,7 +284,8 @@ def test_validation_keys_scylla_migrator_requires_warn_only_when_they_ask_for_so
                                   "writetimeToleranceMillis": 1000, "timestampMsTolerance": 0,
                                   "repairWritetimeStrategy": "source", "numericTypePolicy": "Lenient",
                                   "hashColumns": []}))
-    assert check_supported(cfg) == []
+    refuse_unbuilt(cfg)
+    assert list(cfg.warnings) == []
 
 
 @pytest.mark.parametrize(("side", "key", "value"), [("source", "datacenter", "dc1"), ("target", "rack", "r1"),
@@ -525,7 +527,24 @@ def test_redact_matches_secret_key_spellings():
                            "endpoint": {"host": "keep"}}
 
 
-# ---- check_supported -----------------------------------------------------------------------------------------
+def test_the_keys_declared_secret_are_the_ones_the_secret_walk_finds():
+    """An accepted key declared secret is one whose value redaction and savepoints leave out, and no other is."""
+    from migrator.config.keys import KEYS
+    from migrator.config.secrets import is_secret_key
+
+    accepted = [key for key in KEYS if key.places]
+    assert {key.name for key in accepted if key.secret} == {key.name for key in accepted if is_secret_key(key.name)}
+
+
+def test_a_key_is_declared_once_per_place():
+    """No place accepts two declarations of one YAML key."""
+    from migrator.config.keys import KEYS
+
+    places = [(where, key.name) for key in KEYS for where in key.places]
+    assert len(places) == len(set(places))
+
+
+# ---- refuse_unbuilt ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("raw", "message"), [
     (config(target={"streamChanges": True}), "target.streamChanges: not supported yet; replicating changes from "
@@ -538,45 +557,48 @@ def test_redact_matches_secret_key_spellings():
     (config(target={"type": "dynamodb-s3-export", "table": DROP, "endpoint": DROP, "path": "/out"}),
      "target.type: not supported yet; writing a DynamoDB S3 export is not built yet; use type: alternator or dynamodb"),
 ])
-def test_check_supported_rejects_what_is_not_built(load, raw, message):
+def test_refuse_unbuilt_rejects_what_is_not_built(load, raw, message):
     """Each key whose behaviour is not built yet stops the run with a one-line fix."""
     with pytest.raises(ConfigError) as info:
-        check_supported(load(raw))
+        refuse_unbuilt(load(raw))
     assert str(info.value) == message
 
 
 @pytest.mark.parametrize("side", ["source", "target"])
 @pytest.mark.parametrize("key", ALTERNATOR_KEYS)
-def test_check_supported_accepts_every_alternator_key(load, side, key):
+def test_refuse_unbuilt_accepts_every_alternator_key(load, side, key):
     """Every Alternator client key runs, the pool's idle time and time to live included."""
     cfg = load(config(source={"type": "alternator", "endpoint": {"host": "http://old", "port": 8000}}))
     settings = getattr(cfg, side).alternator
-    attribute = ATTRIBUTE_NAMES[key]
+    attribute = ALTERNATOR_KEYS[key]
     value = True if isinstance(getattr(settings, attribute), bool) else 1
     if key == "rack":
         settings = dataclasses.replace(settings, datacenter="dc1")
     tuned = dataclasses.replace(getattr(cfg, side), alternator=dataclasses.replace(settings, **{attribute: value}))
-    check_supported(dataclasses.replace(cfg, **{side: tuned}))
+    refuse_unbuilt(dataclasses.replace(cfg, **{side: tuned}))
 
 
-def test_check_supported_rejects_skip_initial_snapshot(load):
+def test_refuse_unbuilt_rejects_skip_initial_snapshot(load):
     """skipInitialSnapshotTransfer: true is not built yet either (checked on a config that skips streamChanges)."""
     cfg = load(config())
     cfg = dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, skip_initial_snapshot_transfer=True))
     with pytest.raises(ConfigError, match=r"^target\.skipInitialSnapshotTransfer: not supported yet; "):
-        check_supported(cfg)
+        refuse_unbuilt(cfg)
 
 
-def test_check_supported_allows_defaults_written_out(load):
+def test_refuse_unbuilt_allows_defaults_written_out(load):
     """Keys written with their default value (compression: false, streamChanges: false) run fine."""
     cfg = load(config(target={"compression": False, "streamChanges": False, "removeConsumedCapacity": True},
                       renames=[]))
-    assert check_supported(cfg) == []
+    refuse_unbuilt(cfg)
+    assert list(cfg.warnings) == []
 
 
-def test_check_supported_accepts_scylla_migrators_config_with_savepoints(load):
+def test_refuse_unbuilt_accepts_scylla_migrators_config_with_savepoints(load):
     """scylla-migrator's config, savepoints included, runs with no error and no warning."""
-    assert check_supported(load(SCYLLA_MIGRATOR_YAML)) == []
+    cfg = load(SCYLLA_MIGRATOR_YAML)
+    refuse_unbuilt(cfg)
+    assert list(cfg.warnings) == []
 
 
 def test_skip_segments_need_the_segment_count_they_were_recorded_with(error):
@@ -605,15 +627,17 @@ def test_credentials_left_out_of_a_savepoint_are_refused_with_the_way_to_resume(
 def test_scylla_migrators_savepoints_target_stands_for_savepoints_path(load, target, path):
     """savepoints.target (scylla-migrator's structured form) runs here as the directory or s3:// URL it names."""
     cfg = load(config(savepoints={"target": target, "intervalSeconds": 60}))
-    assert cfg.savepoints.path == path and check_supported(cfg) == []
+    refuse_unbuilt(cfg)
+    assert cfg.savepoints.path == path and list(cfg.warnings) == []
 
 
 def test_savepoints_target_region_is_a_warning(load):
     """S3 savepoints use the driver's region, so target.region has no effect: one warning."""
     cfg = load(config(savepoints={"target": {"type": "s3", "bucket": "b", "region": "eu-west-1"},
                                   "intervalSeconds": 60}))
-    assert check_supported(cfg) == ["savepoints.target.region: has no effect; S3 savepoints use the driver's AWS "
-                                    "region (AWS_REGION); set it there"]
+    refuse_unbuilt(cfg)
+    assert list(cfg.warnings) == ["savepoints.target.region: has no effect; S3 savepoints use the driver's AWS "
+                                  "region (AWS_REGION); set it there"]
 
 
 @pytest.mark.parametrize(("savepoints", "message"), [

@@ -1,5 +1,6 @@
-"""Checks for single YAML values and key sets. Each returns the clean value or raises a one-line `ConfigError`
-that names the YAML path, the bad value and the fix. Secret values are shown as `<redacted>`, never echoed."""
+"""Rules for single YAML values, and the check of a mapping's keys. Each returns the clean value or raises a one-line
+`ConfigError` that names the YAML path, the bad value and the fix. Secret values are shown as `<redacted>`, never
+echoed."""
 
 from __future__ import annotations
 
@@ -12,34 +13,8 @@ from typing import Any
 
 import yaml
 
+from migrator.config.secrets import REDACTED, is_secret_key, redact
 from migrator.errors import ConfigError
-
-REDACTED = "<redacted>"
-NOT_STORED = "<not stored in savepoints>"  # a savepoint's stand-in for a secret; the loader refuses it
-_SECRET_WORDS = ("password", "secret", "token", "credential", "accesskey", "apikey", "privatekey", "keyfile")
-
-
-def is_secret_key(key: object) -> bool:
-    """True for keys such as `secretKey`, `access_key` or `api-token` whose values must never be printed."""
-    squashed = re.sub(r"[._-]", "", str(key)).lower()
-    return any(word in squashed for word in _SECRET_WORDS)
-
-
-def redact(obj: Any) -> Any:
-    """A copy of nested dicts/lists with every value under a secret-looking key replaced by `<redacted>`."""
-    if isinstance(obj, Mapping):
-        return {key: _hide(value) if is_secret_key(key) else redact(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [redact(value) for value in obj]
-    return obj
-
-
-def _hide(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return redact(value)
-    if isinstance(value, (list, tuple)):
-        return [_hide(item) for item in value]
-    return None if value is None else REDACTED
 
 
 def show(value: Any, path: str = "") -> str:
