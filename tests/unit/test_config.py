@@ -527,6 +527,16 @@ def test_redact_matches_secret_key_spellings():
                            "endpoint": {"host": "keep"}}
 
 
+def test_skip_token_ranges_is_not_taken_for_a_secret():
+    """scylla-migrator's skipTokenRanges holds token ranges, not a token: the log shows it and savepoints keep it."""
+    from migrator.config.secrets import secret_paths, without_secrets
+
+    raw = {"skipTokenRanges": [[1, 2]], "source": {"sessionToken": "t"}}
+    assert redact(raw) == {"skipTokenRanges": [[1, 2]], "source": {"sessionToken": "<redacted>"}}
+    assert without_secrets(raw)["skipTokenRanges"] == [[1, 2]]
+    assert secret_paths(raw) == ["source.sessionToken"]
+
+
 def test_the_keys_declared_secret_are_the_ones_the_secret_walk_finds():
     """An accepted key declared secret is one whose value redaction and savepoints leave out, and no other is."""
     from migrator.config.keys import KEYS
