@@ -15,6 +15,7 @@ from migrator.config import ALTERNATOR, DYNAMODB, MigratorConfig
 from migrator.errors import ConfigError, Interrupted, SavepointError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
+from migrator.jobs.target_count import CountCheck
 from migrator.progress.reporter import ProgressReporter
 from migrator.readers.scan_source import TableScan
 from migrator.readers.source import UnitPlan
@@ -73,8 +74,11 @@ def run(spark, config: MigratorConfig) -> int:
     if dead_letters is not None and any(r.rejected_items for r in results):
         rejected_file = dead_letter.write(dead_letters, dst.table, (i for r in results for i in r.rejected_items))
     seconds = time.monotonic() - started
-    # exact only for a table this run created and filled whole: an existing one may hold other items
-    count_check = sink.count_check(plan.total, plan.partitions, exact=created and not plan.skipped)
+    count_check = None
+    if dst.verify_count:
+        # exact only for a table this run created and filled whole: an existing one may hold other items
+        count_check = CountCheck(sink.database, dst.table, plan.total, plan.partitions,
+                                 exact=created and not plan.skipped)
     status = report(results, source_info, src.table, dst.table, seconds, skipped=plan.skipped,
                     rejected_file=rejected_file, verify=partial(count_check.shortfall, sc) if count_check else None)
     if writer is not None:

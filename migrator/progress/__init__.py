@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Union
 
-UnitId = Union[int, str]  # readers/source.py's, which this package does not import
+from migrator.readers.source import UnitId
 
 MAX_LINE = 200  # bytes; a report is about 50
 

@@ -68,7 +68,7 @@ class ScanSource:
     def description(self) -> str:
         return f"source table {self.table!r}"
 
-    def open(self, limiter: RateLimiter | Unlimited = Unlimited()) -> _Scanner:
+    def open(self, limiter: RateLimiter | Unlimited) -> _Scanner:
         return _Scanner(self, self.database.api(retry=self.retry), limiter)
 
 

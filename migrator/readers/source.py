@@ -18,13 +18,13 @@ names no unit of the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Protocol
 
 from migrator.dynamo.throttle import RateLimiter, Unlimited
 
-UnitId = Union[int, str]
+UnitId = int | str
 
 
 class Unit(Protocol):
@@ -42,8 +42,8 @@ class Unit(Protocol):
 class SourceReader(Protocol):
     """A source opened inside a task (a context manager that closes its client)."""
 
-    def pages(self, unit: Unit) -> Iterator[list]:
-        """The unit's items, page by page, as raw JSON fragments; closing the iterator stops the reading."""
+    def pages(self, unit: Unit) -> Generator[list, None, None]:
+        """The unit's items, page by page, as raw JSON fragments; closing the generator stops the reading."""
         ...
 
     @property
@@ -75,8 +75,8 @@ class UnitPlan:
 
     kind: str  # Unit.kind
     total: int  # units of the whole source, including those done by an earlier run
-    units: tuple  # of Unit: those this run copies
-    done: frozenset  # of UnitId: those an earlier run finished (skipSegments)
+    units: tuple[Unit, ...]  # those this run copies
+    done: frozenset[UnitId]  # those an earlier run finished (skipSegments)
     partitions: int
     unit_id: Callable[[str], UnitId]  # a progress line's UNIT text -> id; ValueError: malformed, LookupError: no such unit
 
@@ -84,7 +84,7 @@ class UnitPlan:
     def skipped(self) -> int:
         return len(self.done)
 
-    def assignments(self) -> list[tuple]:
+    def assignments(self) -> list[tuple[Unit, ...]]:
         """The units of each partition, dealt round-robin so that partitions differ by one unit at most."""
         return [self.units[p :: self.partitions] for p in range(self.partitions)]
 

@@ -37,7 +37,7 @@ class BatchWriteSink:
     def description(self) -> str:
         return f"target table {self.table!r}"
 
-    def open(self, limiter: RateLimiter | Unlimited = Unlimited(),
+    def open(self, limiter: RateLimiter | Unlimited,
              on_refused: Callable[[Refusal], None] | None = None) -> _BatchWrites:
         api = self.database.api(max_connections=self.writes_in_flight, retry=self.retry)
         try:
@@ -91,7 +91,7 @@ class _BatchWrites:
 
 
 class TableWrite:
-    """The driver side: create or check the target table, set the write budget, count the target afterwards."""
+    """The driver side: create or check the target table, set the write budget."""
 
     def __init__(self, settings) -> None:
         self.settings = settings  # config's TargetSettings
@@ -120,11 +120,3 @@ class TableWrite:
         return BatchWriteSink(self.database, self.settings.table,
                               batch_size=self.settings.max_items_per_batch or DEFAULT_BATCH_SIZE,
                               units_per_second=budget.units_per_second, key_names=self.info.key_names)
-
-    def count_check(self, total_segments: int, partitions: int, exact: bool):
-        """target.verifyCount: a CountCheck over the same segments, or None when not asked for."""
-        if not self.settings.verify_count:
-            return None
-        from migrator.jobs.target_count import CountCheck
-
-        return CountCheck(self.database, self.settings.table, total_segments, partitions, exact=exact)
