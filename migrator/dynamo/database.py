@@ -194,3 +194,16 @@ def database_for(side: str, settings: DynamoTable) -> Database:
         report_capacity=not (alternator and settings.remove_consumed_capacity),
         transport=transport,
     )
+
+
+def log_database(side: str, settings, database: Database) -> None:
+    """The job's opening lines for one side: `source: dynamodb table 'orders' at URL (region R)`, and the
+    Alternator nodes it knows."""
+    job_logger = logging.getLogger("migrator.jobs.migrate")  # these lines were the job's and keep its logger name
+    job_logger.info("%s: %s table %r at %s (region %s)", side, settings.type, settings.table, database.name,
+                    database.region)
+    if database.kind == "alternator":
+        from migrator.dynamo.alternator_nodes import describe_nodes
+
+        job_logger.info("%s: %s", side, describe_nodes(database.endpoint_url, database.alternator,
+                                                       database.transport))

@@ -1,4 +1,4 @@
-"""The snapshot migration as a Spark job: segments -> partitions -> transfer -> counts and verdict."""
+"""The snapshot migration as a Spark job: the source's units -> partitions -> transfer -> counts and verdict."""
 
 from __future__ import annotations
 
@@ -10,95 +10,65 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from migrator import logs, schema
-from migrator.dynamo.alternator_nodes import describe_nodes
-from migrator.dynamo.database import database_for
-from migrator.config import MigratorConfig
-from migrator.config.secrets import secret_paths
-from migrator.errors import Interrupted, SavepointError, SchemaError
+from migrator import logs
+from migrator.config import ALTERNATOR, DYNAMODB, MigratorConfig
+from migrator.errors import ConfigError, Interrupted, SavepointError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.jobs.target_count import CountCheck
 from migrator.progress.reporter import ProgressReporter
+from migrator.readers.scan_source import TableScan
+from migrator.readers.source import UnitPlan
 from migrator.savepoints.stores import open_store
+from migrator.config.secrets import secret_paths
 from migrator.savepoints.writer import SavepointWriter
-from migrator.readers.segments import SegmentPlan, plan_segments, segment_ranges
-from migrator.dynamo.throttle import job_budget, scan_limit
-from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer_segments
+from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer
 from migrator.writers import dead_letter
+from migrator.writers.table_sink import TableWrite
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 25
+# (source.type, target.type) -> the driver sides of the source and the sink; config.check_supported refuses the
+# types not built yet before a job starts.
+PAIRS = {(source, target): (TableScan, TableWrite) for source in (DYNAMODB, ALTERNATOR)
+         for target in (DYNAMODB, ALTERNATOR)}
+
+
+def choose(config: MigratorConfig) -> tuple[TableScan, TableWrite]:
+    """The source and the sink of this migration, by (source.type, target.type): the one place that picks them."""
+    pair = (config.source.type, config.target.type)
+    if pair not in PAIRS:
+        raise ConfigError(f"source.type {pair[0]} -> target.type {pair[1]}: not supported yet")
+    source, sink = PAIRS[pair]
+    return source(config.source, config.skip_segments), sink(config.target)
 
 
 def run(spark, config: MigratorConfig) -> int:
-    """Copy the source table into the target; 0 when every scanned item was written, else 1."""
+    """Copy the source into the target; 0 when every scanned item was written, else 1."""
     src, dst = config.source, config.target
-    source = database_for("source", src)
-    target = database_for("target", dst)
-    for side, settings, connection in (("source", src, source), ("target", dst, target)):
-        logger.info("%s: %s table %r at %s (region %s)", side, settings.type, settings.table, connection.name,
-                    connection.region)
-        if connection.kind == "alternator":
-            logger.info("%s: %s", side, describe_nodes(connection.endpoint_url, connection.alternator,
-                                                         connection.transport))
-
-    source_info = schema.describe(source.boto3_client(), src.table, "source")
-    if source_info is None:
-        raise SchemaError(f"source table {src.table!r} does not exist at {source.name}; "
-                          "check source.table and source.endpoint")
+    source, sink = choose(config)
+    source.announce()
+    sink.announce()
+    source_info = source.describe()
     dead_letters = dead_letter.check_directory(dst.dead_letter_path) if dst.dead_letter_path else None
-    target_info, created = schema.ensure_target(target.boto3_client(), source_info, dst.table, dst.billing_mode)
+    created = sink.prepare(source_info)
 
     sc = spark.sparkContext
-    plan = plan_segments(
-        scan_segments=src.scan_segments,
-        table_size_bytes=source_info.size_bytes,
-        default_parallelism=sc.defaultParallelism,
-        max_map_tasks=src.max_map_tasks,
-        skip_segments=config.skip_segments,
-    )
-    how = "derived from the table size" if plan.derived else "from source.scanSegments"
-    if plan.skipped:
-        logger.info("skipping %d of %d segments already done (skipSegments): %s; %d remain",
-                    plan.skipped, plan.total, segment_ranges(config.skip_segments), len(plan.segments))
-    if not plan.segments:
-        logger.info("migrator verdict: OK - nothing to copy, all %d segments are done", plan.total)
+    plan = source.plan(sc.defaultParallelism)
+    if not plan.units:
+        logger.info("migrator verdict: OK - nothing to copy, all %d %ss are done", plan.total, plan.kind)
         return 0
-    logger.info(
-        "scanning %d of %d segments (%s; %d skipped) in %d Spark tasks",
-        len(plan.segments), plan.total, how, plan.skipped, plan.partitions,
-    )
     concurrent = min(plan.partitions, sc.defaultParallelism)
-    read = job_budget(src.read_throughput, src.throughput_read_percent,
-                      source_info.capacity("ReadCapacityUnits"), source_info.billing_mode, concurrent,
-                      "source.readThroughput")
-    write = job_budget(dst.write_throughput, dst.throughput_write_percent,
-                       target_info.capacity("WriteCapacityUnits"), target_info.billing_mode, concurrent,
-                       "target.writeThroughput")
-    log_budgets((("read", read, "RCU"), ("write", write, "WCU")), concurrent)
-    settings = TransferSettings(
-        source=source,
-        source_table=src.table,
-        target=target,
-        target_table=dst.table,
-        total_segments=plan.total,
-        batch_size=dst.max_items_per_batch or DEFAULT_BATCH_SIZE,
-        read_units_per_second=read.units_per_second,
-        write_units_per_second=write.units_per_second,
-        scan_limit=scan_limit(read.per_task, source_info.average_item_bytes),
-        target_key_names=target_info.key_names,
-        keep_rejected=dead_letters is not None,
-        tasks_at_once=concurrent,
-    )
-    sc.setJobDescription(
-        f"migrate {src.type} table {src.table!r} -> {dst.type} table {dst.table!r}: "
-        f"{len(plan.segments)} of {plan.total} segments in {plan.partitions} tasks"
-    )
+    read, write = source.budget(concurrent), sink.budget(concurrent)
+    settings = TransferSettings(source=source.source(read), sink=sink.sink(write),
+                                keep_rejected=dead_letters is not None, tasks_at_once=concurrent)
+    log_budgets((("read", read, settings.source.budget_unit), ("write", write, settings.sink.budget_unit)),
+                concurrent)
+    sc.setJobDescription(f"migrate {source.title} -> {sink.title}: {len(plan.units)} of {plan.total} {plan.kind}s "
+                         f"in {plan.partitions} tasks")
     writer = None
     if config.savepoints is not None:
-        writer = SavepointWriter(open_store(config.savepoints.path), config.raw, plan.total, config.skip_segments)
+        writer = SavepointWriter(open_store(config.savepoints.path), config.raw, plan.total, plan.done)
     started = time.monotonic()
     results = _run_job(sc, config, plan, settings, writer)
     rejected_file = None
@@ -108,19 +78,20 @@ def run(spark, config: MigratorConfig) -> int:
     count_check = None
     if dst.verify_count:
         # exact only for a table this run created and filled whole: an existing one may hold other items
-        count_check = CountCheck(target, dst.table, plan.total, plan.partitions, exact=created and not plan.skipped)
+        count_check = CountCheck(sink.database, dst.table, plan.total, plan.partitions,
+                                 exact=created and not plan.skipped)
     status = report(results, source_info, src.table, dst.table, seconds, skipped=plan.skipped,
                     rejected_file=rejected_file, verify=partial(count_check.shortfall, sc) if count_check else None)
     if writer is not None:
         for result in results:
             if result.written == result.scanned:
-                for segment in result.segments:
-                    writer.segment_done(segment)  # also those whose report did not reach the driver
+                for unit in result.segments:
+                    writer.unit_done(unit)  # also those whose report did not reach the driver
         writer.save("final")  # after the verdict; SavepointError makes the exit status 1
     return status
 
 
-def _run_job(sc, config: MigratorConfig, plan: SegmentPlan, settings: TransferSettings,
+def _run_job(sc, config: MigratorConfig, plan: UnitPlan, settings: TransferSettings,
              writer: SavepointWriter | None) -> list[TaskResult]:
     """Run the Spark job; with a writer, record progress as tasks report it and write savepoints on the way."""
 
@@ -131,10 +102,10 @@ def _run_job(sc, config: MigratorConfig, plan: SegmentPlan, settings: TransferSe
             logger.warning("%s", _resume_hint(writer))
 
     with contextlib.ExitStack() as stack:
-        budgets = settings.read_units_per_second > 0 or settings.write_units_per_second > 0
+        budgets = settings.source.units_per_second > 0 or settings.sink.units_per_second > 0
         if writer is not None or budgets:
-            on_done = writer.segment_done if writer is not None else None
-            server = stack.enter_context(progress_server(sc, plan.total, on_done))
+            on_done = writer.unit_done if writer is not None else None
+            server = stack.enter_context(progress_server(sc, plan.unit_id, on_done))
             settings = dataclasses.replace(settings, progress=server.address if writer is not None else None,
                                            shares=server.address if budgets else None)
             if budgets:
@@ -174,22 +145,23 @@ def _resume_hint(writer: SavepointWriter | None) -> str:
     done = len(writer.done)
     local = isinstance(writer.last_path, Path)  # spark-submit's config must be a local file
     alone = f", or ./submit.sh {writer.last_path}" if local and not secret_paths(writer.raw) else ""
-    return (f"savepoint {writer.last_path} holds {done} of {writer.total_segments} segments done; resume with "
+    return (f"savepoint {writer.last_path} holds {done} of {writer.total_units} segments done; resume with "
             f"./submit.sh YOUR_CONFIG --resume {writer.store.location}{alone}")
 
 
-def _transfer_partition(settings: TransferSettings, segments):
-    """Runs on an executor: one Spark partition = one task = one tuple of segments."""
+def _transfer_partition(settings: TransferSettings, partition):
+    """Runs on an executor: one Spark partition = one task = one tuple of units."""
     from pyspark import TaskContext
 
     logs.setup()
     context = TaskContext.get()
     task = context.partitionId() if context is not None else 0
-    reporter = ProgressReporter(settings.progress, task) if settings.progress is not None else None
+    reporter = (ProgressReporter(settings.progress, task, unit_kind=settings.source.unit_kind)
+                if settings.progress is not None else None)
     running = running_tasks(context, settings.shares, task, settings.tasks_at_once)
     try:
-        for assigned in segments:
-            yield transfer_segments(settings, assigned, task, on_segment_done=reporter, running_tasks=running)
+        for units in partition:
+            yield transfer(settings, units, task, on_unit_done=reporter, running_tasks=running)
     finally:
         if reporter is not None:
             reporter.close()

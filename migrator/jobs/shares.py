@@ -14,11 +14,12 @@ from migrator.dynamo.throttle import Budget
 logger = logging.getLogger(__name__)
 
 
-def progress_server(sc, total_segments: int = 0, on_done=None) -> ProgressServer:
-    """The driver's server for segment reports and budget shares, on the driver's address (executors reach it)."""
+def progress_server(sc, unit_id=None, on_done=None) -> ProgressServer:
+    """The driver's server for unit reports (`unit_id`: the plan's UnitPlan.unit_id) and budget shares, on the
+    driver's address (executors reach it)."""
     conf = sc.getConf()
     host = conf.get("spark.driver.host", "127.0.0.1")
-    return ProgressServer(conf.get("spark.driver.bindAddress", None) or host, host, total_segments, on_done)
+    return ProgressServer(conf.get("spark.driver.bindAddress", None) or host, host, unit_id, on_done)
 
 
 def log_budgets(budgets: tuple[tuple[str, Budget, str], ...], expected_tasks: int) -> None:

@@ -1,8 +1,10 @@
-"""Progress reports from the tasks to the driver, while the job runs: one line per finished segment.
+"""Progress reports from the tasks to the driver, while the job runs: one line per finished unit of work.
 
 A task's `ProgressReporter` (`reporter.py`) connects to the driver's `ProgressServer` (`server.py`) and sends
-`TOKEN SEGMENT ITEMS` once the segment's items are all written and acknowledged; the server answers `ok`. The
-token, random per run, makes the server refuse lines that do not come from this job's tasks.
+`TOKEN UNIT ITEMS` once the unit's items are all written and acknowledged; the server answers `ok`. UNIT is the
+unit's id (readers/source.py), one token without whitespace: for a table scan the segment number, so the lines
+are `TOKEN SEGMENT ITEMS` as before units; the run's plan turns it back into an id and refuses ids of no unit of
+the run. The token, random per run, makes the server refuse lines that do not come from this job's tasks.
 
 The same server counts the tasks that run now, for the throughput budgets' shares (`share.py`): a task sends
 `TOKEN run ATTEMPT` when it starts and about every second after (the answer is `tasks N`, itself included), and
@@ -14,7 +16,10 @@ Both task sides talk over one `client.LineConnection`: a line out, a line back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from migrator.readers.source import UnitId
 
 MAX_LINE = 200  # bytes; a report is about 50
 
@@ -28,8 +33,8 @@ class ProgressAddress:
     token: str = field(repr=False)
 
 
-def encode_report(token: str, segment: int, items: int) -> bytes:
-    return f"{token} {segment} {items}\n".encode("ascii")
+def encode_report(token: str, unit: UnitId, items: int) -> bytes:
+    return f"{token} {unit} {items}\n".encode("ascii")
 
 
 RUN, END = "run", "end"
@@ -47,12 +52,13 @@ def parse_running(line: bytes) -> tuple[str, str, str] | None:
     return parts[0], parts[1], parts[2]
 
 
-def parse_report(line: bytes) -> tuple[str, int, int]:
-    """(token, segment, items) from one report line; ValueError when it is not one."""
+def parse_report(line: bytes, unit_id: Callable[[str], UnitId] = int) -> tuple[str, UnitId, int]:
+    """(token, unit id, items) from one report line; ValueError when it is not one. `unit_id` reads the UNIT
+    field (the run's plan: UnitPlan.unit_id), and may raise LookupError for an id of no unit of the run."""
     parts = line.decode("ascii").split()
     if len(parts) != 3:
         raise ValueError(f"expected 'TOKEN SEGMENT ITEMS', got {len(parts)} fields")
-    token, segment, items = parts[0], int(parts[1]), int(parts[2])
-    if segment < 0 or items < 0:
+    token, items = parts[0], int(parts[2])
+    if items < 0:
         raise ValueError("segment and items must not be negative")
-    return token, segment, items
+    return token, unit_id(parts[1]), items

@@ -1,4 +1,4 @@
-"""The driver's progress server: a thread with a TCP socket that records each finished segment a task reports and
+"""The driver's progress server: a thread with a TCP socket that records each finished unit a task reports and
 counts the tasks that run now (for the throughput budgets' shares)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import socketserver
 import threading
 from collections.abc import Callable
 
-from migrator.progress import MAX_LINE, RUN, ProgressAddress, parse_report, parse_running
+from migrator.progress import MAX_LINE, RUN, ProgressAddress, UnitId, parse_report, parse_running
 
 logger = logging.getLogger(__name__)
 
@@ -19,15 +19,16 @@ logger = logging.getLogger(__name__)
 class ProgressServer:
     """Listens on `bind_host` (the driver's address: executors must reach the driver anyway), port chosen freely.
 
-    Every valid report calls `on_done(segment, items)`; a line with a wrong token, a malformed line or a segment
-    outside 0..total_segments-1 is refused, logged with its cause, and its connection closed. `running` is the
+    Every valid report calls `on_done(unit_id, items)`; a line with a wrong token, a malformed line or a unit that
+    `unit_id` (the run's UnitPlan.unit_id) does not know is refused, logged with its cause, and its connection
+    closed. `running` is the
     number of task attempts registered now (`run` lines whose `end` has not come and whose connection is open),
     `peak_running` the most at any time. Use as a context manager, or `start()` and `stop()`.
     """
 
-    def __init__(self, bind_host: str, advertised_host: str, total_segments: int = 0,
-                 on_done: Callable[[int, int], None] | None = None) -> None:
-        self.total_segments = total_segments
+    def __init__(self, bind_host: str, advertised_host: str, unit_id: Callable[[str], UnitId] | None = None,
+                 on_done: Callable[[UnitId, int], None] | None = None) -> None:
+        self.unit_id = unit_id
         self.on_done = on_done
         self._token = secrets.token_hex(16)
         family = socket.getaddrinfo(bind_host, 0, type=socket.SOCK_STREAM)[0][0]
@@ -72,18 +73,18 @@ class ProgressServer:
         on this connection."""
         try:
             running = parse_running(line)
-            token, segment, items = ("", 0, 0) if running else parse_report(line)
+            token, unit, items = ("", 0, 0) if running else parse_report(line, self.unit_id or str)
         except (ValueError, UnicodeDecodeError) as exc:
             return None, f"malformed report ({exc})"
+        except LookupError as exc:  # a well-formed id of no unit of this run
+            return None, str(exc)
         if not hmac.compare_digest((running[0] if running else token).encode(), self._token.encode()):
             return None, "wrong token"
         if running:
             return self._count(running[1], running[2], attempts), None
         if self.on_done is None:
             return None, "this run records no segment reports (no savepoints)"
-        if segment >= self.total_segments:
-            return None, f"segment {segment} is not below the run's {self.total_segments} segments"
-        self.on_done(segment, items)
+        self.on_done(unit, items)
         with self._lock:
             self.reports += 1
         return b"ok\n", None

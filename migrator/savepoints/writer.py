@@ -6,6 +6,11 @@ splits the table the same way even when the count was derived from the table siz
 every value under a secret-looking key (the whole `credentials` block) becomes `NOT_STORED`
 (`migrator.config.secrets`), which the config loader refuses with a message saying how to resume
 (`migrator.savepoints.resume`). Where the files go and how they are named: `migrator.savepoints.stores`.
+
+Progress is kept per unit of work (readers/source.py): the writer records the ids of the units done, as the tasks
+report them over the progress channel (progress/). A table scan's unit ids are its segment numbers, so the
+document writes them as scylla-migrator's `skipSegments` and a resume reads old and new savepoints alike; a
+source whose units are not segments (export data files, stream shards) will add its own progress key here.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozen
 class SavepointWriter:
     """The progress of one run, and the savepoints that record it.
 
-    `segment_done` is called (from the progress server's threads) for each segment whose items are all written and
+    `unit_done` is called (from the progress server's threads) for each unit whose items are all written and
     acknowledged. `save` writes a savepoint: an interval one only when progress changed since the last file and no
     terminal one (signal, failure, final) was written, a terminal one also without new progress if it is the
     first, so that the newest file of a stopped run always says why it stopped. `start` writes interval
@@ -63,31 +68,32 @@ class SavepointWriter:
     its cause and tried again at the next interval, while a failed terminal write raises SavepointError.
     """
 
-    def __init__(self, store: SavepointStore, raw: Mapping, total_segments: int, done: frozenset[int]) -> None:
+    def __init__(self, store: SavepointStore, raw: Mapping, total_units: int, done: frozenset) -> None:
         self.store = store
         self.raw = raw
-        self.total_segments = total_segments
+        self.total_units = total_units  # of the whole source (a table scan's segment count)
         self._state = threading.Lock()
         self._writing = threading.Lock()  # one write at a time; held while a file is written
-        self._done = set(done)
-        self._items: dict[int, int] = {}  # items per segment copied by this run
-        self._version = 0  # bumped for every newly finished segment
+        self._done = set(done)  # unit ids
+        self._items: dict = {}  # items per unit copied by this run
+        self._version = 0  # bumped for every newly finished unit
         self._written_version = 0
         self._terminal_written = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_path: Path | str | None = None
 
-    def segment_done(self, segment: int, items: int | None = None) -> None:
+    def unit_done(self, unit, items: int | None = None) -> None:
+        """Record unit id `unit` as done, with the items this run copied for it."""
         with self._state:
             if items is not None:
-                self._items[segment] = items
-            if segment not in self._done:
-                self._done.add(segment)
+                self._items[unit] = items
+            if unit not in self._done:
+                self._done.add(unit)
                 self._version += 1
 
     @property
-    def done(self) -> frozenset[int]:
+    def done(self) -> frozenset:
         with self._state:
             return frozenset(self._done)
 
@@ -103,14 +109,14 @@ class SavepointWriter:
                 return None
             if not terminal and self._terminal_written:
                 return None  # the run is ending: its last savepoint says why, later progress goes into another
-            text = savepoint_text(self.raw, total_segments=self.total_segments, done=done, reason=reason,
+            text = savepoint_text(self.raw, total_segments=self.total_units, done=done, reason=reason,
                                   detail=detail, items=items)
             path = self.store.write(text)
             self._written_version = version
             self._terminal_written = self._terminal_written or terminal
             self.last_path = path
         logger.info("savepoint %s written (%s): %d of %d segments done, %d remain", path, reason, len(done),
-                    self.total_segments, self.total_segments - len(done))
+                    self.total_units, self.total_units - len(done))
         return path
 
     def start(self, interval_seconds: float) -> None:

@@ -10,10 +10,12 @@ from migrator.dynamo.database import Database
 from migrator.errors import ConfigError, ItemRejected, RequestError, TransferError
 from migrator.jobs.migrate import report
 from migrator.schema import TableInfo
-from migrator.transfer import TaskResult, TransferSettings, transfer_segments
+from migrator.readers.scan_source import ScanSegment, ScanSource
+from migrator.transfer import TaskResult, TransferSettings, transfer
 from migrator.writers import dead_letter
 from migrator.writers import batch_writer
 from migrator.writers.batch_writer import BatchWriter
+from migrator.writers.table_sink import BatchWriteSink
 from tests.unit.fakes import FakeApi
 
 FAST = RetryPolicy(max_attempts=5, base_delay=0.0001, max_delay=0.001)
@@ -163,15 +165,15 @@ def test_a_refused_delete_is_an_error_even_with_on_refused():
 
 def settings(keep_rejected: bool = False) -> TransferSettings:
     return TransferSettings(
-        source=Database("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"),
-        source_table="src",
-        target=Database("target", "dynamodb", "us-east-1", "http://127.0.0.1:2"),
-        target_table="t",
-        total_segments=4,
-        retry=FAST,
-        target_key_names=("pk", "sk"),
+        source=ScanSource(Database("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"), "src", retry=FAST),
+        sink=BatchWriteSink(Database("target", "dynamodb", "us-east-1", "http://127.0.0.1:2"), "t", retry=FAST,
+                            key_names=("pk", "sk")),
         keep_rejected=keep_rejected,
     )
+
+
+def segments(*numbers: int) -> list[ScanSegment]:
+    return [ScanSegment(n, 4) for n in numbers]
 
 
 def wire(monkeypatch, source_items: list[dict], target: Target) -> None:
@@ -184,7 +186,7 @@ def test_a_refused_item_fails_the_task_naming_key_table_segment_and_reason(monke
     """Without a dead-letter directory, the task fails with one line that names all four and the fix."""
     wire(monkeypatch, items(30, bad=(12,)), Target())
     with pytest.raises(TransferError) as info:
-        transfer_segments(settings(), [2], task=0)
+        transfer(settings(), segments(2), task=0)
     assert str(info.value) == (
         "segment 2/4 of source table 'src' -> target table 't': target table 't' refused the item with key "
         '{"pk":{"S":"p12"},"sk":{"N":"12"}}: ValidationException: ' + REASON + "; fix the item, or set "
@@ -201,8 +203,8 @@ def test_with_a_dead_letter_the_task_returns_refused_items_and_does_not_report_t
     monkeypatch.setattr(Database, "api", lambda self, **kwargs: apis[self.side])
     done = []
     with caplog.at_level(logging.INFO, logger="migrator.task"):
-        result = transfer_segments(settings(keep_rejected=True), [1, 2], task=3,
-                                   on_segment_done=lambda s, n: done.append(s))
+        result = transfer(settings(keep_rejected=True), segments(1, 2), task=3,
+                          on_unit_done=lambda s, n: done.append(s))
     assert (result.scanned, result.written, result.rejected) == (40, 38, 2)
     assert [json.loads(i) for i in result.rejected_items] == [per_segment[2][4], per_segment[2][17]]
     assert done == [1]
@@ -222,7 +224,7 @@ def test_a_task_keeps_at_most_max_rejected_items(monkeypatch):
     wire(monkeypatch, items(25, bad=(1, 2, 3)), Target())
     with pytest.raises(TransferError, match=r"refused more than 2 items of this task .*the last with key "
                                             r'\{"pk":\{"S":"p3"\},"sk":\{"N":"3"\}\}.* at most 2 items') as info:
-        transfer_segments(settings(keep_rejected=True), [0], task=0)
+        transfer(settings(keep_rejected=True), segments(0), task=0)
     assert str(info.value).startswith("segment 0/4 of source table 'src' -> target table 't': ")
     assert "set target.deadLetterPath" not in str(info.value)
 

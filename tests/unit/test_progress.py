@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import socket
 import threading
+from functools import partial
 
 import pytest
 
@@ -13,6 +14,7 @@ from migrator.demo.servers import free_port
 from migrator.progress import ProgressAddress, encode_report, parse_report
 from migrator.progress.reporter import ProgressReporter
 from migrator.progress.server import ProgressServer
+from migrator.readers.scan_source import segment_id
 
 
 class Recorder:
@@ -28,7 +30,7 @@ class Recorder:
 @pytest.fixture
 def server():
     recorder = Recorder()
-    with ProgressServer("127.0.0.1", "127.0.0.1", 8, recorder) as progress:
+    with ProgressServer("127.0.0.1", "127.0.0.1", partial(segment_id, total=8), recorder) as progress:
         progress.recorder = recorder
         yield progress
 

@@ -122,9 +122,9 @@ def test_interval_savepoints_are_written_only_when_progress_changed(tmp_path):
     """No new segment, no new interval file; a segment reported twice counts once."""
     w = writer(tmp_path, frozenset({0}))
     assert w.save("interval") is None
-    w.segment_done(2, 10)
+    w.unit_done(2, 10)
     first = w.save("interval")
-    w.segment_done(2, 10)
+    w.unit_done(2, 10)
     assert w.save("interval") is None
     assert yaml.safe_load(first.read_text())["skipSegments"] == [0, 2]
     assert SavepointDir(tmp_path).names() == [first.name]
@@ -133,12 +133,12 @@ def test_interval_savepoints_are_written_only_when_progress_changed(tmp_path):
 def test_a_terminal_savepoint_is_written_even_without_new_progress_but_only_once(tmp_path):
     """signal, failure and final savepoints always leave a file, and do not repeat an identical one."""
     w = writer(tmp_path)
-    w.segment_done(1, 3)
+    w.unit_done(1, 3)
     w.save("interval")
     signal_file = w.save("signal", "SIGTERM")
     assert signal_file is not None and "(signal: SIGTERM)" in signal_file.read_text().splitlines()[0]
     assert w.save("final") is None
-    w.segment_done(3, 3)
+    w.unit_done(3, 3)
     final = w.save("final")
     assert yaml.safe_load(final.read_text())["skipSegments"] == [1, 3]
     assert len(SavepointDir(tmp_path).names()) == 3
@@ -148,7 +148,7 @@ def test_once_a_run_is_stopping_only_terminal_savepoints_are_written(tmp_path):
     """After a signal savepoint the interval ones stop, so the newest file says why the run stopped."""
     w = writer(tmp_path)
     w.save("signal", "SIGTERM")
-    w.segment_done(0, 1)  # a task that finished while the job was being stopped
+    w.unit_done(0, 1)  # a task that finished while the job was being stopped
     assert w.save("interval") is None
     last = w.save("signal", "SIGTERM")
     assert "(signal: SIGTERM)" in last.read_text() and yaml.safe_load(last.read_text())["skipSegments"] == [0]
@@ -159,7 +159,7 @@ def test_the_interval_thread_writes_while_segments_finish(tmp_path):
     w = writer(tmp_path)
     w.start(0.02)
     try:
-        w.segment_done(3, 5)
+        w.unit_done(3, 5)
         deadline = time.monotonic() + 10
         while not SavepointDir(tmp_path).names() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -191,7 +191,7 @@ def test_the_interval_thread_logs_any_exception_and_writes_at_the_next_interval(
     """A write that raises RuntimeError is logged with its cause; the thread lives on and the next write lands."""
     store = _FailsOnce(tmp_path)
     w = SavepointWriter(store, RAW, 4, frozenset())
-    w.segment_done(1, 7)
+    w.unit_done(1, 7)
     records = []
     handler = logging.Handler()
     handler.emit = records.append  # the migrator logger may not propagate to pytest's handler
@@ -215,7 +215,7 @@ def test_writes_from_several_threads_never_share_a_name(tmp_path):
     w = writer(tmp_path)
 
     def work(segment):
-        w.segment_done(segment, 1)
+        w.unit_done(segment, 1)
         w.save("interval")
 
     threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]

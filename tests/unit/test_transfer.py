@@ -5,22 +5,25 @@ import pytest
 from migrator.dynamo.api import RetryPolicy
 from migrator.dynamo.database import Database
 from migrator.errors import RequestError, TransferError
-from migrator.transfer import TransferSettings, transfer_segments
+from migrator.readers.scan_source import ScanSegment, ScanSource
+from migrator.transfer import TransferSettings, transfer
+from migrator.writers.table_sink import BatchWriteSink
 from tests.unit.fakes import FakeApi
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.0001, max_delay=0.001)
 
 
-def settings() -> TransferSettings:
+def settings(read_units: float = 0.0, write_units: float = 0.0) -> TransferSettings:
     return TransferSettings(
-        source=Database("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"),
-        source_table="src",
-        target=Database("target", "alternator", "us-east-1", "http://127.0.0.1:2"),
-        target_table="dst",
-        total_segments=4,
-        batch_size=10,
-        retry=FAST,
+        source=ScanSource(Database("source", "dynamodb", "us-east-1", "http://127.0.0.1:1"), "src", retry=FAST,
+                          units_per_second=read_units),
+        sink=BatchWriteSink(Database("target", "alternator", "us-east-1", "http://127.0.0.1:2"), "dst",
+                            batch_size=10, retry=FAST, units_per_second=write_units),
     )
+
+
+def segments(*numbers: int) -> list[ScanSegment]:
+    return [ScanSegment(n, 4) for n in numbers]
 
 
 def wire(apis: dict, monkeypatch) -> None:
@@ -35,7 +38,7 @@ def test_task_copies_its_segments_and_logs_the_counts(monkeypatch, caplog):
     target = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
     wire({"source": source, "target": target}, monkeypatch)
     with caplog.at_level(logging.INFO, logger="migrator.task"):
-        result = transfer_segments(settings(), [1, 3], task=5)
+        result = transfer(settings(), segments(1, 3), task=5)
     assert (result.segments, result.scanned, result.written) == ((1, 3), 19, 19)
     assert source.closed and target.closed  # Alternator routers' refresh threads end with the task
     written = [r["PutRequest"]["Item"]["id"]["S"] for _, doc in target.calls for r in doc["RequestItems"]["dst"]]
@@ -55,7 +58,7 @@ def test_failed_write_names_table_segment_and_cause(monkeypatch):
 
     wire({"source": source, "target": FakeApi(refuse)}, monkeypatch)
     with pytest.raises(TransferError) as info:
-        transfer_segments(settings(), [2], task=0)
+        transfer(settings(), segments(2), task=0)
     assert str(info.value) == (
         "segment 2/4 of source table 'src' -> target table 'dst': BatchWriteItem to http://127.0.0.1:2/ was "
         "refused: HTTP 400 ValidationException: too big"
@@ -63,19 +66,19 @@ def test_failed_write_names_table_segment_and_cause(monkeypatch):
 
 
 def test_each_segment_is_reported_done_only_after_its_writes_are_acknowledged(monkeypatch):
-    """on_segment_done gets (segment, items) once per segment, after the target acknowledged all its items."""
+    """on_unit_done gets (segment, items) once per segment, after the target acknowledged all its items."""
     source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": f"{doc['Segment']}-{i}"}} for i in range(13)]})
     acknowledged = []
     target = FakeApi(lambda op, doc: acknowledged.extend(doc["RequestItems"]["dst"]) or {"UnprocessedItems": {}})
     wire({"source": source, "target": target}, monkeypatch)
     reports = []
-    transfer_segments(settings(), [0, 2], task=1,
-                      on_segment_done=lambda segment, items: reports.append((segment, items, len(acknowledged))))
+    transfer(settings(), segments(0, 2), task=1,
+             on_unit_done=lambda segment, items: reports.append((segment, items, len(acknowledged))))
     assert reports == [(0, 13, 13), (2, 13, 26)]
 
 
 def test_a_segment_that_fails_is_not_reported_done(monkeypatch):
-    """A segment whose write fails never reaches on_segment_done."""
+    """A segment whose write fails never reaches on_unit_done."""
     source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": "a"}}]})
 
     def refuse(op, doc):
@@ -84,7 +87,7 @@ def test_a_segment_that_fails_is_not_reported_done(monkeypatch):
     wire({"source": source, "target": FakeApi(refuse)}, monkeypatch)
     reports = []
     with pytest.raises(TransferError):
-        transfer_segments(settings(), [1], task=0, on_segment_done=lambda *args: reports.append(args))
+        transfer(settings(), segments(1), task=0, on_unit_done=lambda *args: reports.append(args))
     assert reports == []
 
 
@@ -103,7 +106,7 @@ def test_retries_and_resends_are_summed_per_task_at_info(monkeypatch, caplog):
     target.other_retries = 1
     wire({"source": source, "target": target}, monkeypatch)
     with caplog.at_level(logging.INFO, logger="migrator.task"):
-        result = transfer_segments(settings(), [1], task=3)
+        result = transfer(settings(), segments(1), task=3)
     assert "migrator task 3: 12 throttled requests retried, 2 other retries, 4 unprocessed items re-sent" in \
         caplog.messages
     assert (result.throttled_retries, result.other_retries, result.unprocessed_resent) == (12, 2, 4)
@@ -114,7 +117,7 @@ def test_no_retry_line_when_nothing_was_retried(monkeypatch, caplog):
     source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": "a"}}]})
     wire({"source": source, "target": FakeApi(lambda op, doc: {"UnprocessedItems": {}})}, monkeypatch)
     with caplog.at_level(logging.INFO, logger="migrator.task"):
-        transfer_segments(settings(), [1], task=0)
+        transfer(settings(), segments(1), task=0)
     assert not [m for m in caplog.messages if "retried" in m]
 
 
@@ -124,7 +127,7 @@ def test_credential_failures_fail_the_task_naming_table_segments_and_cause(monke
     with pytest.raises(TransferError, match=r"^task 4, segments \[1, 2\] of source table 'src' -> target table "
                                             r"'dst': source: the AWS credentials could not be resolved: "
                                             r"ProfileNotFound: .*no-such-profile-for-this-test"):
-        transfer_segments(settings(), iter([1, 2]), task=4)
+        transfer(settings(), iter(segments(1, 2)), task=4)
 
 
 def test_the_driver_total_sums_the_tasks_retries(caplog):
@@ -154,9 +157,9 @@ def test_a_tasks_share_of_the_budgets_is_the_budget_divided_by_the_tasks_running
     source = FakeApi(lambda op, doc: {"Items": [{"id": {"S": "a"}}]})
     target = FakeApi(lambda op, doc: {"UnprocessedItems": {}})
     wire({"source": source, "target": target}, monkeypatch)
-    s = dataclasses.replace(settings(), read_units_per_second=400, write_units_per_second=200, tasks_at_once=1)
+    s = dataclasses.replace(settings(read_units=400, write_units=200), tasks_at_once=1)
     with caplog.at_level(logging.INFO, logger="migrator.task"):
-        result = transfer_segments(s, [0], task=2, running_tasks=lambda: 4)
+        result = transfer(s, segments(0), task=2, running_tasks=lambda: 4)
     assert result.written == 1
     assert ("migrator task 2: budget 400.0 RCU/s read, 200.0 WCU/s write for the job; 4 tasks run now, this one's "
             "share: 100.0 RCU/s read, 50.0 WCU/s write") in [r.getMessage() for r in caplog.records]

@@ -1,0 +1,151 @@
+"""A DynamoDB or Alternator table as a source: its units are parallel-scan segments.
+
+The driver side (`TableScan`) describes the table, plans the segments (readers/segments.py) and sets the read
+budget; the executor side (`ScanSource`, picklable) scans one segment at a time with `scan_pages(raw=True)`, the
+next page read ahead while the current one is written (`prefetch`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import ClassVar
+
+from migrator import schema
+from migrator.dynamo.api import RetryPolicy
+from migrator.dynamo.database import Database, database_for, log_database
+from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited, job_budget, scan_limit
+from migrator.errors import SchemaError
+from migrator.readers.scan import prefetch, scan_pages
+from migrator.readers.segments import plan_segments, segment_ranges
+from migrator.readers.source import UnitPlan
+
+logger = logging.getLogger("migrator.jobs.migrate")  # these lines were the job's and keep its logger name
+
+
+@dataclass(frozen=True)
+class ScanSegment:
+    """Segment `segment` of a parallel scan in `total` segments; its id is the segment number."""
+
+    kind: ClassVar[str] = "segment"
+    segment: int
+    total: int
+
+    @property
+    def id(self) -> int:
+        return self.segment
+
+    @property
+    def label(self) -> str:
+        return f"segment {self.segment}/{self.total}"
+
+
+def segment_id(text: str, total: int) -> int:
+    """The segment number a progress line names; ValueError when it is not one, LookupError when out of range."""
+    segment = int(text)
+    if segment < 0:
+        raise ValueError("segment and items must not be negative")
+    if segment >= total:
+        raise LookupError(f"segment {segment} is not below the run's {total} segments")
+    return segment
+
+
+@dataclass(frozen=True)
+class ScanSource:
+    """The executor side: what a task needs to scan segments of `table`, built once on the driver."""
+
+    database: Database
+    table: str
+    retry: RetryPolicy = RetryPolicy()
+    scan_limit: int | None = None  # items per Scan page, so that a page is a small bite of the read budget
+    units_per_second: float = 0.0  # the job's read budget, shared by the tasks running at once; 0: no limit
+    unit_kind: ClassVar[str] = ScanSegment.kind
+    budget_unit: ClassVar[str] = "RCU"
+
+    @property
+    def description(self) -> str:
+        return f"source table {self.table!r}"
+
+    def open(self, limiter: RateLimiter | Unlimited) -> _Scanner:
+        return _Scanner(self, self.database.api(retry=self.retry), limiter)
+
+
+class _Scanner:
+    """A ScanSource opened inside a task: its client, closed with it."""
+
+    def __init__(self, source: ScanSource, api, limiter: RateLimiter | Unlimited) -> None:
+        self.source = source
+        self.api = api
+        self.limiter = limiter
+
+    def pages(self, unit: ScanSegment) -> Iterator[list]:
+        s = self.source
+        return prefetch(scan_pages(self.api, s.table, unit.segment, unit.total, limit=s.scan_limit,
+                                   limiter=self.limiter, report_capacity=s.database.report_capacity, raw=True))
+
+    @property
+    def retried(self) -> tuple[int, int, int]:
+        return self.api.throttled_retries, self.api.other_retries, 0
+
+    def __enter__(self) -> _Scanner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.api.__exit__(*exc_info)  # the client as a context manager, as `with` would close it
+
+
+class TableScan:
+    """The driver side: describe the source table, plan its segments, set the read budget."""
+
+    def __init__(self, settings, skip_segments: frozenset[int]) -> None:
+        self.settings = settings  # config's SourceSettings
+        self.skip_segments = skip_segments
+        self.database = database_for("source", settings)
+        self.info: schema.TableInfo | None = None
+
+    @property
+    def title(self) -> str:
+        return f"{self.settings.type} table {self.settings.table!r}"
+
+    def announce(self) -> None:
+        log_database("source", self.settings, self.database)
+
+    def describe(self) -> schema.TableInfo:
+        """The table's schema and size (SchemaError when it does not exist)."""
+        table = self.settings.table
+        self.info = schema.describe(self.database.boto3_client(), table, "source")
+        if self.info is None:
+            raise SchemaError(f"source table {table!r} does not exist at {self.database.name}; check source.table "
+                              "and source.endpoint")
+        return self.info
+
+    def plan(self, default_parallelism: int) -> UnitPlan:
+        """The segments of this run, logged: their count, where it came from, those skipped."""
+        src = self.settings
+        plan = plan_segments(scan_segments=src.scan_segments, table_size_bytes=self.info.size_bytes,
+                             default_parallelism=default_parallelism, max_map_tasks=src.max_map_tasks,
+                             skip_segments=self.skip_segments)
+        if plan.skipped:
+            logger.info("skipping %d of %d segments already done (skipSegments): %s; %d remain",
+                        plan.skipped, plan.total, segment_ranges(self.skip_segments), len(plan.segments))
+        if plan.segments:
+            logger.info("scanning %d of %d segments (%s; %d skipped) in %d Spark tasks", len(plan.segments),
+                        plan.total, "derived from the table size" if plan.derived else "from source.scanSegments",
+                        plan.skipped, plan.partitions)
+        return UnitPlan(kind=ScanSegment.kind, total=plan.total,
+                        units=tuple(ScanSegment(s, plan.total) for s in plan.segments),
+                        done=frozenset(self.skip_segments), partitions=plan.partitions,
+                        unit_id=partial(segment_id, total=plan.total))
+
+    def budget(self, concurrent: int) -> Budget:
+        src = self.settings
+        return job_budget(src.read_throughput, src.throughput_read_percent, self.info.capacity("ReadCapacityUnits"),
+                          self.info.billing_mode, concurrent, "source.readThroughput")
+
+    def source(self, budget: Budget) -> ScanSource:
+        return ScanSource(self.database, self.settings.table, scan_limit=scan_limit(budget.per_task,
+                                                                                    self.info.average_item_bytes),
+                          units_per_second=budget.units_per_second)
+

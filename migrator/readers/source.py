@@ -1,0 +1,94 @@
+"""The Source seam: where items come from, in units of work.
+
+A source is read in units: a scan segment today, an S3 export data file or a stream shard later. The driver plans
+the units (`UnitPlan`: every unit of the source, those an earlier run finished, and the Spark partitions); each
+executor task gets a tuple of units and the source's executor side (`Source`: plain picklable settings), opens it
+(the client is built there, inside the task, never shipped from the driver) and reads each unit as pages of raw
+items (JSON fragments, see codec.py), which go through the transform (transform.py) into the sink
+(writers/sink.py).
+
+Unit ids. A unit's `id` is what savepoints and the task -> driver progress channel record for it. It is stable
+across runs of the same migration and prints as one token without whitespace, so that the line protocol
+`TOKEN UNIT ITEMS` carries it as it is (progress/). The unit type decides its form: a scan segment's id is its
+segment number, an int, so that progress lines and `skipSegments` are the numbers they always were; an export
+data file's id would be its object key and a shard's its ShardId, both strings without spaces. A run has one
+source, so its plan (`UnitPlan.unit_id`) turns a progress line's text back into an id and refuses the text that
+names no unit of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Protocol
+
+from migrator.dynamo.throttle import RateLimiter, Unlimited
+
+UnitId = int | str
+
+
+class Unit(Protocol):
+    """One unit of work: picklable, named by a stable `id` and, for the log, a `label` such as `segment 3/16`."""
+
+    kind: str  # what the units are called in the log: `segment` (`segments [1, 3]`)
+
+    @property
+    def id(self) -> UnitId: ...
+
+    @property
+    def label(self) -> str: ...
+
+
+class SourceReader(Protocol):
+    """A source opened inside a task (a context manager that closes its client)."""
+
+    def pages(self, unit: Unit) -> Generator[list, None, None]:
+        """The unit's items, page by page, as raw JSON fragments; closing the generator stops the reading."""
+        ...
+
+    @property
+    def retried(self) -> tuple[int, int, int]:
+        """(throttled requests retried, other retries, items re-sent) so far, for the task's retry line."""
+        ...
+
+    def __enter__(self) -> SourceReader: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+
+class Source(Protocol):
+    """The executor side of a source: picklable settings, built once on the driver."""
+
+    description: str  # names it in messages: `source table 'orders'`
+    unit_kind: str  # Unit.kind of its units
+    units_per_second: float  # the job's read budget in `budget_unit`, shared by the running tasks; 0: no limit
+    budget_unit: str  # `RCU`
+
+    def open(self, limiter: RateLimiter | Unlimited) -> SourceReader:
+        """Build the client (inside the task); reading is charged to `limiter`."""
+        ...
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    """The units of one run, planned on the driver: `units` to copy now, dealt into `partitions` Spark tasks."""
+
+    kind: str  # Unit.kind
+    total: int  # units of the whole source, including those done by an earlier run
+    units: tuple[Unit, ...]  # those this run copies
+    done: frozenset[UnitId]  # those an earlier run finished (skipSegments)
+    partitions: int
+    unit_id: Callable[[str], UnitId]  # a progress line's UNIT text -> id; ValueError: malformed, LookupError: none
+
+    @property
+    def skipped(self) -> int:
+        return len(self.done)
+
+    def assignments(self) -> list[tuple[Unit, ...]]:
+        """The units of each partition, dealt round-robin so that partitions differ by one unit at most."""
+        return [self.units[p :: self.partitions] for p in range(self.partitions)]
+
+
+def unit_list(kind: str, ids) -> str:
+    """Unit ids for the log: `segments [1, 3]`."""
+    return f"{kind}s [" + ", ".join(str(i) for i in ids) + "]"

@@ -1,0 +1,64 @@
+"""The Sink seam: where items go.
+
+A sink takes raw items to put (JSON fragments, each one DynamoDB JSON object, see codec.py) and keys to delete, and
+says what the target acknowledged: `written` puts, and each item it refused on its own, handed to `on_refused` as a
+`Refusal` (for the dead-letter file) or, without `on_refused`, raised as ItemRejected. Like a source
+(readers/source.py), its executor side (`Sink`) is plain picklable settings built on the driver, opened inside the
+task, where its client is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
+
+from migrator.dynamo.throttle import RateLimiter, Unlimited
+
+
+class Refusal(NamedTuple):
+    """An item the target refused on its own: the item as given, its key for messages, and the server's reason."""
+
+    item: bytes
+    key: str
+    reason: str
+
+
+class SinkWriter(Protocol):
+    """A sink opened inside a task (a context manager: leaving it without an error flushes; it closes the client)."""
+
+    written: int  # puts acknowledged
+    rejected: int  # puts refused and handed to on_refused
+
+    def put_raw(self, items: list) -> None:
+        """Put items given as JSON fragments; an error of an earlier write may be raised here."""
+        ...
+
+    def delete_keys(self, keys: list[dict]) -> None:
+        """Delete the items with these keys (key attributes only)."""
+        ...
+
+    def flush(self) -> None:
+        """Return once everything given so far is acknowledged (or refused and handed over)."""
+        ...
+
+    @property
+    def retried(self) -> tuple[int, int, int]:
+        """(throttled requests retried, other retries, items re-sent) so far, for the task's retry line."""
+        ...
+
+    def __enter__(self) -> SinkWriter: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+
+class Sink(Protocol):
+    """The executor side of a sink: picklable settings, built once on the driver."""
+
+    description: str  # names it in messages: `target table 'orders-copy'`
+    units_per_second: float  # the job's write budget in `budget_unit`, shared by the running tasks; 0: no limit
+    budget_unit: str  # `WCU`
+
+    def open(self, limiter: RateLimiter | Unlimited,
+             on_refused: Callable[[Refusal], None] | None = None) -> SinkWriter:
+        """Build the client (inside the task); writes are charged to `limiter`."""
+        ...
