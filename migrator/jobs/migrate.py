@@ -12,6 +12,7 @@ from pathlib import Path
 
 from migrator import logs
 from migrator.config import ALTERNATOR, DYNAMODB, MigratorConfig
+from migrator.config.secrets import secret_paths
 from migrator.errors import ConfigError, Interrupted, SavepointError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
@@ -20,7 +21,6 @@ from migrator.progress.reporter import ProgressReporter
 from migrator.readers.scan_source import TableScan
 from migrator.readers.source import UnitPlan
 from migrator.savepoints.stores import open_store
-from migrator.config.secrets import secret_paths
 from migrator.savepoints.writer import SavepointWriter
 from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer
 from migrator.writers import dead_letter
@@ -28,7 +28,7 @@ from migrator.writers.table_sink import TableWrite
 
 logger = logging.getLogger(__name__)
 
-# (source.type, target.type) -> the driver sides of the source and the sink; config.check_supported refuses the
+# (source.type, target.type) -> the driver sides of the source and the sink; config.refuse_unbuilt refuses the
 # types not built yet before a job starts.
 PAIRS = {(source, target): (TableScan, TableWrite) for source in (DYNAMODB, ALTERNATOR)
          for target in (DYNAMODB, ALTERNATOR)}
@@ -38,7 +38,8 @@ def choose(config: MigratorConfig) -> tuple[TableScan, TableWrite]:
     """The source and the sink of this migration, by (source.type, target.type): the one place that picks them."""
     pair = (config.source.type, config.target.type)
     if pair not in PAIRS:
-        raise ConfigError(f"source.type {pair[0]} -> target.type {pair[1]}: not supported yet")
+        raise ConfigError(f"source.type {pair[0]} -> target.type {pair[1]}: not supported yet; use type: dynamodb or "
+                          "alternator on both sides")
     source, sink = PAIRS[pair]
     return source(config.source, config.skip_segments), sink(config.target)
 

@@ -14,6 +14,7 @@ from functools import partial
 from typing import ClassVar
 
 from migrator import schema
+from migrator.config import DynamoSource
 from migrator.dynamo.api import RetryPolicy
 from migrator.dynamo.database import Database, database_for, log_database
 from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited, job_budget, scan_limit
@@ -99,8 +100,8 @@ class _Scanner:
 class TableScan:
     """The driver side: describe the source table, plan its segments, set the read budget."""
 
-    def __init__(self, settings, skip_segments: frozenset[int]) -> None:
-        self.settings = settings  # config's SourceSettings
+    def __init__(self, settings: DynamoSource, skip_segments: frozenset[int]) -> None:
+        self.settings = settings
         self.skip_segments = skip_segments
         self.database = database_for("source", settings)
         self.info: schema.TableInfo | None = None

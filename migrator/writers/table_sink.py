@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from migrator import schema
+from migrator.config import DynamoTarget
 from migrator.dynamo.api import RetryPolicy
 from migrator.dynamo.database import Database, database_for, log_database
 from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited, job_budget
@@ -93,8 +94,8 @@ class _BatchWrites:
 class TableWrite:
     """The driver side: create or check the target table, set the write budget."""
 
-    def __init__(self, settings) -> None:
-        self.settings = settings  # config's TargetSettings
+    def __init__(self, settings: DynamoTarget) -> None:
+        self.settings = settings
         self.database = database_for("target", settings)
         self.info: schema.TableInfo | None = None
 
