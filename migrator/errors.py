@@ -6,7 +6,8 @@
     ├── RequestError              a DynamoDB API call failed for good (non-retryable, or retries exhausted)
     │   └── ThrottledError        ... and the last failure was throttling/overload
     ├── TransferError             a scan or batch write gave up; names table, segment and cause
-    │   └── ItemRejected          the target refused an item on its own (ValidationException); names its key
+    │   ├── ItemRejected          the target refused an item on its own (ValidationException); names its key
+    │   └── ChangesLost           stream records were trimmed before they were applied: a new snapshot is needed
     ├── SavepointError            a savepoint file could not be written
     └── Interrupted               SIGINT/SIGTERM or spark-submit shutting down stopped the job: status 128+signal
 """
@@ -54,6 +55,11 @@ class ItemRejected(TransferError):
     def __init__(self, message: str, count: int = 1) -> None:
         super().__init__(message)
         self.count = count
+
+
+class ChangesLost(TransferError):
+    """Stream records were trimmed (DynamoDB keeps them 24 hours) before the replay applied them; the target
+    misses changes that no later record repairs, so only a new snapshot does."""
 
 
 class SavepointError(MigratorError):
