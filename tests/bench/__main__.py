@@ -8,6 +8,8 @@ Steps of one run, each on fresh tables of two local dynalite servers (source and
   spark_empty     the migrator on an empty table: Spark's start-up cost
   migrator        ./submit.sh CONFIG --master local[2]: times, CPU, RSS, target count
   plain_boto3     a one-process boto3 copy (Scan pages + batch_writer), items/s
+Then the stream replay figure (stream_figure.py): a backlog of changes in a moto table's stream, replayed into
+dynalite, against moto's GetRecords ceiling and the target's ingest ceiling.
 A failed step is reported with its reason; the steps that need it are skipped, the others still run.
 """
 
@@ -18,13 +20,13 @@ import json
 import os
 import sys
 import time
-import traceback
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 from migrator.demo import servers
-from tests.bench import ceilings, plain_copy, process_stats, report, spark_job, workload
+from tests.bench import ceilings, plain_copy, report, spark_job, stream_figure, workload
+from tests.bench.steps import say, step
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = "bench"  # in the source, and in the target for the ingest ceiling (the bodies name it)
@@ -47,9 +49,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the scaling comparison of two saved runs, and run nothing")
     parser.add_argument("--skip-plain", action="store_true", help="leave out the plain boto3 copy")
     parser.add_argument("--skip-ceilings", action="store_true", help="leave out the ingest and scan ceilings")
+    parser.add_argument("--stream-changes", type=int, default=50_000,
+                        help="changes in the stream replay figure's backlog (default 50000)")
+    parser.add_argument("--skip-stream", action="store_true",
+                        help="leave out the stream replay figure (--scaling leaves it out too)")
+    parser.add_argument("--stream-only", action="store_true", help="run only the stream replay figure")
     args = parser.parse_args(argv)
-    if min(args.items, args.segments, args.connections, args.empty_runs) < 1:
-        parser.error("--items, --segments, --connections and --empty-runs must be positive")
+    if min(args.items, args.segments, args.connections, args.empty_runs, args.stream_changes) < 1:
+        parser.error("--items, --segments, --connections, --empty-runs and --stream-changes must be positive")
+    if args.stream_only and (args.skip_stream or args.scaling):
+        parser.error("--stream-only runs the stream figure alone: not with --skip-stream or --scaling")
     # dynalite keeps tables in Node's heap; the default limit (about 4 GB) is too small for 1M-item tables.
     os.environ.setdefault("NODE_OPTIONS", "--max-old-space-size=12288")
     if servers.dynalite_executable() is None:
@@ -59,12 +68,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         small, large = (json.loads(path.read_text()) for path in args.compare)
         return print_scaling(small, large, args.out)
-    sizes = [100_000, 1_000_000] if args.scaling else [args.items]
+    sizes = [] if args.stream_only else [100_000, 1_000_000] if args.scaling else [args.items]
     results = []
     for items in sizes:
         result = measure(items, args)
         path = report.write_json(args.out / f"bench-{items}.json", result)
         report.print_table(f"migrator benchmark, {items} items ({path})", result["figures"], result["contention"],
+                           report.failures(result["steps"]))
+        results.append(result)
+    if not (args.skip_stream or args.scaling):
+        changes = args.stream_changes
+        result = stream_figure.measure(changes, args, report.machine_facts(REPO))
+        path = report.write_json(args.out / f"bench-stream-{changes}.json", result)
+        report.print_table(f"stream replay, {changes} changes ({path})", result["figures"], result["contention"],
                            report.failures(result["steps"]))
         results.append(result)
     status = 0 if all(step.get("ok") for r in results for step in r["steps"].values()) else 1
@@ -168,29 +184,6 @@ def measure(items: int, args: argparse.Namespace) -> dict:
     return _finish(result, began)
 
 
-def step(steps: dict, name: str, run, *needs: str, quiet_wait: float = 0.0) -> None:
-    """Run one step and record its result, or why it failed or was skipped."""
-    missing = [need for need in needs if not steps.get(need, {}).get("ok")]
-    if missing:
-        steps[name] = {"ok": False, "reason": f"skipped: step {', '.join(missing)} failed"}
-        say(f"{name}: skipped ({', '.join(missing)} failed)")
-        return
-    say(f"{name} ...")
-    calm = process_stats.wait_until_quiet(quiet_wait) if quiet_wait > 0 else None
-    started = time.monotonic()
-    try:
-        outcome = run()
-    except Exception as exc:  # noqa: BLE001 - a failed step is a figure, not a crash
-        outcome = {"ok": False, "reason": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-    outcome.setdefault("ok", True)
-    if calm is not None:
-        outcome["quiet_before"] = calm
-    outcome["step_s"] = round(time.monotonic() - started, 1)
-    steps[name] = outcome
-    shown = {k: outcome[k] for k in ("items_per_s", "wall_s", "job_s", "cpu_s", "reason") if k in outcome}
-    say(f"{name}: {'ok' if outcome['ok'] else 'FAILED'} in {outcome['step_s']} s {shown}")
-
-
 def _counted(outcome: dict, url: str, table: str, expected: int) -> dict:
     outcome["count"] = count = workload.count_items(url, table)
     if count != expected:
@@ -212,10 +205,6 @@ def _finish(result: dict, began: float) -> dict:
     result["figures"] = report.figures(result["items"], result["steps"])
     result["contention"] = report.contention(result["steps"])
     return result
-
-
-def say(message: str) -> None:
-    print(f"bench: {message}", flush=True)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,9 @@ NO_UNPROCESSED = b'{"UnprocessedItems":{}}'
 MAX_ATTEMPTS = 12
 
 
-def signed_headers(url: str, operation: str) -> dict:
+def signed_headers(url: str, operation: str, prefix: str = TARGET_PREFIX) -> dict:
     """The headers DynamoApi sends (Content-Type, X-Amz-Target, X-Amz-Date, Authorization), signed once."""
-    headers = {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + operation}
+    headers = {"Content-Type": CONTENT_TYPE, "X-Amz-Target": prefix + operation}
     request = AWSRequest(method="POST", url=url.rstrip("/") + "/", data=b"{}", headers=headers)
     SigV4Auth(workload.CREDENTIALS, "dynamodb", workload.REGION).add_auth(request)
     return dict(request.headers.items())
@@ -78,7 +78,8 @@ def send_bodies(url: str, bodies: list[bytes], table: str, connections: int, ser
             totals["resent_items"] += resent
 
     items = sum(_items_in(body) for body in bodies[-1:]) + workload.BATCH * (len(bodies) - 1)
-    return _timed(lambda: _run_threads(sender, connections), items, server_pid, connections=connections, **totals)
+    result = timed(lambda: _run_threads(sender, connections), items, server_pid, connections=connections)
+    return {**result, **totals}
 
 
 def scan_ceiling(url: str, table: str, segments: int, server_pid: int | None) -> dict:
@@ -95,13 +96,13 @@ def scan_ceiling(url: str, table: str, segments: int, server_pid: int | None) ->
             list(pool.map(scan, range(segments)))
 
     with api:
-        result = _timed(run, None, server_pid, segments=segments)
+        result = timed(run, None, server_pid, segments=segments)
     result["items"] = sum(counts)
     result["items_per_s"] = round(sum(counts) / result["seconds"], 1)
     return result
 
 
-def _timed(run, items: int | None, server_pid: int | None, **extra) -> dict:
+def timed(run, items: int | None, server_pid: int | None, **extra) -> dict:
     """Wall time of `run()`, this process's CPU share and the server's, and items/s."""
     server_before = cpu_seconds(server_pid) if server_pid else 0.0
     busy_before = machine_busy_seconds()
@@ -144,4 +145,4 @@ def _run_threads(target, count: int) -> None:
 
 
 def _items_in(body: bytes) -> int:
-    return body.count(b'"PutRequest"')
+    return body.count(b'"PutRequest"') + body.count(b'"DeleteRequest"')

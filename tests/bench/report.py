@@ -12,6 +12,8 @@ BUSY_WARNING_CORES = 0.3
 WORKER_RSS_GOAL_MB = 300.0
 CPU_GOAL_US = 20.0
 INGEST_RATIO_GOAL = 0.8
+STREAM_RATIO_GOAL = 0.8
+STREAM_CPU_GOAL_US = 30.0
 SCALING_GOAL = 10.5
 
 
@@ -78,6 +80,52 @@ def figures(items: int, steps: dict) -> list[dict]:
     add("peak RSS of the Python driver", _role(roles, "python-driver", "peak_rss_mb"), "MB")
     add("CPU of other programs during the migrator run (cores)",
         _div(run.get("other_cpu_s"), run.get("wall_s")) if run_ok else None, "cores", digits=2)
+    return rows
+
+
+def stream_figures(changes: int, steps: dict) -> list[dict]:
+    """The stream replay figure's rows: the two ceilings, the migrator's changes/s against the slower, CPU."""
+    seed, read, ingest, run = (steps.get(k, {}) for k in ("stream_seed", "read_ceiling", "stream_ingest_ceiling",
+                                                           "stream_migrator"))
+    run_ok = run.get("ok", False)
+    ok = {"read": read.get("ok", False), "ingest": ingest.get("ok", False)}
+    ceiling = min((v for v in (read.get("changes_per_s") if ok["read"] else None,
+                               ingest.get("changes_per_s") if ok["ingest"] else None) if v is not None),
+                  default=None)
+    rate = run.get("changes_per_s_logged") if run_ok else None
+    roles = run.get("tree", {}).get("roles", {}) if run_ok else {}
+    rows: list[dict] = []
+
+    def add(name, value, unit, goal=None, met=None, digits=1):
+        rows.append({"figure": name, "value": None if value is None else round(value, digits), "unit": unit,
+                     "goal": goal, "met": met})
+
+    add("backlog written to the source (BatchWriteItem, one writer)", seed.get("changes_per_s"), "changes/s")
+    add("source GetRecords ceiling (TRIM_HORIZON, Limit 1000, one reader)",
+        read.get("changes_per_s") if ok["read"] else None, "changes/s")
+    add("  the source server's CPU while read (moto is one Python process)", read.get("server_cpu_share"), "cores",
+        digits=2)
+    add("target ingest ceiling (the backlog's bodies, pre-serialized)",
+        ingest.get("changes_per_s") if ok["ingest"] else None, "changes/s")
+    add("the slower ceiling", ceiling, "changes/s")
+    add("migrator replay (its 'migrator stream total' line)", rate, "changes/s")
+    ratio = _div(rate, ceiling)
+    add("migrator / the slower ceiling", ratio, "x", f">= {STREAM_RATIO_GOAL}", _met(ratio, ">=", STREAM_RATIO_GOAL),
+        3)
+    catch_up = run.get("catch_up_s") if run_ok else None
+    add("time from the stream's setup line to the first caught-up round", catch_up, "s")
+    add("  changes/s over that time (the first round's Spark start included)", _div(changes, catch_up), "changes/s")
+    add("rounds until caught up", run.get("rounds_to_catch_up") if run_ok else None, "rounds", digits=0)
+    add("migrator wall time (submit to exit, cut-over wait included)", run.get("wall_s") if run_ok else None, "s")
+    per_change = run.get("task_cpu_us_per_change") if run_ok else None
+    add("tasks' CPU per change (logged by the tasks)", per_change, "us/change", f"<= {STREAM_CPU_GOAL_US:.0f}",
+        _met(per_change, "<=", STREAM_CPU_GOAL_US))
+    add("Python workers' CPU per change (sampled, worker start-up included)",
+        _per_item(_role(roles, "python-worker", "cpu_s"), 0, changes) if run_ok else None, "us/change")
+    add("spark-submit tree CPU per change, Spark start-up included",
+        _per_item(run.get("cpu_s"), 0, changes) if run_ok else None, "us/change")
+    add("peak RSS of one Python worker", _role(roles, "python-worker", "peak_rss_mb"), "MB",
+        f"<= {WORKER_RSS_GOAL_MB:.0f}", _met(_role(roles, "python-worker", "peak_rss_mb"), "<=", WORKER_RSS_GOAL_MB))
     return rows
 
 

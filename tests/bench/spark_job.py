@@ -43,25 +43,43 @@ def ensure_built() -> None:
 def run(out_dir: Path, name: str, source_url: str, source_table: str, target_url: str, target_table: str, *,
         segments: int, expected_items: int, server_pids: dict[str, int], timeout: float) -> dict:
     """Run the migrator once; the result says `ok` False with a `reason` when anything is off."""
-    ensure_built()
     config = write_config(out_dir / f"{name}.yaml", source_url, source_table, target_url, target_table,
                           source_extra={"scanSegments": segments}, target_extra={"maxItemsPerBatch": 25})
-    log_path = out_dir / f"{name}.log"
+    result, output = submit(config, out_dir / f"{name}.log", server_pids=server_pids, timeout=timeout,
+                            first_write=(target_url, target_table))
+    result.update(name=name, segments=segments)
+    found = TOTAL_LINE.findall(output)
+    if found:
+        tasks, items, seconds, task_cpu = found[-1]
+        result.update(tasks=int(tasks), items_logged=int(items), job_s=float(seconds), task_cpu_s=float(task_cpu))
+    return _verify(result, found, output, target_url, target_table, expected_items)
+
+
+def submit(config: Path, log_path: Path, *, server_pids: dict[str, int], timeout: float,
+           first_write: tuple[str, str] | None = None) -> tuple[dict, str]:
+    """./submit.sh CONFIG --master MASTER once, measured from outside: (figures, the driver's output).
+
+    `first_write` (target URL, table): poll that table for its first item. No verdict: the caller checks the
+    exit status and the output.
+    """
+    ensure_built()
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
     servers_before = {role: cpu_seconds(pid) for role, pid in server_pids.items()}
     busy_before = machine_busy_seconds()
-    first_write: dict = {}
+    first: dict = {}
     with open(log_path, "w") as log:
         submitted_at = time.time()
         started = time.monotonic()
         process = subprocess.Popen([str(REPO / "submit.sh"), str(config), "--master", MASTER], cwd=REPO, env=env,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         sampler = TreeSampler(process.pid, max_seconds=timeout)
+        poller = None
         try:
             sampler.start()
-            poller = threading.Thread(target=_poll_first_write, args=(target_url, target_table, started, process,
-                                                                      timeout, first_write), daemon=True)
-            poller.start()
+            if first_write:
+                poller = threading.Thread(target=_poll_first_write, args=(*first_write, started, process, timeout,
+                                                                          first), daemon=True)
+                poller.start()
             status, rusage = _wait(process, timeout)
         finally:
             if process.returncode is None:  # interrupted: leave no spark-submit behind
@@ -69,19 +87,18 @@ def run(out_dir: Path, name: str, source_url: str, source_table: str, target_url
                 process.wait()
             sampler.stop()
         wall = time.monotonic() - started
-        poller.join(timeout=5)
+        if poller is not None:
+            poller.join(timeout=5)
     busy = machine_busy_seconds() - busy_before
     servers = {role: round(cpu_seconds(pid) - servers_before[role], 3) for role, pid in server_pids.items()}
     output = log_path.read_text(errors="replace")
     tree = sampler.summary()
     result = {
-        "name": name,
         "log": str(log_path),
         "exit_status": status,
-        "segments": segments,
         "master": MASTER,
         "wall_s": round(wall, 3),
-        "first_write_s": first_write.get("seconds"),
+        "first_write_s": first.get("seconds"),
         "cpu_rusage_s": round(rusage.ru_utime + rusage.ru_stime, 3) if rusage else None,
         "peak_rss_rusage_mb": round(rusage.ru_maxrss / 1024, 1) if rusage else None,
         "cpu_sampled_s": tree["cpu_s"],
@@ -94,13 +111,13 @@ def run(out_dir: Path, name: str, source_url: str, source_table: str, target_url
     result["other_cpu_share"] = round(result["other_cpu_s"] / wall, 3)
     job_start = JOB_START_LINE.search(output)
     if job_start:
-        stamp = datetime.strptime(job_start.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()  # noqa: DTZ007 - local time
-        result["job_start_s"] = round(stamp - submitted_at, 3)  # submit to the Spark job's start
-    found = TOTAL_LINE.findall(output)
-    if found:
-        tasks, items, seconds, task_cpu = found[-1]
-        result.update(tasks=int(tasks), items_logged=int(items), job_s=float(seconds), task_cpu_s=float(task_cpu))
-    return _verify(result, status, found, output, target_url, target_table, expected_items)
+        result["job_start_s"] = round(log_time(job_start.group(1)) - submitted_at, 3)  # submit to the job's start
+    return result, output
+
+
+def log_time(stamp: str) -> float:
+    """The logging module's local-time stamp (2026-12-02 06:16:29,123) as a Unix time."""
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()  # noqa: DTZ007 - local time
 
 
 def mean_of(runs: list[dict]) -> dict:
@@ -127,14 +144,20 @@ def mean_of(runs: list[dict]) -> dict:
     }
 
 
-def _verify(result: dict, status: int | None, found: list, output: str, target_url: str, target_table: str,
-            expected: int) -> dict:
-    reason = None
+def exit_problem(result: dict, output: str) -> str | None:
+    """Why a run that should have ended with exit 0 did not, or None."""
+    status = result["exit_status"]
     if status is None:
-        reason = f"timed out after {result['wall_s']:.0f} s and was killed"
-    elif status != 0:
-        reason = f"exit status {status}: {_last_error(output)}"
-    elif not found:
+        return f"timed out after {result['wall_s']:.0f} s and was killed"
+    if status != 0:
+        return f"exit status {status}: {_last_error(output)}"
+    return None
+
+
+def _verify(result: dict, found: list, output: str, target_url: str, target_table: str,
+            expected: int) -> dict:
+    reason = exit_problem(result, output)
+    if reason is None and not found:
         reason = "no 'migrator total' line in the driver's output"
     if reason is None:
         try:
