@@ -160,7 +160,7 @@ def big_page(count: int = 1000) -> bytes:
 
 def test_a_change_costs_little_cpu_from_answer_to_request_body(capsys):
     """Decoding a 1000-record page, collapsing it per key and building its BatchWriteItem bodies costs well under
-    the replay's 30 us per change (about 7 measured)."""
+    the replay's 30 us per change (7-10 us measured)."""
     data = big_page()
 
     def once() -> None:
