@@ -106,6 +106,7 @@ class Replication:
     def _rounds(self, stop: StopOnSignals) -> int:
         while True:
             if stop.received:
+                self._log_idle()
                 logger.info("stream: stopped after round %d (%s)", self.totals.rounds, stop.received)
                 return stop.exit_status
             status, listing = self.control.shards(self.state.stream_arn)
@@ -164,17 +165,21 @@ class Replication:
             if not self._idle:
                 self._idle_started = time.monotonic()
             self._idle.append(n)
-            if time.monotonic() - self._idle_started < IDLE_LOG_SECONDS:
-                return
-            first, self._idle = self._idle[0], []
-            logger.info("stream rounds %d-%d: no changes from %d shards (%d open); caught up", first, n,
-                        len(progress), self.state.open_shards)
+            if time.monotonic() - self._idle_started >= IDLE_LOG_SECONDS:
+                self._log_idle()
             return
-        self._idle = []
+        self._log_idle()
         lag = "caught up" if caught_up else f"lag {self._lag(progress):.1f} s"
         logger.info("stream round %d: %d puts, %d deletes from %d shards (%d open); %s", n,
                     sum(p.puts for p in progress), sum(p.deletes for p in progress), len(progress),
                     self.state.open_shards, lag)
+
+    def _log_idle(self) -> None:
+        """The line for the rounds since the last line that found nothing new, if any."""
+        if self._idle:
+            first, last, self._idle = self._idle[0], self._idle[-1], []
+            logger.info("stream rounds %d-%d: no changes from %d shards (%d open); caught up", first, last,
+                        len(self.state.ready()), self.state.open_shards)
 
     @staticmethod
     def _lag(progress: list[ShardProgress]) -> float:
@@ -193,6 +198,7 @@ class Replication:
         if self._cutover_said or held < self.target.stream_cutover_seconds:
             return False
         self._cutover_said = True
+        self._log_idle()
         logger.info("stream: caught up for %.0f s: the target holds every change of table %r made until %.0f s "
                     "ago; safe to switch applications over to table %r", held, self.table, time.time() - started,
                     self.target.table)
