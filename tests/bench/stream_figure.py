@@ -132,7 +132,9 @@ def parse_log(output: str) -> dict:
     rounds = ROUND_LINE.findall(output)
     found["rounds"] = len(rounds)
     setup = SETUP_LINE.search(output)
-    caught = next((r for r in rounds if r[-1]), None)
+    # The first round that applied changes and read its shards to their current end; else the last round that
+    # applied any (the next found nothing new: the idle rounds' line comes later, so its time would not do).
+    caught = next((r for r in rounds if r[-1]), rounds[-1] if rounds else None)
     if setup and caught:
         found["catch_up_s"] = round(spark_job.log_time(caught[0]) - spark_job.log_time(setup.group(1)), 3)
         found["rounds_to_catch_up"] = int(caught[1])
