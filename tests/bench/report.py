@@ -112,6 +112,18 @@ def stream_figures(changes: int, steps: dict) -> list[dict]:
     ratio = _div(rate, ceiling)
     add("migrator / the slower ceiling", ratio, "x", f">= {STREAM_RATIO_GOAL}", _met(ratio, ">=", STREAM_RATIO_GOAL),
         3)
+    # Where a shortfall comes from: the source server idle (the migrator not asking) or slower per change than in
+    # its ceiling run (other programs on the same cores).
+    source_cpu = run.get("server_cpu_s", {}).get("source") if run_ok else None
+    add("  the source server's CPU share during the replay (busy = kept busy by the migrator)",
+        _div(source_cpu, run.get("job_s")), "cores", digits=2)
+    ceiling_cpu = _mul(read.get("server_cpu_share"), read.get("seconds")) if ok["read"] else None
+    add("  the source server's CPU per change: ceiling run", _per_item(ceiling_cpu, 0, changes), "us/change",
+        digits=0)
+    add("  the source server's CPU per change: replay", _per_item(source_cpu, 0, changes), "us/change", digits=0)
+    add("  other programs' CPU: ceiling run", read.get("other_cpu_share") if ok["read"] else None, "cores", digits=2)
+    add("  other programs' CPU: replay", _div(run.get("other_cpu_s"), run.get("wall_s")) if run_ok else None, "cores",
+        digits=2)
     catch_up = run.get("catch_up_s") if run_ok else None
     add("time from the stream's setup line to the first caught-up round", catch_up, "s")
     add("  changes/s over that time (the first round's Spark start included)", _div(changes, catch_up), "changes/s")
@@ -231,6 +243,10 @@ def machine_facts(repo: Path) -> dict:
 
 def _role(roles: dict, role: str, key: str):
     return roles.get(role, {}).get(key)
+
+
+def _mul(a, b):
+    return a * b if a is not None and b is not None else None
 
 
 def _div(a, b):
