@@ -1,7 +1,9 @@
 """Entry point of the Spark application: find the config, start Spark, run the job, map errors to exit codes.
 
-spark-submit runs `dist/main.py`, which calls `main()`. Exit status of a migration: 0 done, 1 failed or items
-lost, 2 bad config or arguments (one line on stderr, no traceback), 128 + N stopped by signal N after a savepoint.
+spark-submit runs `dist/main.py`, which calls `main()`. Exit status of a migration: 0 done (a live migration,
+target.streamChanges: stopped because it caught up, target.streamStopWhenCaughtUp), 1 failed or items or changes
+lost, 2 bad config or arguments (one line on stderr, no traceback), 128 + N stopped by signal N after a savepoint
+(a live migration: after its current round).
 With `--validate`: 0 the tables hold the same items, 1 they differ, 2 any error (so that a script can tell
 "different" from "could not check").
 """
@@ -34,8 +36,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _ArgumentParser(prog="migrator", description="Copy a DynamoDB table into ScyllaDB Alternator.")
     parser.add_argument("--config", help=f"YAML config (default: the Spark conf {CONFIG_CONF_KEY})")
     parser.add_argument("--resume", metavar="SAVEPOINT",
-                        help="skip the segments a savepoint records as done: a savepoint file, or a directory of "
-                             "savepoints (the newest is used); everything else comes from the config")
+                        help="skip the segments a savepoint records as done and continue its stream (a live "
+                             "migration): a savepoint file, or a directory of savepoints (the newest is used); "
+                             "everything else comes from the config")
     parser.add_argument("--validate", action="store_true", help="compare source and target instead of copying")
     parser.add_argument("--sample", type=int, metavar="N",
                         help="with --validate: check about N random items each way (default: validation.sampleSize, "

@@ -106,8 +106,12 @@ class DynamoTarget(DynamoTable):
 
     write_throughput: int | None = None
     throughput_write_percent: float | None = None
-    stream_changes: bool = False
+    stream_changes: bool = False  # after the snapshot, replay the source's DynamoDB Stream (streams/)
     skip_initial_snapshot_transfer: bool = False
+    stream_poll_seconds: float = 1.0  # the pause between rounds that found every shard caught up
+    stream_round_seconds: float = 10.0  # the longest a task reads in one round
+    stream_cutover_seconds: float = 60.0  # caught up this long: the line saying it is safe to switch over
+    stream_stop_when_caught_up: bool = False  # stop (exit 0) after that line
     billing_mode: str | None = None
     max_items_per_batch: int | None = None
     dead_letter_path: str | None = None  # a directory for items the target refuses; None: such an item fails the job
@@ -162,6 +166,7 @@ class MigratorConfig:
     renames: tuple[Rename, ...] = ()
     savepoints: Savepoints | None = None
     skip_segments: frozenset[int] = frozenset()
+    stream_checkpoint: dict | None = None  # a savepoint's streamCheckpoint (streams/shards.py reads it)
     validation: Validation | None = None
     raw: dict = field(default=None, repr=False, compare=False)  # the YAML as loaded
     warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # keys that have no effect here

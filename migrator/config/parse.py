@@ -38,6 +38,7 @@ def build_config(raw: Mapping) -> MigratorConfig:
         renames=_renames(raw.get("renames")),
         savepoints=_savepoints(raw.get("savepoints"), warnings),
         skip_segments=_skip_segments(raw.get("skipSegments"), getattr(source, "scan_segments", None)),
+        stream_checkpoint=_stream_checkpoint(raw.get("streamCheckpoint"), target),
         validation=_validation(raw.get("validation"), warnings),
         raw=copy.deepcopy(dict(raw)),
         warnings=tuple(warnings),
@@ -198,8 +199,8 @@ def _alternator_settings(values: dict, side: str, kind: str) -> AlternatorSettin
 def _check_pair(source: SourceSettings, target: TargetSettings) -> None:
     """The source/target combinations that cannot work."""
     if isinstance(target, DynamoTarget) and target.stream_changes and source.type != DYNAMODB:
-        raise fail("target.streamChanges", f"a {source.type} source has no DynamoDB Stream to read, got true; "
-                   "set streamChanges: false or read from source type: dynamodb")
+        raise fail("target.streamChanges", f"replays the stream of a DynamoDB table, and the source is type "
+                   f"{source.type}, got true; set streamChanges: false or read from source type: dynamodb")
     if target.type == S3_EXPORT and source.type != DYNAMODB:
         raise fail("target.type", f"cannot write a {S3_EXPORT} from a {source.type} source; use source type: dynamodb "
                    "or target type: alternator")
@@ -268,6 +269,16 @@ def _skip_segments(raw: Any, scan_segments: int | None) -> frozenset[int]:
                    "got none, and a count derived from the table size can change between runs; set "
                    "source.scanSegments to the count of the run that recorded them (a savepoint records it)")
     return frozenset(segments)
+
+
+def _stream_checkpoint(raw: Any, target: TargetSettings) -> dict | None:
+    """A savepoint's stream positions, kept as written (streams/shards.StreamState.from_doc checks them)."""
+    if raw is None:
+        return None
+    if not getattr(target, "stream_changes", False):
+        raise fail("streamCheckpoint", "records stream positions, read only with target.streamChanges: true; set "
+                   "streamChanges: true to continue the stream, or remove streamCheckpoint")
+    return copy.deepcopy(dict(as_mapping(raw, "streamCheckpoint", "give the streamCheckpoint a savepoint wrote")))
 
 
 def _validation(raw: Any, warnings: list[str]) -> Validation | None:

@@ -31,13 +31,15 @@ from migrator.dynamo.transport import Transport
 logger = logging.getLogger(__name__)
 
 TARGET_PREFIX = "DynamoDB_20120810."
+STREAMS_TARGET_PREFIX = "DynamoDBStreams_20120810."  # the Streams API: same protocol, same signing service
 CONTENT_TYPE = "application/x-amz-json-1.0"
 COMPRESS_MIN_BYTES = 1024  # smaller bodies gain nothing from gzip
 USER_AGENT = f"scylla-migrator-py/{__version__}"
 
 # Error codes that mean "slow down": DynamoDB's throttles and Alternator's load shedding.
 THROTTLE_CODES = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+     "LimitExceededException"}  # the last: GetRecords over its per-shard rate
 )
 # Other error codes that a later attempt may not hit.
 TRANSIENT_CODES = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavailable"})
@@ -49,6 +51,8 @@ REQUIRED_FIELDS = {
     "Scan": ("Items",),
     "BatchWriteItem": ("UnprocessedItems",),
     "BatchGetItem": ("Responses", "UnprocessedKeys"),
+    "GetShardIterator": ("ShardIterator",),
+    "GetRecords": (),  # Records and NextShardIterator may both be absent (a shard read to its end)
 }
 
 
@@ -89,16 +93,19 @@ class DynamoApi:
         retry: RetryPolicy = RetryPolicy(),
         transport: Transport | None = None,
         server_name: str | None = None,
+        target_prefix: str = TARGET_PREFIX,
     ) -> None:
         """`endpoint` is a URL, or a callable that names the node for the next request (Alternator).
 
         `max_connections` is per node. `minimal_headers` leaves out User-Agent and Accept-Encoding, which
-        Alternator does not need (its `optimizeHeaders`)."""
+        Alternator does not need (its `optimizeHeaders`). `target_prefix` names the API in X-Amz-Target:
+        STREAMS_TARGET_PREFIX for DynamoDB Streams."""
         self._next_url = endpoint if callable(endpoint) else (lambda url=endpoint: url)
         self._router = endpoint if hasattr(endpoint, "close") else None  # stopped by close()
         self.url = endpoint if isinstance(endpoint, str) else "the Alternator cluster"
         self.region = region
         self.retry = retry
+        self._target_prefix = target_prefix
         self._closed = threading.Event()  # set by close(): a retry wait in another thread ends at once
         self._signer = Signer(credentials, region) if credentials is not None else None
         self._compress = compress
@@ -190,7 +197,7 @@ class DynamoApi:
             raise _Retryable(f"the {len(data)}-byte answer is malformed ({exc})", status=200) from None
 
     def _send(self, url: str, what: str, operation: str, body: bytes, encoding: str | None) -> bytes:
-        headers = [("Content-Type", CONTENT_TYPE), ("X-Amz-Target", TARGET_PREFIX + operation)]
+        headers = [("Content-Type", CONTENT_TYPE), ("X-Amz-Target", self._target_prefix + operation)]
         if encoding:
             headers.append(("Content-Encoding", encoding))
         if self._signer is not None:

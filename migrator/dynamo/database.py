@@ -25,7 +25,7 @@ from botocore.credentials import (
     DeferredRefreshableCredentials,
 )
 
-from migrator.dynamo.api import DynamoApi, RetryPolicy
+from migrator.dynamo.api import STREAMS_TARGET_PREFIX, DynamoApi, RetryPolicy
 from migrator.config import AlternatorSettings, Credentials, DynamoTable
 from migrator.errors import ConfigError, MigratorError, RequestError
 from migrator.dynamo.transport import Transport, resolve as resolve_transport
@@ -145,6 +145,13 @@ class Database:
             server_name=urlsplit(self.endpoint_url).hostname,  # nodes are IP addresses: verify the seed's name
         )
 
+    def streams_api(self, *, max_connections: int = 2, retry: RetryPolicy = RetryPolicy()) -> DynamoApi:
+        """A DynamoDB Streams client (GetShardIterator, GetRecords) with the same credentials: a custom endpoint
+        serves Streams at its own URL (Alternator's too, without node routing), AWS at streams.dynamodb.<region>."""
+        url = self.endpoint_url or aws_endpoint(self.region, "dynamodbstreams")
+        return DynamoApi(url, self.region, self.botocore_credentials(), max_connections=max_connections,
+                         retry=retry, transport=self.transport, target_prefix=STREAMS_TARGET_PREFIX)
+
 
 @functools.cache
 def _pem_file(pem: str) -> str:
@@ -158,10 +165,11 @@ def _pem_file(pem: str) -> str:
 
 
 @functools.cache
-def aws_endpoint(region: str) -> str:
-    """DynamoDB's URL in `region`, as botocore resolves it (aws, aws-cn, aws-us-gov partitions)."""
+def aws_endpoint(region: str, service: str = "dynamodb") -> str:
+    """DynamoDB's URL in `region` (or DynamoDB Streams', `service` "dynamodbstreams"), as botocore resolves it
+    (aws, aws-cn, aws-us-gov partitions)."""
     client = botocore.session.Session().create_client(
-        "dynamodb", region_name=region, aws_access_key_id="unused", aws_secret_access_key="unused"  # noqa: S106
+        service, region_name=region, aws_access_key_id="unused", aws_secret_access_key="unused"  # noqa: S106
     )
     return client.meta.endpoint_url
 

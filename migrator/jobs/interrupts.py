@@ -11,7 +11,8 @@ the Python driver is its child.
 - SIGINT or SIGTERM to the Python driver alone (e.g. a container runtime signalling every process): the handler.
 A Python signal handler must not raise while py4j waits for the JVM (the call's answer would be read by the next
 call), so the handler starts a thread that calls `on_stop` and then `cancelAllJobs`; the main thread then sees the
-job fail and `received` tells why. A second signal ends the driver at once (default handlers).
+job fail and `received` tells why. A second signal ends the driver at once (default handlers). The stream replay
+(jobs/replicate.py) passes `cancel_jobs=False`: its round runs to its end, and the main thread stops after it.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ SHUTDOWN = "spark-submit is shutting down"
 class StopOnSignals:
     """Context manager around the job; `received` is the signal's name, `SHUTDOWN`, or None."""
 
-    def __init__(self, sc, on_stop: Callable[[str], None], *, jvm_hook: bool) -> None:
+    def __init__(self, sc, on_stop: Callable[[str], None], *, jvm_hook: bool, cancel_jobs: bool = True) -> None:
         self.sc = sc
         self.on_stop = on_stop
+        self.cancel_jobs = cancel_jobs
         self.received: str | None = None
         self.signum = 0
         self._jvm_hook = jvm_hook
@@ -83,7 +85,8 @@ class StopOnSignals:
             logger.error("stopping after %s: %s", why, exc)
         finally:
             try:
-                self.sc.cancelAllJobs()
+                if self.cancel_jobs:
+                    self.sc.cancelAllJobs()
             except Exception as exc:  # noqa: BLE001 - the JVM may be going down as well (Ctrl-C reaches both)
                 logger.warning("could not cancel the Spark job after %s: %s", why, exc)
 

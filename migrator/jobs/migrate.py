@@ -11,10 +11,11 @@ from functools import partial
 from pathlib import Path
 
 from migrator import logs
-from migrator.config import ALTERNATOR, DYNAMODB, MigratorConfig
+from migrator.config import ALTERNATOR, DYNAMODB, DynamoTarget, MigratorConfig
 from migrator.config.secrets import secret_paths
 from migrator.errors import ConfigError, Interrupted, SavepointError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
+from migrator.jobs.replicate import Replication
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.jobs.target_count import CountCheck
 from migrator.progress.reporter import ProgressReporter
@@ -22,6 +23,7 @@ from migrator.readers.scan_source import TableScan
 from migrator.readers.source import UnitPlan
 from migrator.savepoints.stores import open_store
 from migrator.savepoints.writer import SavepointWriter
+from migrator.streams.setup import StreamControl, prepare as prepare_stream
 from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer
 from migrator.writers import dead_letter
 from migrator.writers.table_sink import TableWrite
@@ -45,7 +47,9 @@ def choose(config: MigratorConfig) -> tuple[TableScan, TableWrite]:
 
 
 def run(spark, config: MigratorConfig) -> int:
-    """Copy the source into the target; 0 when every scanned item was written, else 1."""
+    """Copy the source into the target, then, with target.streamChanges, replay its stream (jobs/replicate.py).
+    0 when every scanned item was written (and the replay stopped because it caught up), else 1; a signal raises
+    Interrupted."""
     src, dst = config.source, config.target
     source, sink = choose(config)
     source.announce()
@@ -53,12 +57,36 @@ def run(spark, config: MigratorConfig) -> int:
     source_info = source.describe()
     dead_letters = dead_letter.check_directory(dst.dead_letter_path) if dst.dead_letter_path else None
     created = sink.prepare(source_info)
+    streaming = isinstance(dst, DynamoTarget) and dst.stream_changes
+    stream = None
+    if streaming:  # before the snapshot: no change made during it may be missed
+        control = StreamControl(source.database, src.table)
+        stream = (control, prepare_stream(control, config.stream_checkpoint))
 
     sc = spark.sparkContext
     plan = source.plan(sc.defaultParallelism)
-    if not plan.units:
+    writer = None
+    if config.savepoints is not None:
+        writer = SavepointWriter(open_store(config.savepoints.path), config.raw, plan.total, plan.done,
+                                 stream=stream[1].to_doc() if stream else None)
+    if streaming and dst.skip_initial_snapshot_transfer:
+        logger.info("migrator: no snapshot (target.skipInitialSnapshotTransfer); the stream's changes only")
+        status = 0
+    elif not plan.units:
         logger.info("migrator verdict: OK - nothing to copy, all %d %ss are done", plan.total, plan.kind)
-        return 0
+        status = 0
+    else:
+        status = _snapshot(sc, config, source, sink, source_info, plan, writer, created, dead_letters,
+                           final=not streaming)
+    if stream is None or status != 0:
+        return status
+    return Replication(sc, config, stream[1], stream[0], sink, writer).run()
+
+
+def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, source_info, plan: UnitPlan,
+              writer: SavepointWriter | None, created: bool, dead_letters, *, final: bool) -> int:
+    """The parallel copy of the plan's units and its verdict; `final` writes the last savepoint after it."""
+    src, dst = config.source, config.target
     concurrent = min(plan.partitions, sc.defaultParallelism)
     read, write = source.budget(concurrent), sink.budget(concurrent)
     settings = TransferSettings(source=source.source(read), sink=sink.sink(write),
@@ -67,9 +95,6 @@ def run(spark, config: MigratorConfig) -> int:
                 concurrent)
     sc.setJobDescription(f"migrate {source.title} -> {sink.title}: {len(plan.units)} of {plan.total} {plan.kind}s "
                          f"in {plan.partitions} tasks")
-    writer = None
-    if config.savepoints is not None:
-        writer = SavepointWriter(open_store(config.savepoints.path), config.raw, plan.total, plan.done)
     started = time.monotonic()
     results = _run_job(sc, config, plan, settings, writer)
     rejected_file = None
@@ -88,7 +113,9 @@ def run(spark, config: MigratorConfig) -> int:
             if result.written == result.scanned:
                 for unit in result.segments:
                     writer.unit_done(unit)  # also those whose report did not reach the driver
-        writer.save("final")  # after the verdict; SavepointError makes the exit status 1
+        # after the verdict; SavepointError makes the exit status 1. Before a replay, an interval one: the
+        # replay's own savepoints go on, and its last says why it ended.
+        writer.save("final" if final or status else "interval")
     return status
 
 

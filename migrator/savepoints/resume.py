@@ -3,7 +3,8 @@
 The other way, scylla-migrator's, needs no code: a savepoint is a config, so `./submit.sh SAVEPOINT` runs it. Its
 credentials are not stored, though, so that way works as it is only for configs without credentials; with
 `--resume`, credentials (and everything else) come from the user's config and only the progress from the savepoint:
-`skipSegments` and the segment count it was recorded with.
+`skipSegments` and the segment count it was recorded with, and for a live migration the stream's positions
+(`streamCheckpoint`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ def resume_config(config: MigratorConfig, origin: str, resume_from: str) -> Migr
     merged = copy.deepcopy(config.raw)
     merged["source"] = {**merged["source"], "scanSegments": total}
     merged["skipSegments"] = sorted(set(config.skip_segments) | done)
-    logger.info("resuming from savepoint %s: %d of %d segments done", path, len(done), total)
+    stream = raw.get("streamCheckpoint")
+    if stream is not None and getattr(config.target, "stream_changes", False):
+        merged["streamCheckpoint"] = stream  # checked by streams/setup.py against the table's stream
+    logger.info("resuming from savepoint %s: %d of %d segments done%s", path, len(done), total,
+                ", and the stream's positions" if "streamCheckpoint" in merged else "")
     return parse_config(merged, origin)
 
 

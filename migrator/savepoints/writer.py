@@ -10,7 +10,9 @@ every value under a secret-looking key (the whole `credentials` block) becomes `
 Progress is kept per unit of work (readers/source.py): the writer records the ids of the units done, as the tasks
 report them over the progress channel (progress/). A table scan's unit ids are its segment numbers, so the
 document writes them as scylla-migrator's `skipSegments` and a resume reads old and new savepoints alike; a
-source whose units are not segments (export data files, stream shards) will add its own progress key here.
+source whose units are not segments (export data files) will add its own progress key here. A live migration adds
+`streamCheckpoint`, the replay's position per shard (streams/shards.py), recorded before the snapshot starts and
+advanced after each round.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ REASONS = ("interval", "signal", "failure", "final")
 
 
 def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozenset[int], reason: str,
-                   detail: str = "", items: int = 0, now: float | None = None) -> str:
-    """The savepoint file for config `raw` with `done` segments of `total_segments`; a header comment says why."""
+                   detail: str = "", items: int = 0, now: float | None = None, stream: Mapping | None = None) -> str:
+    """The savepoint file for config `raw` with `done` segments of `total_segments` and the stream checkpoint
+    `stream`, if any; a header comment says why."""
     doc = without_secrets(raw)
     doc.pop("skipSegments", None)
+    doc.pop("streamCheckpoint", None)
     source = dict(doc.get("source") or {})
     source["scanSegments"] = total_segments
     doc["source"] = source
@@ -49,12 +53,21 @@ def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozen
         + (f": {detail}" if detail else "") + ")",
         f"# progress: {len(done)} of {total_segments} segments done, {total_segments - len(done)} remain; "
         f"{items} items copied by the run that wrote this file",
+        *([f"# stream: {_shards_to_read(stream)} shards to read, no change before {stream['since']} left unread"]
+          if stream is not None else []),
         f"# not stored: {', '.join(left_out)}; resume: ./submit.sh YOUR_CONFIG --resume THIS_FILE" if left_out
         else "# resume: ./submit.sh THIS_FILE, or ./submit.sh YOUR_CONFIG --resume THIS_FILE",
     ]
     body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
     skip = yaml.safe_dump({"skipSegments": sorted(done)}, default_flow_style=None, width=100)
+    if stream is not None:
+        skip += yaml.safe_dump({"streamCheckpoint": dict(stream)}, sort_keys=False, default_flow_style=False,
+                               width=200)
     return "\n".join(header) + "\n" + body + skip
+
+
+def _shards_to_read(stream: Mapping) -> int:
+    return sum(1 for entry in stream["shards"].values() if not entry.get("ended"))
 
 
 class SavepointWriter:
@@ -68,7 +81,8 @@ class SavepointWriter:
     its cause and tried again at the next interval, while a failed terminal write raises SavepointError.
     """
 
-    def __init__(self, store: SavepointStore, raw: Mapping, total_units: int, done: frozenset) -> None:
+    def __init__(self, store: SavepointStore, raw: Mapping, total_units: int, done: frozenset,
+                 stream: Mapping | None = None) -> None:
         self.store = store
         self.raw = raw
         self.total_units = total_units  # of the whole source (a table scan's segment count)
@@ -76,6 +90,7 @@ class SavepointWriter:
         self._writing = threading.Lock()  # one write at a time; held while a file is written
         self._done = set(done)  # unit ids
         self._items: dict = {}  # items per unit copied by this run
+        self._stream = stream  # the stream checkpoint (StreamState.to_doc()), for a live migration
         self._version = 0  # bumped for every newly finished unit
         self._written_version = 0
         self._terminal_written = False
@@ -92,6 +107,13 @@ class SavepointWriter:
                 self._done.add(unit)
                 self._version += 1
 
+    def stream_advanced(self, stream: Mapping) -> None:
+        """Record the stream checkpoint after a round (a document the caller no longer changes)."""
+        with self._state:
+            if stream != self._stream:
+                self._stream = stream
+                self._version += 1
+
     @property
     def done(self) -> frozenset:
         with self._state:
@@ -105,12 +127,13 @@ class SavepointWriter:
         with self._writing:
             with self._state:
                 version, done, items = self._version, frozenset(self._done), sum(self._items.values())
+                stream = self._stream
             if version == self._written_version and (not terminal or self._terminal_written):
                 return None
             if not terminal and self._terminal_written:
                 return None  # the run is ending: its last savepoint says why, later progress goes into another
             text = savepoint_text(self.raw, total_segments=self.total_units, done=done, reason=reason,
-                                  detail=detail, items=items)
+                                  detail=detail, items=items, stream=stream)
             path = self.store.write(text)
             self._written_version = version
             self._terminal_written = self._terminal_written or terminal
@@ -120,6 +143,7 @@ class SavepointWriter:
         return path
 
     def start(self, interval_seconds: float) -> None:
+        self._stop.clear()  # a live migration starts it again for the replay, after the snapshot stopped it
         self._thread = threading.Thread(target=self._every, args=(interval_seconds,), name="savepoints",
                                         daemon=True)
         self._thread.start()

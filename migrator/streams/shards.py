@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from migrator.errors import ConfigError, TransferError
+from migrator.errors import ChangesLost, ConfigError
 
 # A shard iterator lasts 15 minutes (GetShardIterator); one older than this is not reused but renewed.
 ITERATOR_REUSE_SECONDS = 10 * 60
@@ -85,7 +85,7 @@ class StreamState:
 
     def merge(self, listing: Iterable[Shard], table: str) -> list[str]:
         """Take in the shards DescribeStream lists now; return the ids of the new ones. A shard the state still
-        has to read that the stream no longer lists was trimmed away: TransferError (changes were lost)."""
+        has to read that the stream no longer lists was trimmed away: ChangesLost."""
         listed = {shard.id: shard for shard in listing}
         new = [shard_id for shard_id in listed if shard_id not in self.shards]
         for shard_id in new:
@@ -96,7 +96,7 @@ class StreamState:
             if state.ended:
                 del self.shards[shard_id]  # aged out of the listing; its children no longer wait for it
                 continue
-            raise TransferError(
+            raise ChangesLost(
                 f"stream of table {table!r}: shard {shard_id} is no longer in the stream "
                 f"({'after sequence number ' + state.after if state.after else 'never read'}): its records were "
                 "trimmed (DynamoDB keeps them 24 hours) before they were applied, so changes were lost; take a new "

@@ -23,6 +23,8 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024 - 64 * 1024
 PUT_HEAD = b'{"PutRequest":{"Item":'
 PUT_TAIL = b"}}"
 DELETE_HEAD = b'{"DeleteRequest":'
+DELETE_KEY_HEAD = DELETE_HEAD + b'{"Key":'
+DELETE_TAIL = b"}}"
 
 
 class _Batch(NamedTuple):
@@ -151,6 +153,10 @@ class BatchWriter:
     def delete(self, key: dict) -> None:
         """Delete the item with `key` (its key attributes only); deleting an absent item is not an error."""
         self._add([dumps({"DeleteRequest": {"Key": key}})])
+
+    def delete_raw_many(self, keys: list) -> None:
+        """Delete the items with these keys, given as JSON fragments (bytes-like) of their key attributes."""
+        self._add([DELETE_KEY_HEAD + key + DELETE_TAIL for key in keys])
 
     def put_many(self, items: list[dict]) -> None:
         self.put_raw_many([dumps(item) for item in items])

@@ -1,6 +1,6 @@
 """The Sink seam: where items go.
 
-A sink takes raw items to put (JSON fragments, each one DynamoDB JSON object, see codec.py) and keys to delete, and
+A sink takes raw items to put (JSON fragments, each one DynamoDB JSON object, see codec.py) and raw keys to delete, and
 says what the target acknowledged: `written` puts, and each item it refused on its own, handed to `on_refused` as a
 `Refusal` (for the dead-letter file) or, without `on_refused`, raised as ItemRejected. Like a source
 (readers/source.py), its executor side (`Sink`) is plain picklable settings built on the driver, opened inside the
@@ -33,8 +33,9 @@ class SinkWriter(Protocol):
         """Put items given as JSON fragments; an error of an earlier write may be raised here."""
         ...
 
-    def delete_keys(self, keys: list[dict]) -> None:
-        """Delete the items with these keys (key attributes only)."""
+    def delete_raw(self, keys: list) -> None:
+        """Delete the items with these keys, given as JSON fragments of their key attributes (a stream record's
+        Keys); deleting an absent item is not an error."""
         ...
 
     def flush(self) -> None:

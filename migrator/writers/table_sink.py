@@ -60,18 +60,19 @@ class _BatchWrites:
                                   key_names=sink.key_names,
                                   on_refused=self._refused if on_refused is not None else None)
         self.put_raw = self.writer.put_raw_many
+        self.delete_raw = self.writer.delete_raw_many
         self.flush = self.writer.flush
 
     def _refused(self, refused: Refused) -> None:
         self.on_refused(Refusal(bytes(refused.item), refused.key(self.writer.key_names), refused.reason))
 
-    def delete_keys(self, keys: list[dict]) -> None:
-        for key in keys:
-            self.writer.delete(key)
-
     @property
     def written(self) -> int:
         return self.writer.written
+
+    @property
+    def deleted(self) -> int:
+        return self.writer.deleted
 
     @property
     def rejected(self) -> int:

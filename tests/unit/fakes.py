@@ -133,3 +133,81 @@ class FakeDynamo(_ApiShape):
             return item
         names = [doc["ExpressionAttributeNames"][p.strip()] for p in doc["ProjectionExpression"].split(",")]
         return {n: item[n] for n in names if n in item}
+
+
+class FakeStream(_ApiShape):
+    """An in-memory DynamoDB Stream speaking GetShardIterator and GetRecords, for replay tests.
+
+    `add(shard, event, keys, image)` appends a record (sequence numbers rise over the whole stream); `close(shard)`
+    ends a shard: its last page then has no NextShardIterator. Iterators are "shard|position|generation";
+    `expire()` makes every iterator handed out so far answer ExpiredIteratorException, `trim(shard, count)` drops a
+    shard's oldest records (reading them, or after one, answers TrimmedDataAccessException)."""
+
+    def __init__(self, page_size: int = 1000) -> None:
+        super().__init__()
+        self.page_size = page_size
+        self.records: dict[str, list[dict]] = {}
+        self.trimmed: dict[str, int] = {}  # records dropped from the shard's start
+        self.closed_shards: set[str] = set()
+        self.parents: dict[str, str | None] = {}
+        self.generation = 0
+        self._sequence = 100
+
+    def shard(self, shard: str, parent: str | None = None) -> None:
+        self.records.setdefault(shard, [])
+        self.parents.setdefault(shard, parent)
+
+    def add(self, shard: str, event: str, keys: dict, image: dict | None = None, created: float = 1.7e9) -> str:
+        self.shard(shard)
+        self._sequence += 1
+        data = {"Keys": keys, "SequenceNumber": f"{self._sequence:021d}", "SizeBytes": 10,
+                "ApproximateCreationDateTime": created, "StreamViewType": "NEW_IMAGE"}
+        if image is not None:
+            data["NewImage"] = image
+        self.records[shard].append({"eventID": str(self._sequence), "eventName": event, "eventVersion": "1.1",
+                                    "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "dynamodb": data})
+        return data["SequenceNumber"]
+
+    def close(self, shard: str) -> None:
+        self.closed_shards.add(shard)
+
+    def expire(self) -> None:
+        self.generation += 1
+
+    def trim(self, shard: str, count: int) -> None:
+        self.trimmed[shard] = self.trimmed.get(shard, 0) + count
+
+    def _answer(self, operation, doc):
+        from migrator.errors import RequestError
+
+        with self._lock:
+            if operation == "GetShardIterator":
+                shard, kind = doc["ShardId"], doc["ShardIteratorType"]
+                position = self.trimmed.get(shard, 0)
+                if kind == "AFTER_SEQUENCE_NUMBER":
+                    sequences = [r["dynamodb"]["SequenceNumber"] for r in self.records[shard]]
+                    position = sequences.index(doc["SequenceNumber"]) + 1
+                return {"ShardIterator": self._iterator(shard, position)}
+            shard, position, generation = doc["ShardIterator"].split("|")
+            position = int(position)
+            if int(generation) < self.generation:
+                raise RequestError("GetRecords was refused: ExpiredIteratorException: Iterator expired",
+                                   code="ExpiredIteratorException", status=400)
+            self._check_trim(shard, position)
+            page = self.records[shard][position:position + self.page_size]
+            answer = {"Records": page}
+            end = position + len(page)
+            if not (shard in self.closed_shards and end == len(self.records[shard])):
+                answer["NextShardIterator"] = self._iterator(shard, end)
+            return answer
+
+    def _iterator(self, shard: str, position: int) -> str:
+        self._check_trim(shard, position)
+        return f"{shard}|{position}|{self.generation}"
+
+    def _check_trim(self, shard: str, position: int) -> None:
+        from migrator.errors import RequestError
+
+        if position < self.trimmed.get(shard, 0):
+            raise RequestError("GetRecords was refused: TrimmedDataAccessException: the records are trimmed",
+                               code="TrimmedDataAccessException", status=400)

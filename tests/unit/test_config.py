@@ -486,11 +486,11 @@ def test_rack_needs_datacenter(error):
 
 
 def test_alternator_source_cannot_stream(error):
-    """Alternator has no DynamoDB Streams, so an alternator source with streamChanges: true is rejected."""
+    """streamChanges replays a DynamoDB table's stream; like scylla-migrator, an alternator source is refused."""
     source = {"type": "alternator", "endpoint": {"host": "http://old", "port": 8000}}
     assert error(config(source=source, target={"streamChanges": True})) == (
-        "target.streamChanges: a alternator source has no DynamoDB Stream to read, got true; "
-        "set streamChanges: false or read from source type: dynamodb")
+        "target.streamChanges: replays the stream of a DynamoDB table, and the source is type alternator, got "
+        "true; set streamChanges: false or read from source type: dynamodb")
 
 
 def test_skip_initial_snapshot_needs_stream_changes(error):
@@ -557,8 +557,6 @@ def test_a_key_is_declared_once_per_place():
 # ---- refuse_unbuilt ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("raw", "message"), [
-    (config(target={"streamChanges": True}), "target.streamChanges: not supported yet; replicating changes from "
-     "DynamoDB Streams is not built yet; set streamChanges: false"),
     (config(renames=[{"from": "a", "to": "b"}]),
      "renames: not supported yet; renaming attributes is not built yet; remove the renames"),
     (config(source={"type": "dynamodb-s3-export", "table": DROP, "bucket": "b", "manifestKey": "m",
@@ -588,12 +586,16 @@ def test_refuse_unbuilt_accepts_every_alternator_key(load, side, key):
     refuse_unbuilt(dataclasses.replace(cfg, **{side: tuned}))
 
 
-def test_refuse_unbuilt_rejects_skip_initial_snapshot(load):
-    """skipInitialSnapshotTransfer: true is not built yet either (checked on a config that skips streamChanges)."""
-    cfg = load(config())
-    cfg = dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, skip_initial_snapshot_transfer=True))
-    with pytest.raises(ConfigError, match=r"^target\.skipInitialSnapshotTransfer: not supported yet; "):
-        refuse_unbuilt(cfg)
+def test_refuse_unbuilt_accepts_stream_changes(load):
+    """streamChanges and skipInitialSnapshotTransfer run now (streams/)."""
+    refuse_unbuilt(load(config(target={"streamChanges": True, "skipInitialSnapshotTransfer": True})))
+
+
+def test_stream_checkpoint_needs_stream_changes(error):
+    """A savepoint's streamCheckpoint without streamChanges would be ignored: refused."""
+    assert error(config(streamCheckpoint={"streamArn": "arn:x"})) == (
+        "streamCheckpoint: records stream positions, read only with target.streamChanges: true; set streamChanges: "
+        "true to continue the stream, or remove streamCheckpoint")
 
 
 def test_refuse_unbuilt_allows_defaults_written_out(load):
