@@ -4,6 +4,9 @@ Streams gives for records past the 24-hour retention,
 
     HTTP 400 {"__type": "com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException", "message": "..."}
 
+It can also hold requests: after ``hold("BatchWriteItem")`` such requests wait in the proxy until ``release()``
+(a snapshot paused at its first write, so that a test changes the source while the snapshot runs).
+
 Every other request (DynamoDB's and Streams' own: DescribeTable, Scan, DescribeStream...) goes upstream unchanged,
 as do all requests before ``trim()``. Requests are counted by operation. Signatures are not recomputed: moto does
 not check them.
@@ -57,6 +60,10 @@ class TrimProxy(LoopbackServer):
         self._trimmed = False
         self.operations: dict[str, int] = {}
         self.trimmed_answers = 0
+        self.held = 0  # requests that waited for `release`
+        self._holding: frozenset[str] = frozenset()
+        self._released = threading.Event()
+        self._released.set()
         super().__init__(_handler_for(self), name="trim-proxy")
 
     def trim(self) -> None:
@@ -70,15 +77,33 @@ class TrimProxy(LoopbackServer):
         with self._lock:
             self._trimmed = False
 
+    def hold(self, *operations: str) -> None:
+        """Requests of `operations` wait in the proxy (unanswered, not forwarded) until `release`."""
+        with self._lock:
+            self._holding = frozenset(operations)
+            self._released.clear()
+
+    def release(self) -> None:
+        """Forward the held requests, and hold no more."""
+        with self._lock:
+            self._holding = frozenset()
+            self._released.set()
+
     def seen(self, operation: str) -> int:
         """Requests of `operation` received so far (trimmed ones included)."""
         with self._lock:
             return self.operations.get(operation, 0)
 
     def _count(self, operation: str) -> bool:
-        """Count one request; whether to answer it as trimmed (then counted as such)."""
+        """Count one request, held until released if its operation is held; whether to answer it as trimmed (then
+        counted as such)."""
         with self._lock:
             self.operations[operation] = self.operations.get(operation, 0) + 1
+            held = operation in self._holding
+            self.held += held
+        if held:
+            self._released.wait()
+        with self._lock:
             if self._trimmed and operation in TRIMMED_OPERATIONS:
                 self.trimmed_answers += 1
                 return True
