@@ -178,7 +178,8 @@ class Replication:
         """The line for the rounds since the last line that found nothing new, if any."""
         if self._idle:
             first, last, self._idle = self._idle[0], self._idle[-1], []
-            logger.info("stream rounds %d-%d: no changes from %d shards (%d open); caught up", first, last,
+            rounds = f"rounds {first}-{last}" if last > first else f"round {first}"
+            logger.info("stream %s: no changes from %d shards (%d open); caught up", rounds,
                         len(self.state.ready()), self.state.open_shards)
 
     @staticmethod
