@@ -67,7 +67,7 @@ class ScriptedStream:
     def task(self, settings, works) -> replay.ReplayResult:
         progress = []
         for work in works:
-            parent, count, closed = self.shards[work.shard]
+            _, count, closed = self.shards[work.shard]
             self.reads.append((work.shard, work.after))
             start = int(work.after or 0)
             read = count - start
