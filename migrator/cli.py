@@ -140,7 +140,7 @@ def _start_spark(config, app: str):
     return spark
 
 
-_PY_ERROR = re.compile(r"migrator\.errors\.(\w+Error): (.+)")
+_PY_ERROR = re.compile(r"migrator\.errors\.(\w+): (.+)")  # every class of errors.py, ChangesLost too
 
 
 def _task_failure(exc: Exception) -> str | None:

@@ -61,7 +61,8 @@ def run(spark, config: MigratorConfig) -> int:
     stream = None
     if streaming:  # before the snapshot: no change made during it may be missed
         control = StreamControl(source.database, src.table)
-        stream = (control, prepare_stream(control, config.stream_checkpoint))
+        stream = (control, prepare_stream(control, config.stream_checkpoint,
+                                          snapshot=not dst.skip_initial_snapshot_transfer))
 
     sc = spark.sparkContext
     plan = source.plan(sc.defaultParallelism)

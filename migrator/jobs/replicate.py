@@ -189,12 +189,14 @@ class Replication:
         return max(0.0, time.time() - min(behind)) if behind else 0.0
 
     def _cut_over(self, caught_up: bool, started: float) -> bool:
-        """Say once per caught-up stretch that it is safe to switch over; True to stop now."""
+        """Say once per caught-up stretch that it is safe to switch over; True to stop now. A stretch starts when
+        the first round of it ends: only then is the target known to hold everything made before that round."""
         if not caught_up:
             self._caught_up_since, self._cutover_said = None, False
             return False
         if self._caught_up_since is None:
-            self._caught_up_since = started
+            self._caught_up_since = time.time()
+            return False
         held = time.time() - self._caught_up_since
         if self._cutover_said or held < self.target.stream_cutover_seconds:
             return False
@@ -229,7 +231,11 @@ class Replication:
             return
         try:
             self._save("failure", f"{type(exc).__name__}")
-            logger.error("the stream replay failed; %s", self._resume_hint())
+            if _changes_lost(exc):
+                logger.error("the stream replay failed: changes were lost, so resuming cannot repair the target; "
+                             "take a new snapshot (run without --resume)")
+            else:
+                logger.error("the stream replay failed; %s", self._resume_hint())
         except SavepointError as save_error:  # the replay's own failure is the one to report
             logger.error("%s", save_error)
 
@@ -249,3 +255,8 @@ class Replication:
         if any(t.retried):
             logger.info("migrator stream total: %d throttled requests retried, %d other retries, %d unprocessed "
                         "items re-sent", *t.retried)
+
+
+def _changes_lost(exc: BaseException) -> bool:
+    """True for ChangesLost, raised here or in a task (then it reaches the driver as Spark's error text)."""
+    return isinstance(exc, ChangesLost) or "migrator.errors.ChangesLost" in str(exc)

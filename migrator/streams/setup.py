@@ -116,9 +116,9 @@ class StreamControl:
         return None
 
 
-def prepare(control: StreamControl, checkpoint: Mapping | None) -> StreamState:
+def prepare(control: StreamControl, checkpoint: Mapping | None, *, snapshot: bool = True) -> StreamState:
     """The stream state the replay starts from: the checkpoint's, checked, or a new one recorded now (before the
-    snapshot), with the table's stream reused or enabled."""
+    snapshot, if there is one), with the table's stream reused or enabled."""
     if checkpoint is not None:
         return _continue(control, StreamState.from_doc(checkpoint, "streamCheckpoint"))
     table = control.table
@@ -139,7 +139,7 @@ def prepare(control: StreamControl, checkpoint: Mapping | None) -> StreamState:
     started = time.time()
     _, listing = control.shards(arn)
     state = StreamState(arn, {s.id: ShardState(parent=s.parent, ended=s.closed) for s in listing}, since=started)
-    _log_history(control, state, reused, started)
+    _log_history(control, state, reused, started, "the snapshot" if snapshot else "the replay")
     return state
 
 
@@ -163,8 +163,8 @@ def _continue(control: StreamControl, state: StreamState) -> StreamState:
     return state
 
 
-def _log_history(control: StreamControl, state: StreamState, reused: bool, started: float) -> None:
-    """Say how much history older than the snapshot the replay applies again."""
+def _log_history(control: StreamControl, state: StreamState, reused: bool, started: float, what: str) -> None:
+    """Say how much history older than `what` (the snapshot, or the replay without one) the replay applies."""
     open_shards = [shard_id for shard_id, s in state.shards.items() if not s.ended]
     ended = len(state.shards) - len(open_shards)
     closed = f"; {ended} closed shards hold only older changes and are skipped" if ended else ""
@@ -179,11 +179,12 @@ def _log_history(control: StreamControl, state: StreamState, reused: bool, start
                     len(open_shards), closed)
         return
     first = min(oldest)
+    again = ("are applied again after it, which converges to the same items: each is a whole-item put or a "
+             "delete, applied in order" if what == "the snapshot" else "are applied too")
     logger.info(
         "stream: replay starts at the beginning of the %d open shards%s; their changes from %s on (%.0f min before "
-        "the snapshot%s) are applied again after it, which converges to the same items: each is a whole-item put "
-        "or a delete, applied in order", len(open_shards), closed, _utc(first), max(0.0, started - first) / 60,
-        f", the oldest of {len(sampled)} shards asked" if len(sampled) < len(open_shards) else "")
+        "%s%s) %s", len(open_shards), closed, _utc(first), max(0.0, started - first) / 60, what,
+        f", the oldest of {len(sampled)} shards asked" if len(sampled) < len(open_shards) else "", again)
 
 
 def _utc(epoch: float) -> str:
