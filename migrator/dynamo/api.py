@@ -51,7 +51,6 @@ REQUIRED_FIELDS = {
     "Scan": ("Items",),
     "BatchWriteItem": ("UnprocessedItems",),
     "BatchGetItem": ("Responses", "UnprocessedKeys"),
-    "GetShardIterator": ("ShardIterator",),
     "GetRecords": (),  # Records and NextShardIterator may both be absent (a shard read to its end)
 }
 

@@ -27,6 +27,7 @@ PAGE_LIMIT = 1000  # GetRecords' largest Limit
 AWS_GET_RECORDS_PER_SECOND = 5.0  # DynamoDB Streams' limit per shard
 EXPIRED = "ExpiredIteratorException"
 TRIMMED = "TrimmedDataAccessException"
+GONE = "ResourceNotFoundException"  # of a shard: it aged out of the stream, records and all
 
 
 class RecordsPage(NamedTuple):
@@ -126,6 +127,9 @@ class ShardReader:
         iterator = work.reusable_iterator(self._wall()) or self._iterator(shard, position)
         renewed = False
         while True:
+            if iterator is None:  # a closed shard read to its end: no iterator points past its last record
+                yield RecordsPage([], None, 0, self._wall())
+                return
             try:
                 page = self._get_records(shard, iterator, position)
             except RequestError as exc:
@@ -153,8 +157,9 @@ class ShardReader:
         return self.api.call("GetRecords", {"ShardIterator": iterator, "Limit": PAGE_LIMIT}, records_page,
                              table=self.table)
 
-    def _iterator(self, shard: str, after: str | None) -> str:
-        """A new iterator: after sequence number `after`, or at the shard's beginning (TRIM_HORIZON)."""
+    def _iterator(self, shard: str, after: str | None) -> str | None:
+        """A new iterator: after sequence number `after`, or at the shard's beginning (TRIM_HORIZON); None when the
+        shard is closed and holds nothing after `after` (GetShardIterator may answer a null iterator then)."""
         request = {"StreamArn": self.stream_arn, "ShardId": shard}
         if after is None:
             request["ShardIteratorType"] = "TRIM_HORIZON"
@@ -164,17 +169,18 @@ class ShardReader:
             answer = self.api.call("GetShardIterator", request, table=self.table)
         except MigratorError as exc:
             raise self._failed(shard, after, "GetShardIterator", exc) from exc
-        iterator = answer["ShardIterator"]
-        if not isinstance(iterator, str) or not iterator:
+        iterator = answer.get("ShardIterator")
+        if iterator is not None and not (isinstance(iterator, str) and iterator):
             raise TransferError(f"stream of table {self.table!r}, shard {shard}: GetShardIterator answered no "
                                 f"iterator ({str(iterator)[:100]})")
         return iterator
 
     def _failed(self, shard: str, position: str | None, operation: str, exc: MigratorError) -> TransferError:
         where = f"after sequence number {position}" if position else "from the shard's beginning"
-        if isinstance(exc, RequestError) and exc.code == TRIMMED:
+        if isinstance(exc, RequestError) and exc.code in (TRIMMED, GONE):
+            what = "were trimmed" if exc.code == TRIMMED else "are gone with their shard"
             return ChangesLost(
-                f"stream of table {self.table!r}, shard {shard}: the records {where} were trimmed before they were "
+                f"stream of table {self.table!r}, shard {shard}: the records {where} {what} before they were "
                 f"applied (DynamoDB keeps them 24 hours): changes were lost and the target cannot catch up; take a "
                 f"new snapshot (run without --resume) ({operation}: {exc})")
         return TransferError(f"stream of table {self.table!r}, shard {shard} ({where}): {operation} failed: {exc}")

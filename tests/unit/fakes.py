@@ -152,6 +152,8 @@ class FakeStream(_ApiShape):
         self.parents: dict[str, str | None] = {}
         self.generation = 0
         self._sequence = 100
+        self.null_iterator_after_end = False  # GetShardIterator answers null past a closed shard's last record
+        self.gone: set[str] = set()  # shards answering ResourceNotFoundException
 
     def shard(self, shard: str, parent: str | None = None) -> None:
         self.records.setdefault(shard, [])
@@ -183,10 +185,16 @@ class FakeStream(_ApiShape):
         with self._lock:
             if operation == "GetShardIterator":
                 shard, kind = doc["ShardId"], doc["ShardIteratorType"]
+                if shard in self.gone:
+                    raise RequestError(f"GetShardIterator was refused: ResourceNotFoundException: shard {shard}",
+                                       code="ResourceNotFoundException", status=400)
                 position = self.trimmed.get(shard, 0)
                 if kind == "AFTER_SEQUENCE_NUMBER":
                     sequences = [r["dynamodb"]["SequenceNumber"] for r in self.records[shard]]
                     position = sequences.index(doc["SequenceNumber"]) + 1
+                if (self.null_iterator_after_end and shard in self.closed_shards
+                        and position >= len(self.records[shard])):
+                    return {"ShardIterator": None}
                 return {"ShardIterator": self._iterator(shard, position)}
             shard, position, generation = doc["ShardIterator"].split("|")
             position = int(position)

@@ -6,17 +6,14 @@ from __future__ import annotations
 import builtins
 import importlib
 import json
-import time
 
 import pytest
 
-from migrator.codec import dumps, loads
+from migrator.codec import loads
 from migrator.config import Credentials
 from migrator.dynamo.api import DynamoApi, RetryPolicy
 from migrator.dynamo.database import Database
 from migrator.streams import reader
-from migrator.streams.changes import newest_per_key
-from migrator.writers.batch_writer import BatchWriter
 from tests.unit.fakes import FakeResponse
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.0001, max_delay=0.001)
@@ -40,19 +37,6 @@ def test_streams_requests_name_the_streams_api_and_sign_for_dynamodb():
     assert api.call("GetShardIterator", {"ShardId": "s"})["ShardIterator"] == "it-1"
     assert seen["X-Amz-Target"] == "DynamoDBStreams_20120810.GetShardIterator"
     assert "/eu-west-1/dynamodb/aws4_request" in seen["Authorization"]
-
-
-def test_a_get_shard_iterator_answer_without_an_iterator_is_not_taken_for_one():
-    """GetShardIterator always returns ShardIterator: an answer without it is retried, then an error."""
-    api = DynamoApi("http://127.0.0.1:1", "us-east-1", None, retry=FAST)
-
-    class Pool:
-        def post(self, url, headers, body):
-            return FakeResponse(200, {})
-
-    api._pool = Pool()
-    with pytest.raises(Exception, match="no ShardIterator"):
-        api.call("GetShardIterator", {"ShardId": "s"})
 
 
 @pytest.mark.parametrize(("kind", "endpoint", "url"), [
@@ -138,45 +122,3 @@ def test_an_error_in_a_200_answer_is_not_an_empty_page(any_reader):
 
     with pytest.raises(AnswerError, match="ExpiredIteratorException"):
         any_reader.records_page(b'{"__type":"x#ExpiredIteratorException","message":"old"}')
-
-
-class NullApi:
-    """A target that acknowledges every batch without reading it: only the migrator's own work is measured."""
-
-    def call(self, operation, body, decode=None, *, table=None):
-        return {"UnprocessedItems": {}}
-
-
-def big_page(count: int = 1000) -> bytes:
-    records = []
-    for i in range(count):
-        keys = {"pk": {"S": f"user-{i * 7919 % 800:06d}"}, "sk": {"N": str(i % 7)}}
-        event = "REMOVE" if i % 10 == 0 else "MODIFY" if i % 3 == 0 else "INSERT"
-        image = None if event == "REMOVE" else {**keys, "name": {"S": "x" * 200}, "n": {"N": str(i)},
-                                                "tags": {"SS": ["a", "b"]}, "m": {"M": {"a": {"N": "1"}}}}
-        records.append(record(event, f"{10 ** 20 + i:021d}", image, keys=keys))
-    return dumps({"Records": records, "NextShardIterator": "arn:aws:dynamodb:us-east-1:1:table/t|1|" + "A" * 400})
-
-
-def test_a_change_costs_little_cpu_from_answer_to_request_body(capsys):
-    """Decoding a 1000-record page, collapsing it per key and building its BatchWriteItem bodies costs well under
-    the replay's 30 us per change (7-10 us measured)."""
-    data = big_page()
-
-    def once() -> None:
-        page = reader.records_page(data)
-        changes = newest_per_key(page.records, "shard-1", "src")
-        with BatchWriter(NullApi(), "dst", max_in_flight=1) as writer:
-            writer.put_raw_many(changes.puts)
-            writer.delete_raw_many(changes.deletes)
-
-    once()
-    best = float("inf")
-    for _ in range(5):
-        started = time.process_time()
-        for _ in range(10):
-            once()
-        best = min(best, (time.process_time() - started) / 10 / 1000)
-    with capsys.disabled():
-        print(f"\nstream replay: {best * 1e6:.1f} us CPU per change (decode, newest per key, request bodies)")
-    assert best < 30e-6

@@ -157,6 +157,27 @@ def test_trimmed_records_are_changes_lost():
     assert stored(target) == {}
 
 
+def test_a_closed_shard_whose_iterator_is_null_ends():
+    """GetShardIterator may answer a null iterator after a closed shard's last record (the Kinesis contract):
+    the shard is read to its end, not an error."""
+    stream, _target, settings = setup()
+    last = put(stream, "s1", "a", 1, "INSERT")
+    stream.close("s1")
+    stream.null_iterator_after_end = True
+    (progress,) = replay_round(settings, [ShardWork("s1", last)], task=0).shards
+    assert progress.ended and progress.records == 0 and progress.last is None
+
+
+def test_a_shard_gone_from_the_stream_is_changes_lost():
+    """ResourceNotFoundException for a shard still to be read: its records aged out with it."""
+    stream, _target, settings = setup()
+    first = put(stream, "s1", "a", 1, "INSERT")
+    stream.gone.add("s1")
+    with pytest.raises(ChangesLost, match=f"shard s1: the records after sequence number {first} are gone with "
+                                          "their shard .*changes were lost"):
+        replay_round(settings, [ShardWork("s1", first)], task=0)
+
+
 def test_records_trimmed_while_reading_are_changes_lost():
     """GetRecords answering TrimmedDataAccessException on a reused iterator is ChangesLost too."""
     stream, _target, settings = setup()
