@@ -115,8 +115,11 @@ def stream_figures(changes: int, steps: dict) -> list[dict]:
     # Where a shortfall comes from: the source server idle (the migrator not asking) or slower per change than in
     # its ceiling run (other programs on the same cores).
     source_cpu = run.get("server_cpu_s", {}).get("source") if run_ok else None
-    add("  the source server's CPU share during the replay (busy = kept busy by the migrator)",
+    add("  the source server's CPU share during the replay",
         _div(source_cpu, run.get("job_s")), "cores", digits=2)
+    busy = _div(_div(source_cpu, run.get("job_s")), read.get("server_cpu_share") if ok["read"] else None)
+    add("  that share / the ceiling run's (steadier than the ratio)",
+        busy, "x", digits=3)
     ceiling_cpu = _mul(read.get("server_cpu_share"), read.get("seconds")) if ok["read"] else None
     add("  the source server's CPU per change: ceiling run", _per_item(ceiling_cpu, 0, changes), "us/change",
         digits=0)
