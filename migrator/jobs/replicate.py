@@ -215,8 +215,10 @@ class Replication:
 
     def _on_stop(self, why: str) -> None:
         self._stop.set()
-        if why == SHUTDOWN:  # spark-submit is going down now: the checkpoint of the last finished round, at once
-            self._save("signal", why)
+        if why == SHUTDOWN and self.writer is not None:
+            # spark-submit is going down now: the checkpoint of the last finished round (the writer holds it; the
+            # main thread may be changing the state), at once
+            self.writer.save("signal", why)
         else:
             logger.warning("stream: %s received; stopping after the current round", why)
 
