@@ -215,12 +215,12 @@ class Replication:
 
     def _on_stop(self, why: str) -> None:
         self._stop.set()
-        if why == SHUTDOWN and self.writer is not None:
+        if why != SHUTDOWN:
+            logger.warning("stream: %s received; stopping after the current round", why)
+        elif self.writer is not None:
             # spark-submit is going down now: the checkpoint of the last finished round (the writer holds it; the
             # main thread may be changing the state), at once
             self.writer.save("signal", why)
-        else:
-            logger.warning("stream: %s received; stopping after the current round", why)
 
     def _save(self, reason: str, detail: str = "") -> None:
         if self.writer is None:
