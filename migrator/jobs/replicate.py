@@ -22,6 +22,7 @@ from migrator.config import DynamoTarget, MigratorConfig
 from migrator.errors import ChangesLost, Interrupted, SavepointError
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.savepoints.writer import SavepointWriter
+from migrator.streams.reader import AWS_GET_RECORDS_PER_SECOND  # custom endpoints are not paced
 from migrator.streams.setup import StreamControl
 from migrator.streams.shards import RETENTION_SECONDS, ShardProgress, ShardWork, StreamState
 from migrator.transfer import cpu_summary
@@ -29,7 +30,6 @@ from migrator.writers.table_sink import TableWrite
 
 logger = logging.getLogger(__name__)
 
-AWS_GET_RECORDS_PER_SECOND = 5.0  # GetRecords' limit per shard on AWS; custom endpoints are not paced
 IDLE_LOG_SECONDS = 30.0  # rounds that find nothing are summed up in one line this often
 
 

@@ -52,10 +52,6 @@ class ReplayResult:
     other_retries: int = 0
     unprocessed_resent: int = 0
 
-    @property
-    def records(self) -> int:
-        return sum(p.records for p in self.shards)
-
 
 def replay_round_task(settings: ReplaySettings, works: Sequence[ShardWork]) -> ReplayResult:
     """Runs on an executor: one Spark task of a round = one group of shards."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from migrator.errors import ChangesLost, ConfigError
@@ -179,9 +179,6 @@ class StreamState:
             states[str(shard_id)] = ShardState(parent=parent, after=None if after is None else str(after),
                                                ended=ended)
         return cls(arn, states, when.timestamp())
-
-    def copy(self) -> StreamState:
-        return StreamState(self.stream_arn, {k: replace(v) for k, v in self.shards.items()}, self.since)
 
 
 def _shown(value: Any) -> str:

@@ -95,18 +95,9 @@ def build(table: str, changes: int, seed: int = 12) -> Backlog:
 
 
 def create_table(url: str, table: str) -> str:
-    """A hash+range table with a NEW_IMAGE stream; returns the stream's ARN."""
-    request = {
-        "TableName": table,
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
-                                 {"AttributeName": "sk", "AttributeType": "N"}],
-        "BillingMode": "PAY_PER_REQUEST",
-        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-    }
-    with workload.api(url) as client:
-        client.call("CreateTable", request)
-        return client.call("DescribeTable", {"TableName": table})["Table"]["LatestStreamArn"]
+    """The workload's hash+range table with a NEW_IMAGE stream; returns the stream's ARN."""
+    spec = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    return workload.create_table(url, table, StreamSpecification=spec)["LatestStreamArn"]
 
 
 def write(url: str, backlog: Backlog, server_pid: int | None) -> dict:

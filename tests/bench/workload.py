@@ -84,22 +84,25 @@ def api(url: str, connections: int = 8, attempts: int = 12) -> DynamoApi:
     return DynamoApi(url, REGION, CREDENTIALS, max_connections=connections, retry=RetryPolicy(max_attempts=attempts))
 
 
-def create_table(url: str, table: str) -> None:
-    """A fresh hash+range table without indexes; waits (bounded) until it is ACTIVE."""
+def create_table(url: str, table: str, **extra) -> dict:
+    """A fresh hash+range table without indexes, with the CreateTable fields `extra` (a StreamSpecification);
+    waits (bounded) until it is ACTIVE and returns its description."""
     request = {
         "TableName": table,
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
                                  {"AttributeName": "sk", "AttributeType": "N"}],
         "BillingMode": "PAY_PER_REQUEST",
+        **extra,
     }
     deadline = time.monotonic() + TABLE_WAIT_S
     with api(url) as client:
         client.call("CreateTable", request)
-        while client.call("DescribeTable", {"TableName": table})["Table"]["TableStatus"] != "ACTIVE":
+        while (described := client.call("DescribeTable", {"TableName": table})["Table"])["TableStatus"] != "ACTIVE":
             if time.monotonic() > deadline:
                 raise RuntimeError(f"table {table!r} at {url} not ACTIVE after {TABLE_WAIT_S:.0f} s")
             time.sleep(0.05)
+    return described
 
 
 def delete_table(url: str, table: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import importlib
 import threading
 import zlib
 
@@ -219,3 +221,24 @@ class FakeStream(_ApiShape):
         if position < self.trimmed.get(shard, 0):
             raise RequestError("GetRecords was refused: TrimmedDataAccessException: the records are trimmed",
                                code="TrimmedDataAccessException", status=400)
+
+
+def both_decoders(module, param: str, monkeypatch):
+    """For a fixture with params ["msgspec", "json"]: yield `module` as imported, or reloaded as an environment
+    without msgspec has it (the stdlib json fallback), then reloaded back."""
+    if param == "msgspec":
+        yield module
+        return
+    real_import = builtins.__import__
+
+    def without_msgspec(name, *args, **kwargs):
+        if name == "msgspec":
+            raise ImportError("hidden by the test")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_msgspec)
+    fallback = importlib.reload(module)
+    assert fallback.msgspec is None
+    monkeypatch.undo()
+    yield fallback
+    importlib.reload(module)

@@ -1,12 +1,11 @@
-import builtins
 import gc
-import importlib
 import json
 
 import pytest
 
 from migrator import codec
 from migrator.demo.sample_items import edge_items
+from tests.unit.fakes import both_decoders
 
 
 def scan_answer(items, **extra) -> bytes:
@@ -18,22 +17,7 @@ def scan_answer(items, **extra) -> bytes:
 @pytest.fixture(params=["msgspec", "json"])
 def any_codec(request, monkeypatch):
     """The codec as imported, and the codec of an environment without msgspec (the stdlib json fallback)."""
-    if request.param == "msgspec":
-        yield codec
-        return
-    real_import = builtins.__import__
-
-    def without_msgspec(name, *args, **kwargs):
-        if name == "msgspec":
-            raise ImportError("hidden by the test")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", without_msgspec)
-    fallback = importlib.reload(codec)
-    assert fallback.msgspec is None
-    monkeypatch.undo()
-    yield fallback
-    importlib.reload(codec)
+    yield from both_decoders(codec, request.param, monkeypatch)
 
 
 def test_raw_items_decode_to_exactly_the_items_of_the_page(any_codec):

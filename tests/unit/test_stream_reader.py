@@ -3,8 +3,6 @@ or without msgspec), and the CPU a change costs from answer to BatchWriteItem bo
 
 from __future__ import annotations
 
-import builtins
-import importlib
 import json
 
 import pytest
@@ -14,7 +12,7 @@ from migrator.config import Credentials
 from migrator.dynamo.api import DynamoApi, RetryPolicy
 from migrator.dynamo.database import Database
 from migrator.streams import reader
-from tests.unit.fakes import FakeResponse
+from tests.unit.fakes import FakeResponse, both_decoders
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.0001, max_delay=0.001)
 KEYS = Credentials("AKIDEXAMPLE", "secret")
@@ -72,22 +70,7 @@ def record(event: str, sequence: str, image: dict | None = None, created=1700000
 @pytest.fixture(params=["msgspec", "json"])
 def any_reader(request, monkeypatch):
     """reader.py as imported, and as an environment without msgspec has it (the stdlib json fallback)."""
-    if request.param == "msgspec":
-        yield reader
-        return
-    real_import = builtins.__import__
-
-    def without_msgspec(name, *args, **kwargs):
-        if name == "msgspec":
-            raise ImportError("hidden by the test")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", without_msgspec)
-    fallback = importlib.reload(reader)
-    assert fallback.msgspec is None
-    monkeypatch.undo()
-    yield fallback
-    importlib.reload(reader)
+    yield from both_decoders(reader, request.param, monkeypatch)
 
 
 def test_records_are_cut_into_raw_keys_and_images(any_reader):
