@@ -133,7 +133,7 @@ def _spark_conf(key: str) -> str | None:
 def _start_spark(config, app: str):
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(f"{app}: {config.source.table} -> {config.target.table}")
+    builder = SparkSession.builder.appName(f"{app}: {config.source.label} -> {config.target.label}")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     logger.info("Spark UI: %s (application %s)", spark.sparkContext.uiWebUrl, spark.sparkContext.applicationId)
