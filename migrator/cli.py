@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         refuse_unbuilt(config)
         for warning in config.warnings:
             logger.warning("%s", warning)
+        if args.validate:
+            from migrator.jobs.validate import refuse_non_tables
+
+            refuse_non_tables(config)
         if args.resume:
             if args.validate:
                 raise ConfigError("arguments: --resume only applies to a migration; remove it or --validate")
