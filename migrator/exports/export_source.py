@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from migrator import schema
-from migrator.config import S3_EXPORT, S3ExportSource
+from migrator.config import S3_EXPORT, MigratorConfig, S3ExportSource
 from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited
 from migrator.errors import ConfigError
 from migrator.exports import data_file
@@ -115,9 +115,9 @@ class FilePlan(UnitPlan):
 class ExportRead:
     """The driver side: read and check the manifests, describe the target's table, plan the data files."""
 
-    def __init__(self, settings: S3ExportSource, skip_files: frozenset[str]) -> None:
+    def __init__(self, settings: S3ExportSource, config: MigratorConfig) -> None:
         self.settings = settings
-        self.skip_files = skip_files
+        self.skip_files = config.skip_files  # the data files an earlier run copied, by key
         self.bucket = export_bucket(settings)
         self.database = self.bucket.database
         self.summary: Summary | None = None

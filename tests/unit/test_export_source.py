@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from types import SimpleNamespace
 
 import pytest
 
@@ -25,6 +26,11 @@ DESCRIPTION = {"attributeDefinitions": [{"name": "pk", "type": "S"}, {"name": "s
 def items(start: int, count: int) -> list[dict]:
     return [{"pk": {"S": f"p{i % 7}"}, "sk": {"N": str(i)}, "v": {"S": "x" * (i % 13)}}
             for i in range(start, start + count)]
+
+
+def done(*keys: str) -> SimpleNamespace:
+    """The config's part an ExportRead reads: skipFiles."""
+    return SimpleNamespace(skip_files=frozenset(keys))
 
 
 def settings(server, bucket: str, manifest_key: str, description: dict = DESCRIPTION, **extra) -> S3ExportSource:
@@ -54,7 +60,7 @@ def read_all(source, units) -> list[dict]:
 
 def test_describe_reads_both_manifests_and_describes_the_table_to_create(moto_source, export, caplog):
     """The summary and the files are read and checked; the TableInfo is tableDescription in DynamoDB's form."""
-    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), frozenset())
+    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), done())
     with caplog.at_level(logging.INFO):
         info = read.describe()
     found = f"found DynamoDB S3 export s3://{export.bucket}/{export.manifest_key}: 100 items in 5 data files"
@@ -70,7 +76,7 @@ def test_describe_reads_both_manifests_and_describes_the_table_to_create(moto_so
 
 def test_every_item_of_every_file_is_read_as_exported(moto_source, export):
     """The executor side, pickled as Spark ships it, reads each file's items in the manifest's order."""
-    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), frozenset())
+    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), done())
     read.describe()
     plan = read.plan(2)
     source = pickle.loads(pickle.dumps(read.source(read.budget(plan.partitions))))
@@ -81,7 +87,7 @@ def test_every_item_of_every_file_is_read_as_exported(moto_source, export):
 def test_keys_relative_to_the_manifest_are_found_beside_it(moto_source, s3):
     """This migrator's own exports write `data/...` keys; they are read from the manifest's directory."""
     export = build_export(s3, new_bucket(s3), [items(0, 3), items(3, 4)], relative=True)
-    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), frozenset())
+    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), done())
     assert read.describe().item_count == 7
     assert [f.key for f in read.files] == [key for key, _ in export.files]
     assert read.files[0].file.key.startswith("data/")
@@ -101,7 +107,7 @@ def test_a_key_is_full_when_it_starts_with_the_manifests_directory(manifest, key
 def test_the_aws_sample_is_described_and_read(moto_source, s3):
     """The AWS sample, at the keys AWS wrote, reads as its three items."""
     bucket = new_bucket(s3)
-    read = ExportRead(settings(moto_source, bucket, put_sample(s3, bucket), SAMPLE_DESCRIPTION), frozenset())
+    read = ExportRead(settings(moto_source, bucket, put_sample(s3, bucket), SAMPLE_DESCRIPTION), done())
     assert read.describe().item_count == 3
     assert read_all(read.source(read.budget(1)), read.plan(8).units) == sample_items()
     assert read.plan(8).partitions == 1
@@ -109,7 +115,7 @@ def test_the_aws_sample_is_described_and_read(moto_source, s3):
 
 def test_files_are_dealt_into_at_most_the_parallelism_by_item_count(moto_source, export):
     """Five files into two tasks: the largest first, each to the lightest task; each task's files in order."""
-    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), frozenset())
+    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), done())
     read.describe()
     plan = read.plan(2)
     assert plan.partitions == 2 and plan.total == 5
@@ -136,7 +142,7 @@ def test_dealing_balances_many_files():
 def test_skip_files_leave_out_files_done_and_record_gives_their_keys(moto_source, export, caplog):
     """skipFiles by the manifest's keys; a savepoint records finished files the same way."""
     keys = [key for key, _ in export.files]
-    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), frozenset({keys[1], keys[3]}))
+    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), done(keys[1], keys[3]))
     read.describe()
     with caplog.at_level(logging.INFO):
         plan = read.plan(8)
@@ -152,7 +158,7 @@ def test_skip_files_leave_out_files_done_and_record_gives_their_keys(moto_source
 
 def test_a_skip_file_that_is_not_in_the_manifest_is_refused(moto_source, export):
     """A savepoint of another export does not silently copy nothing."""
-    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), frozenset({"other/data/x.json.gz"}))
+    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), done("other/data/x.json.gz"))
     read.describe()
     with pytest.raises(ConfigError, match=r"^skipFiles: 'other/data/x\.json\.gz' not a data file of the export "
                                           rf"s3://{export.bucket}/"):
@@ -160,7 +166,7 @@ def test_a_skip_file_that_is_not_in_the_manifest_is_refused(moto_source, export)
 
 
 def test_count_line_compares_the_items_read_with_the_manifest(moto_source, export):
-    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), frozenset())
+    read = ExportRead(settings(moto_source, export.bucket, export.manifest_key), done())
     read.describe()
     assert read.count_line(100, 0) == "100 items read from 5 data files (exact); the manifest says 100"
     assert read.count_line(60, 2).startswith("60 items read from the 3 data files of this run (exact); the 2 skipped")
@@ -175,7 +181,7 @@ def test_a_corrupted_data_file_fails_naming_it(moto_source, s3, export):
     body = bytearray(data_file(items(10, 10)))
     body[30] ^= 0xFF
     s3.put_object(Bucket=bucket, Key=key, Body=bytes(body))
-    read = ExportRead(settings(moto_source, bucket, broken.manifest_key), frozenset())
+    read = ExportRead(settings(moto_source, bucket, broken.manifest_key), done())
     read.describe()
     source = read.source(read.budget(1))
     with source.open(Unlimited()) as reader, pytest.raises(TransferError, match=rf"^s3://{bucket}/{key}: its MD5"):
@@ -184,7 +190,7 @@ def test_a_corrupted_data_file_fails_naming_it(moto_source, s3, export):
 
 def test_a_missing_manifest_is_named(moto_source, s3):
     bucket = new_bucket(s3)
-    read = ExportRead(settings(moto_source, bucket, "nowhere/manifest-summary.json"), frozenset())
+    read = ExportRead(settings(moto_source, bucket, "nowhere/manifest-summary.json"), done())
     with pytest.raises(TransferError, match=rf"^s3://{bucket}/nowhere/manifest-summary\.json: missing"):
         read.describe()
 
@@ -195,7 +201,7 @@ def test_an_incremental_export_is_refused_as_not_built(moto_source, s3):
                   Body=b'{"itemCount": 0, "manifestFilesS3Key": "e/manifest-files.json", '
                        b'"exportType": "INCREMENTAL_EXPORT"}')
     with pytest.raises(ConfigError, match="is an INCREMENTAL_EXPORT"):
-        ExportRead(settings(moto_source, bucket, "e/manifest-summary.json"), frozenset()).describe()
+        ExportRead(settings(moto_source, bucket, "e/manifest-summary.json"), done()).describe()
 
 
 @pytest.mark.parametrize(("description", "message"), [
