@@ -28,6 +28,7 @@ inflated size while it is applied.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 from migrator.codec import dumps, loads
@@ -58,6 +59,16 @@ class NewestPerKey:
     def add(self, lines: bytes) -> None:
         """Keep each key's newest change among `lines` (whole lines); TransferError naming the line that is not a
         change with a key and a timestamp."""
+        collecting = gc.isenabled()
+        gc.disable()  # a chunk's thousands of kept tuples hold no cycle: collections that walk them are wasted
+        try:
+            self._keep(lines)
+        finally:
+            if collecting:
+                gc.enable()
+        self.lines += lines.count(b"\n") + (not lines.endswith(b"\n"))
+
+    def _keep(self, lines: bytes) -> None:
         newest = self._newest
         try:
             changes = _changes(lines, self.where, self.lines)
@@ -69,12 +80,6 @@ class NewestPerKey:
         except (ValueError, TypeError):  # msgspec's errors are ValueErrors; a Keys of another shape a TypeError
             _refuse(lines, self.lines, self.where)
         self.changes += len(changes)
-        self.lines += lines.count(b"\n") + (not lines.endswith(b"\n"))
-
-    @property
-    def keys(self) -> int:
-        """Keys changed: the changes that are applied."""
-        return len(self._newest)
 
     def pages(self, page_items: int) -> Iterator[Changes]:
         """The kept changes, at most `page_items` (puts and deletes together) a page."""
