@@ -14,7 +14,8 @@ Order: the assumption. AWS writes each partition's key range to data files of it
 an export is in one data file. This reader relies on that: a file's changes collapse to the newest per key (the
 highest WriteTimestampMicros; on a tie the later line wins, as lines are written in order), and the files are then
 applied in any order, in parallel. A key changed in two data files of one export would end as whichever file was
-applied last. Collapsing also suits BatchWriteItem, which refuses a batch that names a key twice.
+applied last. Collapsing also suits BatchWriteItem, which refuses a batch that names a key twice, and makes a file
+applied again (a resumed run redoes the files its savepoint does not list) leave the same state.
 
 Keys are compared by value (`streams.changes.key_identity`: attribute order and number spelling do not matter).
 A NewImage is not looked into, as a full export's Item is not: the target refuses one that is not an item. NewImage
@@ -74,6 +75,8 @@ class NewestPerKey:
             changes = _changes(lines, self.where, self.lines)
             for change in changes:
                 identity = key_identity(change[1])
+                if not identity:
+                    raise ValueError("Keys is {}")  # _change_of names it
                 held = newest.get(identity)
                 if held is None or change[0] >= held[0]:  # a tie: the later line wins
                     newest[identity] = change
@@ -101,7 +104,7 @@ def _micros(text: str) -> int:
     return int(text)
 
 
-def change_of(line: bytes, where: str, number: int) -> Change | None:
+def _change_of(line: bytes, where: str, number: int) -> Change | None:
     """Line `number` decoded with every check and its fault named (TransferError); None for a blank line. The path
     without msgspec, and the one that finds the bad line of a chunk msgspec refused."""
     if not line.strip():
@@ -138,9 +141,9 @@ def change_of(line: bytes, where: str, number: int) -> Change | None:
 def _refuse(lines: bytes, before: int, where: str):
     """Raise the TransferError naming the first bad line of `lines`, whose first line is line `before` + 1."""
     for number, line in enumerate(lines.split(b"\n"), before + 1):
-        change_of(line, where, number)
+        _change_of(line, where, number)
     raise TransferError(f"{where}: lines {before + 1} to {number} are not read as an incremental export's lines "
-                        f"{SHAPE}, though each decodes alone")  # not expected: change_of is the stricter
+                        f"{SHAPE}, though each decodes alone")  # not expected: _change_of is the stricter
 
 
 if msgspec is not None:
@@ -164,7 +167,7 @@ if msgspec is not None:
         for line in _decode_lines(lines):  # _micros inlined: a call a line costs a tenth of the decoding
             text, image = line.Metadata.WriteTimestampMicros.N, line.NewImage
             if not (text.isascii() and text.isdigit()):
-                raise ValueError(text)  # change_of names it
+                raise ValueError(text)  # _change_of names it
             if len(image) < 5 and (not image or bytes(image) == b"null"):
                 image = None
             changes.append((int(text), line.Keys, image))
@@ -173,5 +176,5 @@ if msgspec is not None:
 else:
 
     def _changes(lines: bytes, where: str, before: int) -> list[Change]:
-        changes = (change_of(line, where, number) for number, line in enumerate(lines.split(b"\n"), before + 1))
+        changes = (_change_of(line, where, number) for number, line in enumerate(lines.split(b"\n"), before + 1))
         return [change for change in changes if change is not None]

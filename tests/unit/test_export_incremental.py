@@ -135,6 +135,7 @@ def test_an_empty_incremental_file_has_no_pages(reader):
     (b'{"Metadata":{"WriteTimestampMicros":{"N":"1"}},"NewImage":{"pk":{"S":"x"}}}', "line 3: Keys is missing"),
     (line(1, {"pk": {"S": "x", "N": "1"}}), r"line 3: Keys is .*, not a key in DynamoDB JSON"),
     (line(1, {"pk": {"N": 1}}), r"line 3: Keys is .*, not a key in DynamoDB JSON"),
+    (line(1, {}), r"line 3: Keys is \{\}, not the changed item's key attributes"),
     (b'{"Item":{"pk":{"S":"x"}}}', r"line 3: Metadata\.WriteTimestampMicros is missing"),
     (b"[1, 2]", "line 3: a JSON list, not an incremental export's line"),
     (b'{"Metadata":', "line 3: not JSON"),
