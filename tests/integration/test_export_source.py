@@ -73,7 +73,7 @@ def test_an_export_of_several_files_one_empty_migrates_exactly_and_the_counts_ad
                                                                                       tmp_path):
     """Seven data files (one empty) into three tasks: every item arrives, the task lines add up to the manifest's
     count, the target is created from tableDescription."""
-    files = demo_files([400, 0, 250, 600, 120, 330, 300])
+    files = demo_files([300, 0, 150, 350, 80, 170, 150])
     export = build_export(s3, new_bucket(s3), files)
     table = fresh_table_name("export-copy")
     config = export_config(tmp_path / "export.yaml", moto_source, export.bucket, export.manifest_key,
