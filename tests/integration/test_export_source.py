@@ -132,7 +132,7 @@ def test_a_killed_import_resumes_from_its_savepoint_and_copies_only_the_files_le
                                                                                    tmp_path):
     """kill -9 once a savepoint records some finished files; the resumed run skips them and the target ends
     equal to the export."""
-    files = demo_files([60] * 24)
+    files = demo_files([50] * 16)
     export = build_export(s3, new_bucket(s3), files)
     keys = [f.removeprefix(export.manifest_key.rsplit("/", 1)[0] + "/") for f, _ in export.files]
     table = fresh_table_name("export-resume")
@@ -161,6 +161,7 @@ def test_a_killed_import_resumes_from_its_savepoint_and_copies_only_the_files_le
     assert_target_holds(moto_target, table, export.items)
     copied = sorted(f for positions, _ in file_counts(resumed.stdout).values() for f in positions)
     assert len(copied) == len(files) - len(done), describe(resumed.stdout)
+    assert f"resuming from savepoint {newest}: {len(done)} data files of the export done" in resumed.stdout
     assert f"skipping {len(done)} of {len(files)} data files already done (skipFiles)" in resumed.stdout
     final = savepoint_files(savepoints)[-1]
     assert reason(final) == "final" and len(skip_files(final)) == len(files)
