@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         refuse_unbuilt(config)
         for warning in config.warnings:
             logger.warning("%s", warning)
+        if args.validate:
+            from migrator.jobs.validate import refuse_non_tables
+
+            refuse_non_tables(config)
         if args.resume:
             if args.validate:
                 raise ConfigError("arguments: --resume only applies to a migration; remove it or --validate")
@@ -133,7 +137,7 @@ def _spark_conf(key: str) -> str | None:
 def _start_spark(config, app: str):
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(f"{app}: {config.source.table} -> {config.target.table}")
+    builder = SparkSession.builder.appName(f"{app}: {config.source.label} -> {config.target.label}")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     logger.info("Spark UI: %s (application %s)", spark.sparkContext.uiWebUrl, spark.sparkContext.applicationId)

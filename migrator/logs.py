@@ -11,7 +11,7 @@ _configured = False
 
 # The documented per-task summary line, e.g. "migrator task 3: segments [3, 11] transferred 12345 items in 2.0 s".
 # Adding up its item counts over a job's logs gives the number of items the job copied.
-TASK_SUMMARY = re.compile(r"migrator task (\d+): segments \[([\d, ]*)\] transferred (\d+) items")
+TASK_SUMMARY = re.compile(r"migrator task (\d+): (?:segments|files) \[([\d, ]*)\] transferred (\d+) items")
 # The validator's per-task summary line, e.g.
 # "validator task 3: source segments [3, 11] checked 12345 items in 2.0 s: 0 missing, 1 differing".
 VALIDATOR_SUMMARY = re.compile(

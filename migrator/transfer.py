@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from migrator.dynamo.throttle import shared_limiter
 from migrator.errors import ItemRejected, MigratorError, TransferError
 from migrator.progress import ProgressAddress
-from migrator.readers.source import Source, Unit, UnitId, unit_list
+from migrator.readers.source import Changes, Source, Unit, UnitId, unit_list
 from migrator.transform import IDENTITY, Transform
 from migrator.writers.sink import Refusal, Sink
 
@@ -49,7 +49,7 @@ class TaskResult:
 
     task: int
     segments: tuple[UnitId, ...]  # the ids of the units copied (a table scan's: segment numbers)
-    scanned: int
+    scanned: int  # items read (a Changes page: its puts and deletes)
     written: int
     seconds: float
     cpu_seconds: float  # of the Python worker process while it ran this task (its threads included)
@@ -58,6 +58,7 @@ class TaskResult:
     throttled_retries: int = 0  # requests retried after throttling, on either side
     other_retries: int = 0  # requests retried after other transient failures
     unprocessed_resent: int = 0  # items the target left in UnprocessedItems and the writer sent again
+    deleted: int = 0  # deletes acknowledged (Changes pages); scanned = written + deleted + rejected
 
 
 def transfer(settings: TransferSettings, units: Iterable[Unit], task: int,
@@ -126,10 +127,16 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
             rejects.unit = unit
         count = 0
         try:
+            writer.start_unit(unit)
             with contextlib.closing(reader.pages(unit)) as pages:  # closing stops the reader if the writer fails
                 for page in pages:
-                    count += len(page)
-                    writer.put_raw(apply(page))
+                    if isinstance(page, Changes):
+                        count += len(page.puts) + len(page.deletes)
+                        writer.put_raw(apply(page.puts))
+                        writer.delete_raw(page.deletes)
+                    else:
+                        count += len(page)
+                        writer.put_raw(apply(page))
             writer.flush()
         except ItemRejected as exc:
             raise TransferError(f"{_where(unit, settings)}: {exc}; fix the item, or set target.deadLetterPath to "
@@ -145,17 +152,18 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
         )
         if on_unit_done is not None and not rejected:
             on_unit_done(unit.id, count)
-    if writer.written + writer.rejected != scanned:  # the writer raises before this can happen; a last guard
+    if writer.written + writer.deleted + writer.rejected != scanned:  # the writer raises before; a last guard
         raise TransferError(
-            f"task {task}, {unit_list(source.unit_kind, done)} of {source.description}: scanned {scanned} items "
-            f"but the target acknowledged {writer.written} and refused {writer.rejected}"
+            f"task {task}, {unit_list(source.unit_kind, done)} of {source.description}: read {scanned} items "
+            f"but the target acknowledged {writer.written} puts and {writer.deleted} deletes and refused "
+            f"{writer.rejected}"
         )
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
     logger.info("migrator task %d: %s transferred %d items in %.1f s (%s)%s", task,
-                unit_list(source.unit_kind, done), writer.written, seconds, cpu_summary(cpu, scanned),
+                unit_list(source.unit_kind, done), writer.written + writer.deleted, seconds, cpu_summary(cpu, scanned),
                 f"; {writer.rejected} refused by the target" if writer.rejected else "")
     return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds,
-                      cpu_seconds=cpu, rejected=writer.rejected,
+                      cpu_seconds=cpu, rejected=writer.rejected, deleted=writer.deleted,
                       rejected_items=tuple(rejects.items) if rejects is not None else ())
 
 

@@ -169,6 +169,7 @@ KEYS: tuple[Key, ...] = (
         unbuilt="renaming attributes is not built yet; remove the renames"),
     Key("savepoints", ("",), attribute="savepoints", inner=("savepoints",)),
     Key("skipSegments", ("",), attribute="skip_segments"),
+    Key("skipFiles", ("",), attribute="skip_files"),  # an export's data files done (savepoints write it)
     Key("streamCheckpoint", ("",), attribute="stream_checkpoint"),  # written by savepoints (streams/shards.py)
     Key("validation", ("",), attribute="validation", inner=("validation",)),
     Key("skipTokenRanges", (), no_effect={

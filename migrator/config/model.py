@@ -75,6 +75,11 @@ class DynamoTable:
     remove_consumed_capacity: bool = False  # type alternator: true unless written (config.parse)
     alternator: AlternatorSettings | None = None
 
+    @property
+    def label(self) -> str:
+        """What names this side in messages and the Spark UI: the table."""
+        return self.table
+
 
 @dataclass(frozen=True)
 class DynamoSource(DynamoTable):
@@ -98,6 +103,10 @@ class S3ExportSource:
     endpoint: Endpoint | None = None
     credentials: Credentials | None = None
     use_path_style_access: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"s3://{self.bucket}/{self.manifest_key}"
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,10 @@ class S3ExportTarget:
 
     type: ClassVar[str] = S3_EXPORT
     path: str
+
+    @property
+    def label(self) -> str:
+        return self.path
 
 
 SourceSettings = DynamoSource | S3ExportSource
@@ -166,6 +179,7 @@ class MigratorConfig:
     renames: tuple[Rename, ...] = ()
     savepoints: Savepoints | None = None
     skip_segments: frozenset[int] = frozenset()
+    skip_files: frozenset[str] = frozenset()  # an export source's data files done, by key
     stream_checkpoint: dict | None = None  # a savepoint's streamCheckpoint (streams/shards.py reads it)
     validation: Validation | None = None
     raw: dict = field(default=None, repr=False, compare=False)  # the YAML as loaded

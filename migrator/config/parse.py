@@ -21,7 +21,9 @@ from migrator.config.model import (
     MigratorConfig, Rename, S3ExportSource, S3ExportTarget, Savepoints, SourceSettings, TargetSettings, Validation,
 )
 from migrator.config.secrets import NOT_STORED
-from migrator.config.values import as_choice, as_int, as_list, as_mapping, check_keys, fail, join, require, show
+from migrator.config.values import (
+    as_choice, as_int, as_list, as_mapping, as_str, check_keys, fail, join, require, show,
+)
 
 
 def build_config(raw: Mapping) -> MigratorConfig:
@@ -38,6 +40,7 @@ def build_config(raw: Mapping) -> MigratorConfig:
         renames=_renames(raw.get("renames")),
         savepoints=_savepoints(raw.get("savepoints"), warnings),
         skip_segments=_skip_segments(raw.get("skipSegments"), getattr(source, "scan_segments", None)),
+        skip_files=_skip_files(raw.get("skipFiles"), source),
         stream_checkpoint=_stream_checkpoint(raw.get("streamCheckpoint"), target),
         validation=_validation(raw.get("validation"), warnings),
         raw=copy.deepcopy(dict(raw)),
@@ -269,6 +272,18 @@ def _skip_segments(raw: Any, scan_segments: int | None) -> frozenset[int]:
                    "got none, and a count derived from the table size can change between runs; set "
                    "source.scanSegments to the count of the run that recorded them (a savepoint records it)")
     return frozenset(segments)
+
+
+def _skip_files(raw: Any, source: SourceSettings) -> frozenset[str]:
+    """The data files of an export an earlier run copied, by key (exports/export_source.py checks them against
+    the manifest)."""
+    if raw is None:
+        return frozenset()
+    if source.type != S3_EXPORT:
+        raise fail("skipFiles", f"lists data files of a {S3_EXPORT} source, and the source is type {source.type}; "
+                   "remove skipFiles (a table's progress is skipSegments)")
+    keys = [as_str(item, f"skipFiles[{index}]") for index, item in enumerate(as_list(raw, "skipFiles"))]
+    return frozenset(keys)
 
 
 def _stream_checkpoint(raw: Any, target: TargetSettings) -> dict | None:

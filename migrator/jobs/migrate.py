@@ -37,13 +37,14 @@ PAIRS = {(source, target): (TableScan, TableWrite) for source in (DYNAMODB, ALTE
 
 
 def choose(config: MigratorConfig) -> tuple[TableScan, TableWrite]:
-    """The source and the sink of this migration, by (source.type, target.type): the one place that picks them."""
+    """The driver sides of this migration's source and sink, by (source.type, target.type): the one place that
+    picks them. A source is built from (its settings, the config: its progress keys), a sink from its settings."""
     pair = (config.source.type, config.target.type)
     if pair not in PAIRS:
         raise ConfigError(f"source.type {pair[0]} -> target.type {pair[1]}: not supported yet; use type: dynamodb or "
                           "alternator on both sides")
     source, sink = PAIRS[pair]
-    return source(config.source, config.skip_segments), sink(config.target)
+    return source(config.source, config), sink(config.target)
 
 
 def run(spark, config: MigratorConfig) -> int:
@@ -55,25 +56,27 @@ def run(spark, config: MigratorConfig) -> int:
     source.announce()
     sink.announce()
     source_info = source.describe()
-    dead_letters = dead_letter.check_directory(dst.dead_letter_path) if dst.dead_letter_path else None
-    created = sink.prepare(source_info)
+    dead_letter_path = getattr(dst, "dead_letter_path", None)  # a table target's key
+    dead_letters = dead_letter.check_directory(dead_letter_path) if dead_letter_path else None
     streaming = isinstance(dst, DynamoTarget) and dst.stream_changes
+    sc = spark.sparkContext
+    plan = source.plan(sc.defaultParallelism)
+    created = sink.prepare(source_info, resuming=bool(plan.done))
     stream = None
     if streaming:  # before the snapshot: no change made during it may be missed
         control = StreamControl(source.database, src.table)
         stream = (control, prepare_stream(control, config.stream_checkpoint,
                                           snapshot=not dst.skip_initial_snapshot_transfer))
 
-    sc = spark.sparkContext
-    plan = source.plan(sc.defaultParallelism)
     writer = None
     if config.savepoints is not None:
         writer = SavepointWriter(open_store(config.savepoints.path), config.raw, plan.total, plan.done,
-                                 stream=stream[1].to_doc() if stream else None)
+                                 stream=stream[1].to_doc() if stream else None, record=plan.record, kind=plan.kind)
     if streaming and dst.skip_initial_snapshot_transfer:
         logger.info("migrator: no snapshot (target.skipInitialSnapshotTransfer); the stream's changes only")
         status = 0
     elif not plan.units:
+        sink.finish(plan)
         logger.info("migrator verdict: OK - nothing to copy, all %d %ss are done", plan.total, plan.kind)
         status = 0
     else:
@@ -87,7 +90,7 @@ def run(spark, config: MigratorConfig) -> int:
 def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, source_info, plan: UnitPlan,
               writer: SavepointWriter | None, created: bool, dead_letters, *, final: bool) -> int:
     """The parallel copy of the plan's units and its verdict; `final` writes the last savepoint after it."""
-    src, dst = config.source, config.target
+    dst = config.target
     concurrent = min(plan.partitions, sc.defaultParallelism)
     read, write = source.budget(concurrent), sink.budget(concurrent)
     settings = TransferSettings(source=source.source(read), sink=sink.sink(write),
@@ -103,17 +106,26 @@ def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, s
         rejected_file = dead_letter.write(dead_letters, dst.table, (i for r in results for i in r.rejected_items))
     seconds = time.monotonic() - started
     count_check = None
-    if dst.verify_count:
+    if getattr(dst, "verify_count", False):
         # exact only for a table this run created and filled whole: an existing one may hold other items
         count_check = CountCheck(sink.database, dst.table, plan.total, plan.partitions,
                                  exact=created and not plan.skipped)
-    status = report(results, source_info, src.table, dst.table, seconds, skipped=plan.skipped,
-                    rejected_file=rejected_file, verify=partial(count_check.shortfall, sc) if count_check else None)
+    status = report(results, source.count_line(sum(r.scanned for r in results), plan.skipped), source.label,
+                    sink.label, seconds, kind=plan.kind, rejected_file=rejected_file,
+                    verify=partial(count_check.shortfall, sc) if count_check else None)
     if writer is not None:
         for result in results:
-            if result.written == result.scanned:
+            if result.written + result.deleted == result.scanned:
                 for unit in result.segments:
                     writer.unit_done(unit)  # also those whose report did not reach the driver
+    if status == 0:
+        try:
+            sink.finish(plan)
+        except BaseException:
+            if writer is not None:
+                writer.save("failure", f"{sink.title} could not be finished")
+            raise
+    if writer is not None:
         # after the verdict; SavepointError makes the exit status 1. Before a replay, an interval one: the
         # replay's own savepoints go on, and its last says why it ended.
         writer.save("final" if final or status else "interval")
@@ -174,7 +186,7 @@ def _resume_hint(writer: SavepointWriter | None) -> str:
     done = len(writer.done)
     local = isinstance(writer.last_path, Path)  # spark-submit's config must be a local file
     alone = f", or ./submit.sh {writer.last_path}" if local and not secret_paths(writer.raw) else ""
-    return (f"savepoint {writer.last_path} holds {done} of {writer.total_units} segments done; resume with "
+    return (f"savepoint {writer.last_path} holds {done} of {writer.total_units} {writer.kind}s done; resume with "
             f"./submit.sh YOUR_CONFIG --resume {writer.store.location}{alone}")
 
 
@@ -197,22 +209,25 @@ def _transfer_partition(settings: TransferSettings, partition):
         running.close()
 
 
-def report(results: list[TaskResult], source_info, source_table: str, target_table: str, seconds: float, *,
-           skipped: int = 0, rejected_file: Path | None = None, verify: Callable[[int], str | None] | None = None
-           ) -> int:
-    """Log the per-task counts, their sum, the source's count and the verdict; return the exit status.
+def report(results: list[TaskResult], source_count: str, source_label: str, target_label: str, seconds: float, *,
+           kind: str = "segment", rejected_file: Path | None = None,
+           verify: Callable[[int], str | None] | None = None) -> int:
+    """Log the per-task counts, their sum, the source's count (`source_count`: the source's count_line) and the
+    verdict; return the exit status. `kind` names the units (segment, file).
 
     `verify(written)` (target.verifyCount) counts the target before the verdict: a reason for FAILED, or None."""
     for r in sorted(results, key=lambda r: r.task):
-        logger.info("task %d: %d segments, %d items in %.1f s%s", r.task, len(r.segments), r.written, r.seconds,
-                    f", {r.rejected} refused by the target" if r.rejected else "")
+        logger.info("task %d: %d %ss, %d items in %.1f s%s", r.task, len(r.segments), kind, r.written + r.deleted,
+                    r.seconds, f", {r.rejected} refused by the target" if r.rejected else "")
     scanned = sum(r.scanned for r in results)
-    written = sum(r.written for r in results)
+    deleted = sum(r.deleted for r in results)
+    puts = sum(r.written for r in results)
+    written = puts + deleted
     rejected = sum(r.rejected for r in results)
     rate = written / seconds if seconds > 0 else 0.0
     logger.info(
         "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' %s)",
-        len(results), written, source_table, target_table, seconds, rate,
+        len(results), written, source_label, target_label, seconds, rate,
         cpu_summary(sum(r.cpu_seconds for r in results), written),
     )
     retried = [sum(r.throttled_retries for r in results), sum(r.other_retries for r in results),
@@ -220,15 +235,9 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
     if any(retried):
         logger.info("migrator total: %d throttled requests retried, %d other retries, %d unprocessed items re-sent",
                     *retried)
-    if skipped:
-        logger.info("migrator source count: %d items scanned in the segments of this run (exact); the %d skipped "
-                    "segments were copied by an earlier run", scanned, skipped)
-    else:
-        logger.info(
-            "migrator source count: %d items scanned (exact); DescribeTable ItemCount %d "
-            "(approximate: AWS refreshes it about every six hours; some local servers always say 0)",
-            scanned, source_info.item_count,
-        )
+    logger.info("migrator source count: %s", source_count)
+    if deleted:
+        logger.info("migrator total: %d of the %d changes were deletes", deleted, written)
     if written + rejected != scanned:
         logger.error("migrator verdict: FAILED - %d items scanned but %d written", scanned, written)
         return 1
@@ -236,7 +245,7 @@ def report(results: list[TaskResult], source_info, source_table: str, target_tab
         logger.error("migrator verdict: FAILED - %d items rejected by the target, written to %s; the other %d of %d "
                      "scanned items were written", rejected, rejected_file, written, scanned)
         return 1
-    failure = verify(written) if verify is not None else None
+    failure = verify(puts) if verify is not None else None  # the target holds at least the items put
     if failure is not None:
         logger.error("migrator verdict: FAILED - %s", failure)
         return 1

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from migrator import logs, schema
 from migrator.dynamo.database import database_for
-from migrator.config import MigratorConfig, Validation
+from migrator.config import DynamoTable, MigratorConfig, Validation
 from migrator.errors import ConfigError, SchemaError
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.validation.sampling import SampleLimit, SamplePlan, plan_sample
@@ -32,6 +32,17 @@ NOT_FOR_DYNAMODB = ("compareTimestamps", "ttlToleranceMillis", "writetimeToleran
                     "repairWritetimeStrategy", "hashColumns", "numericTypePolicy")
 
 
+def refuse_non_tables(config: MigratorConfig) -> None:
+    """The validator compares two tables: an S3 export on either side is a ConfigError (checked before Spark
+    starts)."""
+    for side in ("source", "target"):
+        settings = getattr(config, side)
+        if not isinstance(settings, DynamoTable):
+            raise ConfigError(f"{side}.type: --validate compares two tables, got {settings.type} {settings.label!r}; "
+                              f"validate the table the export came from or went to, with {side}.type: dynamodb or "
+                              "alternator")
+
+
 def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report_path: str | None = None) -> int:
     """Compare the source table with the target; 0 when they hold the same items, 1 when anything differs."""
     options = config.validation or Validation()
@@ -39,6 +50,7 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
     path = _report_path(report_path, options.report_path)
     _log_unused_keys(config)
     src, dst = config.source, config.target
+    refuse_non_tables(config)
     source = database_for("source", src)
     target = database_for("target", dst)
     logger.info("source: %s table %r at %s (region %s)", src.type, src.table, source.name, source.region)

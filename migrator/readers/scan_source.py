@@ -14,13 +14,13 @@ from functools import partial
 from typing import ClassVar
 
 from migrator import schema
-from migrator.config import DynamoSource
+from migrator.config import DynamoSource, MigratorConfig
 from migrator.dynamo.api import RetryPolicy
 from migrator.dynamo.database import Database, database_for, log_database
 from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited, job_budget, scan_limit
 from migrator.errors import SchemaError
 from migrator.readers.scan import prefetch, scan_pages
-from migrator.readers.segments import plan_segments, segment_ranges
+from migrator.readers.segments import plan_segments, segment_ranges, segments_record
 from migrator.readers.source import UnitPlan
 
 logger = logging.getLogger("migrator.jobs.migrate")  # these lines were the job's and keep its logger name
@@ -100,15 +100,19 @@ class _Scanner:
 class TableScan:
     """The driver side: describe the source table, plan its segments, set the read budget."""
 
-    def __init__(self, settings: DynamoSource, skip_segments: frozenset[int]) -> None:
+    def __init__(self, settings: DynamoSource, config: MigratorConfig) -> None:
         self.settings = settings
-        self.skip_segments = skip_segments
+        self.skip_segments = config.skip_segments
         self.database = database_for("source", settings)
         self.info: schema.TableInfo | None = None
 
     @property
     def title(self) -> str:
         return f"{self.settings.type} table {self.settings.table!r}"
+
+    @property
+    def label(self) -> str:
+        return self.settings.table
 
     def announce(self) -> None:
         log_database("source", self.settings, self.database)
@@ -138,7 +142,15 @@ class TableScan:
         return UnitPlan(kind=ScanSegment.kind, total=plan.total,
                         units=tuple(ScanSegment(s, plan.total) for s in plan.segments),
                         done=frozenset(self.skip_segments), partitions=plan.partitions,
-                        unit_id=partial(segment_id, total=plan.total))
+                        unit_id=partial(segment_id, total=plan.total), record=partial(segments_record, plan.total))
+
+    def count_line(self, scanned: int, skipped: int) -> str:
+        """What the total lines say of the source's count: the items scanned, and DescribeTable's figure."""
+        if skipped:
+            return (f"{scanned} items scanned in the segments of this run (exact); the {skipped} skipped segments "
+                    "were copied by an earlier run")
+        return (f"{scanned} items scanned (exact); DescribeTable ItemCount {self.info.item_count} (approximate: AWS "
+                "refreshes it about every six hours; some local servers always say 0)")
 
     def budget(self, concurrent: int) -> Budget:
         src = self.settings

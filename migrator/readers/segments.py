@@ -69,3 +69,9 @@ def segment_ranges(segments) -> str:
             parts.append(str(start) if start == previous else f"{start}-{previous}")
         start = previous = segment
     return "[" + ", ".join(parts) + "]"
+
+
+def segments_record(total: int, done: frozenset[int]) -> dict:
+    """What a savepoint keeps of a scan's progress: the segment count (`source.scanSegments`, so that a resumed run
+    splits the table the same way) and the segments done (`skipSegments`, scylla-migrator's key)."""
+    return {"source": {"scanSegments": total}, "skipSegments": sorted(done)}

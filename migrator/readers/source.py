@@ -11,16 +11,17 @@ Unit ids. A unit's `id` is what savepoints and the task -> driver progress chann
 across runs of the same migration and prints as one token without whitespace, so that the line protocol
 `TOKEN UNIT ITEMS` carries it as it is (progress/). The unit type decides its form: a scan segment's id is its
 segment number, an int, so that progress lines and `skipSegments` are the numbers they always were; an export
-data file's id would be its object key and a shard's its ShardId, both strings without spaces. A run has one
+data file's id is its position in the export's manifest (an int too: object keys may hold spaces). A run has one
 source, so its plan (`UnitPlan.unit_id`) turns a progress line's text back into an id and refuses the text that
-names no unit of the run.
+names no unit of the run, and `UnitPlan.record` turns the ids done into what a savepoint keeps: segment numbers as
+`skipSegments`, data files by their keys as `skipFiles`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from migrator.dynamo.throttle import RateLimiter, Unlimited
 
@@ -39,11 +40,20 @@ class Unit(Protocol):
     def label(self) -> str: ...
 
 
+class Changes(NamedTuple):
+    """A page of changes rather than items (an incremental export): raw items to put and raw keys to delete, one
+    change per key. A plain page (a list) holds items to put only."""
+
+    puts: list
+    deletes: list
+
+
 class SourceReader(Protocol):
     """A source opened inside a task (a context manager that closes its client)."""
 
-    def pages(self, unit: Unit) -> Generator[list, None, None]:
-        """The unit's items, page by page, as raw JSON fragments; closing the generator stops the reading."""
+    def pages(self, unit: Unit) -> Generator[list | Changes, None, None]:
+        """The unit's items, page by page, as raw JSON fragments (or Changes); closing the generator stops the
+        reading."""
         ...
 
     @property
@@ -76,9 +86,10 @@ class UnitPlan:
     kind: str  # Unit.kind
     total: int  # units of the whole source, including those done by an earlier run
     units: tuple[Unit, ...]  # those this run copies
-    done: frozenset[UnitId]  # those an earlier run finished (skipSegments)
+    done: frozenset[UnitId]  # those an earlier run finished (skipSegments, skipFiles)
     partitions: int
     unit_id: Callable[[str], UnitId]  # a progress line's UNIT text -> id; ValueError: malformed, LookupError: none
+    record: Callable[[frozenset], dict]  # done ids -> the keys a savepoint records them with (savepoints/writer.py)
 
     @property
     def skipped(self) -> int:

@@ -9,8 +9,8 @@ every value under a secret-looking key (the whole `credentials` block) becomes `
 
 Progress is kept per unit of work (readers/source.py): the writer records the ids of the units done, as the tasks
 report them over the progress channel (progress/). A table scan's unit ids are its segment numbers, so the
-document writes them as scylla-migrator's `skipSegments` and a resume reads old and new savepoints alike; a
-source whose units are not segments (export data files) will add its own progress key here. A live migration adds
+document writes them as scylla-migrator's `skipSegments` and a resume reads old and new savepoints alike; an
+export's data files are written as `skipFiles`, by key (the run's `UnitPlan.record` says which). A live migration adds
 `streamCheckpoint`, the replay's position per shard (streams/shards.py), recorded before the snapshot starts and
 advanced after each round.
 """
@@ -21,7 +21,8 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -29,29 +30,32 @@ import yaml
 from migrator import __version__
 from migrator.config.secrets import secret_paths, without_secrets
 from migrator.errors import SavepointError
+from migrator.readers.segments import segments_record
 from migrator.savepoints.stores import SavepointStore
 
 logger = logging.getLogger(__name__)
 
 REASONS = ("interval", "signal", "failure", "final")
+PROGRESS_KEYS = ("skipSegments", "skipFiles", "streamCheckpoint")  # what a savepoint rewrites of the config
 
 
-def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozenset[int], reason: str,
-                   detail: str = "", items: int = 0, now: float | None = None, stream: Mapping | None = None) -> str:
-    """The savepoint file for config `raw` with `done` segments of `total_segments` and the stream checkpoint
-    `stream`, if any; a header comment says why."""
+def savepoint_text(raw: Mapping, *, total_segments: int, done: set | frozenset, reason: str, detail: str = "",
+                   items: int = 0, now: float | None = None, stream: Mapping | None = None,
+                   record: Callable[[frozenset], dict] | None = None, kind: str = "segment") -> str:
+    """The savepoint file for config `raw` with `done` units (`kind`s: segments by default) of `total_segments`
+    and the stream checkpoint `stream`, if any; a header comment says why. `record(done)` gives the keys that
+    record the progress (the run's UnitPlan.record; by default a scan's `scanSegments` and `skipSegments`)."""
+    progress = (record or partial(segments_record, total_segments))(frozenset(done))
     doc = without_secrets(raw)
-    doc.pop("skipSegments", None)
-    doc.pop("streamCheckpoint", None)
-    source = dict(doc.get("source") or {})
-    source["scanSegments"] = total_segments
-    doc["source"] = source
+    for key in PROGRESS_KEYS:
+        doc.pop(key, None)
+    doc["source"] = {**(doc.get("source") or {}), **progress.pop("source", {})}
     when = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.UTC)
     left_out = secret_paths(raw)
     header = [
         f"# migrator {__version__} savepoint, written {when.isoformat(timespec='seconds')} ({reason}"
         + (f": {detail}" if detail else "") + ")",
-        f"# progress: {len(done)} of {total_segments} segments done, {total_segments - len(done)} remain; "
+        f"# progress: {len(done)} of {total_segments} {kind}s done, {total_segments - len(done)} remain; "
         f"{items} items copied by the run that wrote this file",
         *([f"# stream: {_shards_to_read(stream)} shards to read, no change before {stream['since']} left unread"]
           if stream is not None else []),
@@ -59,7 +63,7 @@ def savepoint_text(raw: Mapping, *, total_segments: int, done: set[int] | frozen
         else "# resume: ./submit.sh THIS_FILE, or ./submit.sh YOUR_CONFIG --resume THIS_FILE",
     ]
     body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
-    skip = yaml.safe_dump({"skipSegments": sorted(done)}, default_flow_style=None, width=100)
+    skip = yaml.safe_dump(progress, default_flow_style=None, width=100)
     if stream is not None:
         skip += yaml.safe_dump({"streamCheckpoint": dict(stream)}, sort_keys=False, default_flow_style=False,
                                width=200)
@@ -82,10 +86,13 @@ class SavepointWriter:
     """
 
     def __init__(self, store: SavepointStore, raw: Mapping, total_units: int, done: frozenset,
-                 stream: Mapping | None = None) -> None:
+                 stream: Mapping | None = None, record: Callable[[frozenset], dict] | None = None,
+                 kind: str = "segment") -> None:
         self.store = store
         self.raw = raw
         self.total_units = total_units  # of the whole source (a table scan's segment count)
+        self.record = record  # done ids -> their savepoint keys (UnitPlan.record); None: a scan's segments
+        self.kind = kind  # what the units are called: segment, file
         self._state = threading.Lock()
         self._writing = threading.Lock()  # one write at a time; held while a file is written
         self._done = set(done)  # unit ids
@@ -133,13 +140,13 @@ class SavepointWriter:
             if not terminal and self._terminal_written:
                 return None  # the run is ending: its last savepoint says why, later progress goes into another
             text = savepoint_text(self.raw, total_segments=self.total_units, done=done, reason=reason,
-                                  detail=detail, items=items, stream=stream)
+                                  detail=detail, items=items, stream=stream, record=self.record, kind=self.kind)
             path = self.store.write(text)
             self._written_version = version
             self._terminal_written = self._terminal_written or terminal
             self.last_path = path
-        logger.info("savepoint %s written (%s): %d of %d segments done, %d remain", path, reason, len(done),
-                    self.total_units, self.total_units - len(done))
+        logger.info("savepoint %s written (%s): %d of %d %ss done, %d remain", path, reason, len(done),
+                    self.total_units, self.kind, self.total_units - len(done))
         return path
 
     def start(self, interval_seconds: float) -> None:

@@ -27,7 +27,12 @@ class SinkWriter(Protocol):
     """A sink opened inside a task (a context manager: leaving it without an error flushes; it closes the client)."""
 
     written: int  # puts acknowledged
+    deleted: int  # deletes acknowledged
     rejected: int  # puts refused and handed to on_refused
+
+    def start_unit(self, unit) -> None:
+        """Called before the first page of each unit (readers/source.Unit): a file sink names its files after it."""
+        ...
 
     def put_raw(self, items: list) -> None:
         """Put items given as JSON fragments; an error of an earlier write may be raised here."""
@@ -39,7 +44,8 @@ class SinkWriter(Protocol):
         ...
 
     def flush(self) -> None:
-        """Return once everything given so far is acknowledged (or refused and handed over)."""
+        """Return once everything given so far is acknowledged (or refused and handed over). Called after each
+        unit's last page: the unit is then recorded as done (savepoints), so what it wrote must be durable."""
         ...
 
     @property

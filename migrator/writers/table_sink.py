@@ -15,6 +15,7 @@ from migrator.config import DynamoTarget
 from migrator.dynamo.api import RetryPolicy
 from migrator.dynamo.database import Database, database_for, log_database
 from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited, job_budget
+from migrator.readers.source import UnitPlan
 from migrator.writers.batch_writer import BatchWriter, Refused
 from migrator.writers.sink import Refusal
 
@@ -63,6 +64,9 @@ class _BatchWrites:
         self.delete_raw = self.writer.delete_raw_many
         self.flush = self.writer.flush
 
+    def start_unit(self, unit) -> None:
+        """A table takes every unit's items alike."""
+
     def _refused(self, refused: Refused) -> None:
         self.on_refused(Refusal(bytes(refused.item), refused.key(self.writer.key_names), refused.reason))
 
@@ -104,11 +108,16 @@ class TableWrite:
     def title(self) -> str:
         return f"{self.settings.type} table {self.settings.table!r}"
 
+    @property
+    def label(self) -> str:
+        return self.settings.table
+
     def announce(self) -> None:
         log_database("target", self.settings, self.database)
 
-    def prepare(self, source: schema.TableInfo) -> bool:
-        """Create the table like `source` when it is missing (True), else check its keys (False)."""
+    def prepare(self, source: schema.TableInfo, resuming: bool = False) -> bool:
+        """Create the table like `source` when it is missing (True), else check its keys (False); a table holds
+        the items of an earlier run as it is, so `resuming` changes nothing."""
         self.info, created = schema.ensure_target(self.database.boto3_client(), source, self.settings.table,
                                                   self.settings.billing_mode)
         return created
@@ -117,6 +126,9 @@ class TableWrite:
         dst = self.settings
         return job_budget(dst.write_throughput, dst.throughput_write_percent, self.info.capacity("WriteCapacityUnits"),
                           self.info.billing_mode, concurrent, "target.writeThroughput")
+
+    def finish(self, plan: UnitPlan) -> None:
+        """Nothing is left to do once every unit is written: each item is in the table."""
 
     def sink(self, budget: Budget) -> BatchWriteSink:
         return BatchWriteSink(self.database, self.settings.table,

@@ -559,11 +559,6 @@ def test_a_key_is_declared_once_per_place():
 @pytest.mark.parametrize(("raw", "message"), [
     (config(renames=[{"from": "a", "to": "b"}]),
      "renames: not supported yet; renaming attributes is not built yet; remove the renames"),
-    (config(source={"type": "dynamodb-s3-export", "table": DROP, "bucket": "b", "manifestKey": "m",
-                    "tableDescription": {"attributeDefinitions": [], "keySchema": []}}),
-     "source.type: not supported yet; reading a DynamoDB S3 export is not built yet; use type: dynamodb or alternator"),
-    (config(target={"type": "dynamodb-s3-export", "table": DROP, "endpoint": DROP, "path": "/out"}),
-     "target.type: not supported yet; writing a DynamoDB S3 export is not built yet; use type: alternator or dynamodb"),
 ])
 def test_refuse_unbuilt_rejects_what_is_not_built(load, raw, message):
     """Each key whose behaviour is not built yet stops the run with a one-line fix."""
@@ -670,3 +665,15 @@ def test_savepoints_target_region_is_a_warning(load):
 def test_savepoints_target_errors(error, savepoints, message):
     """Both forms at once, neither, an unsupported store type, a missing bucket: one line each."""
     assert error(config(savepoints=savepoints)) == message
+
+
+def test_skip_files_are_data_file_keys_of_an_export_source(load, error):
+    """skipFiles (savepoints write it for an export import) is a list of keys, and only an export source has files."""
+    export = {"type": "dynamodb-s3-export", "bucket": "b", "manifestKey": "m.json", "table": DROP, "region": DROP,
+              "tableDescription": {"attributeDefinitions": [{"name": "id", "type": "S"}],
+                                   "keySchema": [{"name": "id", "type": "HASH"}]}}
+    assert load(config(source=export, skipFiles=["d/a.json.gz", "d/b.json.gz"])).skip_files == frozenset(
+        {"d/a.json.gz", "d/b.json.gz"})
+    assert error(config(skipFiles=["d/a.json.gz"])) == (
+        "skipFiles: lists data files of a dynamodb-s3-export source, and the source is type dynamodb; remove "
+        "skipFiles (a table's progress is skipSegments)")

@@ -252,3 +252,19 @@ def test_a_directory_that_cannot_be_written_is_a_config_error(tmp_path):
         SavepointDir(blocker / "sub").check()
     SavepointDir(tmp_path / "new" / "dir").check()
     assert (tmp_path / "new" / "dir").is_dir() and os.listdir(tmp_path / "new" / "dir") == []
+
+
+def test_an_export_import_records_its_data_files_by_key_and_no_segment_count():
+    """With the plan's record (an export source's), the savepoint lists the files done as skipFiles, replaces an
+    older list, and says 'files' in its header; no scanSegments is added to the source."""
+    raw = {"source": {"type": "dynamodb-s3-export", "bucket": "b", "manifestKey": "e/manifest-summary.json",
+                      "tableDescription": {"attributeDefinitions": [{"name": "id", "type": "S"}],
+                                           "keySchema": [{"name": "id", "type": "HASH"}]}},
+           "target": RAW["target"], "skipFiles": ["old"]}
+    keys = ("e/data/a b.json.gz", "e/data/c.json.gz", "e/data/d.json.gz")
+    text = savepoint_text(raw, total_segments=3, done={2, 0}, reason="interval", kind="file",
+                          record=lambda done: {"skipFiles": [keys[i] for i in sorted(done)]})
+    doc = yaml.safe_load(text)
+    assert doc["skipFiles"] == ["e/data/a b.json.gz", "e/data/d.json.gz"]
+    assert "scanSegments" not in doc["source"] and "skipSegments" not in doc
+    assert "# progress: 2 of 3 files done, 1 remain" in text

@@ -17,6 +17,7 @@ from migrator.errors import ConfigError
 from migrator.jobs import migrate
 from migrator.progress import parse_report
 from migrator.readers.scan_source import ScanSegment, ScanSource, segment_id
+from migrator.readers.source import Changes
 from migrator.transfer import TransferSettings, transfer
 from migrator.transform import IDENTITY
 from migrator.writers.sink import Refusal
@@ -74,9 +75,13 @@ class FakeWriter:
     def __init__(self, on_refused) -> None:
         self.on_refused = on_refused
         self.items: list = []
-        self.written = self.rejected = 0
+        self.written = self.rejected = self.deleted = 0
         self.flushes = 0
         self.retried = (0, 2, 3)
+        self.units: list = []
+
+    def start_unit(self, unit):
+        self.units.append(unit.id)
 
     def put_raw(self, items):
         for item in items:
@@ -86,6 +91,10 @@ class FakeWriter:
             else:
                 self.items.append(item)
                 self.written += 1
+
+    def delete_raw(self, keys):
+        self.deletes = getattr(self, "deletes", []) + list(keys)
+        self.deleted += len(keys)
 
     def flush(self):
         self.flushes += 1
@@ -127,12 +136,29 @@ def test_a_task_copies_two_units_of_any_source_into_any_sink_and_logs_them(caplo
         result = transfer(TransferSettings(source=source, sink=sink), [FileUnit("a/1.json"), FileUnit("a/2.json")],
                           task=7, on_unit_done=lambda unit, items: done.append((unit, items)))
     assert sink.opened[0].items == [b"1", b"2", b"3", b"4"] and sink.opened[0].flushes == 2
+    assert sink.opened[0].units == ["a/1.json", "a/2.json"]  # each unit announced to the sink before its pages
     assert done == [("a/1.json", 3), ("a/2.json", 1)]
     assert (result.segments, result.scanned, result.written) == (("a/1.json", "a/2.json"), 4, 4)
     assert (result.throttled_retries, result.other_retries, result.unprocessed_resent) == (1, 2, 3)
     assert "migrator task 7: data file a/1.json transferred 3 items" in caplog.messages
     assert any(m.startswith("migrator task 7: data files [a/1.json, a/2.json] transferred 4 items in ")
                for m in caplog.messages)
+
+
+def test_a_page_of_changes_is_put_then_deleted_and_counted_whole(caplog):
+    """A Changes page (an incremental export's) puts its items and deletes its keys; the unit counts both as read,
+    and the task's line counts both as transferred."""
+    sink = FakeSink(opened=[])
+    source = FakeSource({"inc": [[b"1"], Changes(puts=[b"2"], deletes=[b"k3", b"k4"])]})
+    done = []
+    with caplog.at_level(logging.INFO, logger="migrator.task"):
+        result = transfer(TransferSettings(source=source, sink=sink), [FileUnit("inc")], task=2,
+                          on_unit_done=lambda unit, items: done.append((unit, items)))
+    writer = sink.opened[0]
+    assert (writer.items, writer.deletes) == ([b"1", b"2"], [b"k3", b"k4"])
+    assert (result.scanned, result.written, result.deleted) == (4, 2, 2)
+    assert done == [("inc", 4)]
+    assert "migrator task 2: data file inc transferred 4 items" in caplog.messages
 
 
 def test_a_unit_with_an_item_the_sink_refuses_is_kept_and_not_reported_done(caplog):

@@ -196,3 +196,20 @@ def test_each_table_is_read_within_its_read_budget_and_repairs_within_the_write_
     assert source_pass[1002] == 30 and charged[1001] == 31
     assert source_pass[1001] > 0 and charged[1002] > 0  # the scans: 0.5 RCU per started 4 KB of each page
     assert set(counts) == {7}
+
+
+def test_the_validator_refuses_an_export_on_either_side_before_spark_starts():
+    """--validate compares two tables: an S3 export source or target is a one-line config error naming it."""
+    from migrator.config import DynamoSource, DynamoTarget, MigratorConfig, S3ExportSource, S3ExportTarget
+    from migrator.errors import ConfigError
+    from migrator.jobs.validate import refuse_non_tables
+
+    table = DynamoSource(type="dynamodb", table="src")
+    export = S3ExportSource(bucket="b", manifest_key="e/manifest-summary.json", table_description={})
+    with pytest.raises(ConfigError, match=r"^source.type: --validate compares two tables, got dynamodb-s3-export "
+                                          r"'s3://b/e/manifest-summary.json'; validate the table"):
+        refuse_non_tables(MigratorConfig(source=export, target=DynamoTarget(type="alternator", table="dst")))
+    with pytest.raises(ConfigError, match=r"^target.type: --validate compares two tables, got dynamodb-s3-export "
+                                          r"'/out'"):
+        refuse_non_tables(MigratorConfig(source=table, target=S3ExportTarget(path="/out")))
+    refuse_non_tables(MigratorConfig(source=table, target=DynamoTarget(type="alternator", table="dst")))
