@@ -38,7 +38,7 @@ from migrator.exports.manifest import (
 )
 from migrator.exports.output import ExportOutput
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("migrator.jobs.migrate")  # the job's lines: target, and the export written
 
 DATA = "data/"
 RECORDS = "manifest-parts/"

@@ -192,14 +192,20 @@ class ExportOutput:
             raise TransferError(f"{self.where(key)}: cannot be read: {exc.strerror or exc}") from None
 
     def delete(self, key: str) -> None:
-        """Remove `key`; a missing one is not an error."""
+        """Remove `key`; a missing one is not an error. A local directory left empty goes too, as it would on S3."""
         if self.is_s3:
             self._call("delete", key, lambda s3: s3.delete_object(Bucket=self.bucket, Key=self.prefix + key))
             return
+        file = Path(self.path) / key
         try:
-            (Path(self.path) / key).unlink(missing_ok=True)
+            file.unlink(missing_ok=True)
         except OSError as exc:
             raise TransferError(f"{self.where(key)}: cannot be deleted: {exc.strerror or exc}") from None
+        if "/" in key:
+            try:
+                file.parent.rmdir()
+            except OSError:  # not empty (the usual case), or gone already
+                pass
 
     # -- the two kinds
 
