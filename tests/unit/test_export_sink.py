@@ -253,3 +253,25 @@ def test_a_path_names_its_place():
         ExportOutput.at("gs://b/p")
     with pytest.raises(ConfigError, match=r"^target\.path: no bucket in 's3:///p'"):
         ExportOutput.at("s3:///p")
+
+
+def test_a_data_file_that_cannot_be_written_fails_the_unit_naming_it(s3_env, tmp_path):
+    """A bucket that is gone when a task writes: TransferError naming the object and the cause; no scratch file
+    is left behind."""
+    scratch_dir = tmp_path / "scratch"
+    scratch_dir.mkdir()
+    output = ExportOutput.at(f"s3://gone-{uuid.uuid4().hex[:6]}/x")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tempfile.tempdir", str(scratch_dir))
+        with pytest.raises(TransferError, match=r"^s3://gone-\w+/x/data/00000-\w+-0000\.json\.gz: cannot write it: "
+                                                r".*NoSuchBucket"):
+            write_units(ExportSink(output), {0: [[item(1)]]})
+    assert list(scratch_dir.iterdir()) == []
+
+
+def test_a_local_output_under_a_file_fails_naming_the_directory(tmp_path):
+    (tmp_path / "file").write_text("")
+    output = ExportOutput.at(str(tmp_path / "file" / "export"))
+    with pytest.raises(TransferError, match=r"/file/export/data/00000-\w+-0000\.json\.gz: cannot create its "
+                                            "directory: Not a directory"):
+        write_units(ExportSink(output), {0: [[item(1)]]})
