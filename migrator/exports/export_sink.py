@@ -230,7 +230,7 @@ class ExportWrite:
         return True
 
     def budget(self, concurrent: int) -> Budget:
-        return Budget(0.0, concurrent, "none")
+        return Budget(0.0, concurrent, "an S3 export is written without capacity units")
 
     def sink(self, budget: Budget) -> ExportSink:
         return ExportSink(self.output)
