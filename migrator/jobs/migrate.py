@@ -14,6 +14,7 @@ from migrator import logs
 from migrator.config import ALTERNATOR, DYNAMODB, S3_EXPORT, DynamoTarget, MigratorConfig
 from migrator.config.secrets import secret_paths
 from migrator.errors import ConfigError, Interrupted, SavepointError
+from migrator.exports.export_sink import ExportWrite
 from migrator.exports.export_source import ExportRead
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.replicate import Replication
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 # types not built yet before a job starts.
 PAIRS = {(source, target): (TableScan, TableWrite) for source in (DYNAMODB, ALTERNATOR)
          for target in (DYNAMODB, ALTERNATOR)}
+PAIRS[DYNAMODB, S3_EXPORT] = (TableScan, ExportWrite)
 PAIRS |= {(S3_EXPORT, target): (ExportRead, TableWrite) for target in (DYNAMODB, ALTERNATOR)}
 
 
