@@ -15,6 +15,7 @@ from migrator.config import ALTERNATOR, DYNAMODB, S3_EXPORT, DynamoTarget, Migra
 from migrator.config.secrets import secret_paths
 from migrator.errors import ConfigError, Interrupted, SavepointError
 from migrator.exports.export_sink import ExportWrite
+from migrator.exports.export_source import ExportRead
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.replicate import Replication
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 PAIRS = {(source, target): (TableScan, TableWrite) for source in (DYNAMODB, ALTERNATOR)
          for target in (DYNAMODB, ALTERNATOR)}
 PAIRS[DYNAMODB, S3_EXPORT] = (TableScan, ExportWrite)
+PAIRS |= {(S3_EXPORT, target): (ExportRead, TableWrite) for target in (DYNAMODB, ALTERNATOR)}
 
 
 def choose(config: MigratorConfig) -> tuple[TableScan, TableWrite]:
