@@ -253,7 +253,7 @@ def test_the_region_defaults_to_us_east_1_for_a_local_s3_only(moto_source, monke
     local = settings(moto_source, "b", "m/manifest-summary.json", region=None)
     assert export_bucket(local).database.region == "us-east-1"
     assert export_bucket(settings(moto_source, "b", "m", region="eu-west-3")).database.region == "eu-west-3"
-    with pytest.raises(ConfigError, match=r"^source\.region: required for an export in AWS S3"):
+    with pytest.raises(ConfigError, match=r"^source\.region: required for AWS S3, none set"):
         export_bucket(settings(moto_source, "b", "m", region=None, endpoint=None))
 
 
