@@ -13,7 +13,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.codec import loads
+from migrator.codec import dumps, loads
 from migrator.errors import ConfigError, TransferError
 
 DYNAMODB_JSON = "DYNAMODB_JSON"
@@ -106,3 +106,21 @@ def _count(doc: dict, name: str, where: str) -> int:
 
 def _shown(value: Any) -> str:
     return "missing" if value is None else repr(value)[:60]
+
+
+# -- written: the same documents, for the export writer (exports/export_sink.py)
+
+SUMMARY_VERSION = "2020-06-30"  # the manifest version DynamoDB writes
+
+
+def file_line(file: DataFile) -> bytes:
+    """`file` as one line of manifest-files.json, newline included."""
+    return dumps({"itemCount": file.item_count, "md5Checksum": base64.b64encode(file.md5).decode("ascii"),
+                  "dataFileS3Key": file.key}) + b"\n"
+
+
+def summary_document(item_count: int, manifest_files_key: str, **extra: Any) -> bytes:
+    """manifest-summary.json of a full DYNAMODB_JSON export of `item_count` items; `extra` fields are added as
+    given (exportTime, s3Bucket, ...)."""
+    return dumps({"version": SUMMARY_VERSION, **extra, "manifestFilesS3Key": manifest_files_key,
+                  "itemCount": item_count, "outputFormat": DYNAMODB_JSON, "exportType": FULL_EXPORT})

@@ -253,5 +253,28 @@ def test_the_region_defaults_to_us_east_1_for_a_local_s3_only(moto_source, monke
     local = settings(moto_source, "b", "m/manifest-summary.json", region=None)
     assert export_bucket(local).database.region == "us-east-1"
     assert export_bucket(settings(moto_source, "b", "m", region="eu-west-3")).database.region == "eu-west-3"
-    with pytest.raises(ConfigError, match=r"^source\.region: required for an export in AWS S3"):
+    with pytest.raises(ConfigError, match=r"^source\.region: required for AWS S3, none set"):
         export_bucket(settings(moto_source, "b", "m", region=None, endpoint=None))
+
+
+def test_a_missing_data_file_fails_naming_it(moto_source, s3):
+    """A data file the manifest lists but the bucket lacks: the export is incomplete."""
+    bucket = new_bucket(s3)
+    export = build_export(s3, bucket, [items(0, 3), items(3, 3)])
+    s3.delete_object(Bucket=bucket, Key=export.files[0][0])
+    read = ExportRead(settings(moto_source, bucket, export.manifest_key), done())
+    read.describe()
+    with read.source(read.budget(1)).open(Unlimited()) as reader, \
+            pytest.raises(TransferError, match=rf"^s3://{bucket}/{export.files[0][0]}: missing from the bucket"):
+        list(reader.pages(read.plan(1).units[0]))
+
+
+def test_proxies_resolved_on_the_driver_reach_the_s3_client(moto_source, monkeypatch):
+    """HTTP_PROXY (with its credentials) goes to botocore's proxies; NO_PROXY for the endpoint leaves it out."""
+    monkeypatch.setenv("HTTP_PROXY", "http://us%40er:p%3Ass@proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = export_bucket(settings(moto_source, "b", "m")).client()
+    assert client.meta.config.proxies == {"http": "http://us%40er:p%3Ass@proxy.example:3128"}
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert export_bucket(settings(moto_source, "b", "m")).client().meta.config.proxies is None
