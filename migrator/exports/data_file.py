@@ -5,9 +5,8 @@ writes nothing. It is then inflated a chunk at a time and each line's Item is cu
 (msgspec `Raw`, as codec.py does for Scan pages): the bytes DynamoDB exported are the bytes BatchWriteItem sends.
 At the end the items counted must be the manifest's itemCount for the file.
 
-A data file of an incremental export holds changes instead of items (incremental.py): its pages are
-`Changes(puts, deletes)`, the newest change of each key, handed out once the whole file is read and its count
-checked.
+A data file of an incremental export holds changes instead of items (incremental.py): `change_pages` reads it as
+`Changes(puts, deletes)` pages, the newest change of each key, with the same MD5 and count checks.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from migrator.codec import dumps, loads
 from migrator.errors import TransferError
 from migrator.exports.incremental import NewestPerKey
 from migrator.exports.manifest import DataFile
+from migrator.readers.source import Changes
 
 try:
     import msgspec
@@ -51,17 +51,11 @@ else:
         return items
 
 
-def pages(data: bytes, file: DataFile, where: str, page_items: int = PAGE_ITEMS, *,
-          incremental: bool = False) -> Iterator:
+def pages(data: bytes, file: DataFile, where: str, page_items: int = PAGE_ITEMS) -> Iterator[list]:
     """The items of the data file whose gzip bytes are `data`, page by page; `where` names it in errors
-    (s3://bucket/key). With `incremental` (the summary's exportType is INCREMENTAL_EXPORT) the pages are Changes.
-    TransferError when its MD5 or item count differs from the manifest's, or it does not inflate or decode."""
-    if hashlib.md5(data, usedforsecurity=False).digest() != file.md5:
-        raise TransferError(f"{where}: its MD5 differs from the manifest's md5Checksum: the file is corrupted or not "
-                            "the one exported; nothing of it was written; export the table again or restore the file")
-    if incremental:
-        yield from _change_pages(data, file, where, page_items)
-        return
+    (s3://bucket/key). TransferError when its MD5 or item count differs from the manifest's, or it does not
+    inflate or decode."""
+    _check_md5(data, file, where)
     count = 0
     for lines in _lines(data, where):
         try:
@@ -76,8 +70,11 @@ def pages(data: bytes, file: DataFile, where: str, page_items: int = PAGE_ITEMS,
         raise TransferError(f"{where}: it holds {count} items but the manifest's itemCount is {file.item_count}")
 
 
-def _change_pages(data: bytes, file: DataFile, where: str, page_items: int) -> Iterator:
-    """An incremental export's data file as Changes pages, once all of it is read and its line count checked."""
+def change_pages(data: bytes, file: DataFile, where: str, page_items: int = PAGE_ITEMS) -> Iterator[Changes]:
+    """The data file of an incremental export as Changes pages: the newest change of each key (incremental.py),
+    handed out once all of the file is read, so that nothing of it is written when its MD5, its line count or one
+    of its lines is wrong (TransferError)."""
+    _check_md5(data, file, where)
     newest = NewestPerKey(where)
     for lines in _lines(data, where):
         newest.add(lines)
@@ -85,6 +82,12 @@ def _change_pages(data: bytes, file: DataFile, where: str, page_items: int) -> I
         raise TransferError(f"{where}: it holds {newest.changes} changes but the manifest's itemCount is "
                             f"{file.item_count}; nothing of it was written")
     yield from newest.pages(page_items)
+
+
+def _check_md5(data: bytes, file: DataFile, where: str) -> None:
+    if hashlib.md5(data, usedforsecurity=False).digest() != file.md5:
+        raise TransferError(f"{where}: its MD5 differs from the manifest's md5Checksum: the file is corrupted or not "
+                            "the one exported; nothing of it was written; export the table again or restore the file")
 
 
 def _lines(data: bytes, where: str) -> Iterator[bytes]:

@@ -47,7 +47,7 @@ def file_of(lines: list[bytes], *, count: int | None = None) -> tuple[bytes, Dat
 
 def applied(reader, lines: list[bytes], **kwargs) -> list[Changes]:
     data, file = file_of(lines)
-    return list(reader.pages(data, file, WHERE, incremental=True, **kwargs))
+    return list(reader.change_pages(data, file, WHERE, **kwargs))
 
 
 def final(pages: list[Changes]) -> tuple[list, list]:
@@ -107,7 +107,7 @@ def test_a_null_new_image_is_a_delete_and_blank_lines_are_not_changes(reader):
     lines = [b'{"Metadata":{"WriteTimestampMicros":{"N":"5"}},"Keys":{"pk":{"S":"a"}},"NewImage":null}\n', b"\n",
              line(6, key("b"), key("b"))]
     data, file = file_of(lines, count=2)
-    assert final(list(reader.pages(data, file, WHERE, incremental=True))) == ([key("b")], [key("a")])
+    assert final(list(reader.change_pages(data, file, WHERE))) == ([key("b")], [key("a")])
 
 
 def test_pages_hold_at_most_page_items_changes_and_every_key_once(reader, monkeypatch):
@@ -147,25 +147,24 @@ def test_a_line_that_is_not_a_change_names_the_file_and_line(reader, monkeypatch
     lines = [line(1, key("a"), key("a")), b"\n", bad.rstrip(b"\n") + b"\n", line(2, key("b"))]
     data, file = file_of(lines, count=3)
     with pytest.raises(TransferError, match=f"^{WHERE} {message}"):
-        next(reader.pages(data, file, WHERE, incremental=True))
+        next(reader.change_pages(data, file, WHERE))
 
 
 def test_a_line_count_that_differs_from_the_manifest_fails_before_any_change(reader):
     data, file = file_of([line(1, key("a")), line(2, key("a"))], count=3)
     with pytest.raises(TransferError, match=f"^{WHERE}: it holds 2 changes but the manifest's itemCount is 3; "
                                             "nothing of it was written"):
-        next(reader.pages(data, file, WHERE, incremental=True))
+        next(reader.change_pages(data, file, WHERE))
 
 
 def test_a_corrupted_incremental_file_writes_nothing(reader):
     data, file = file_of([line(1, key("a"))])
     with pytest.raises(TransferError, match="its MD5 differs from the manifest's md5Checksum"):
-        next(reader.pages(data[:-1] + bytes([data[-1] ^ 1]), file, WHERE, incremental=True))
+        next(reader.change_pages(data[:-1] + bytes([data[-1] ^ 1]), file, WHERE))
 
 
-def test_a_full_export_file_is_not_read_as_changes_unless_asked(reader):
-    """Without `incremental` a data file's pages are lists of items, as before (the source's existing call)."""
+def test_a_full_export_file_is_refused_as_changes_naming_the_line(reader):
+    """A full export's `{"Item": ...}` line read as a change has no timestamp: refused, not guessed."""
     data, file = file_of([dumps({"Item": key("a")}) + b"\n"])
-    assert [[loads(item) for item in page] for page in reader.pages(data, file, WHERE)] == [[key("a")]]
     with pytest.raises(TransferError, match=r"line 1: Metadata\.WriteTimestampMicros is missing"):
-        list(reader.pages(data, file, WHERE, incremental=True))
+        list(reader.change_pages(data, file, WHERE))
