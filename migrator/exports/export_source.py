@@ -27,13 +27,13 @@ from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited
 from migrator.errors import ConfigError
 from migrator.exports import data_file
 from migrator.exports.bucket import ExportBucket, export_bucket
-from migrator.exports.manifest import FULL_EXPORT, DataFile, Summary, parse_files, parse_summary
+from migrator.exports.manifest import FULL_EXPORT, INCREMENTAL_EXPORT, DataFile, Summary, parse_files, parse_summary
 from migrator.readers.source import Unit, UnitId, UnitPlan
 
 logger = logging.getLogger("migrator.jobs.migrate")  # the job's lines, as readers/scan_source.py logs them
 
 # exportType -> how its data files are read: (gzip bytes, DataFile, where, page_items) -> pages
-READERS = {FULL_EXPORT: data_file.pages}
+READERS = {FULL_EXPORT: data_file.pages, INCREMENTAL_EXPORT: data_file.change_pages}
 KEY_TYPES = ("S", "N", "B")
 DEFAULT_BILLING = "PAY_PER_REQUEST"
 
@@ -146,9 +146,6 @@ class ExportRead:
         key = self.settings.manifest_key
         with contextlib.closing(self.bucket.client()) as client:
             summary = parse_summary(self.bucket.read(key, client), self.label)
-            if summary.export_type not in READERS:
-                raise ConfigError(f"source.manifestKey: {self.label} is an {summary.export_type}; only full exports "
-                                  "are read yet: give the manifest-summary.json of a FULL_EXPORT")
             files_key = resolve_key(key, summary.manifest_files_key)
             listed = parse_files(self.bucket.read(files_key, client), self.bucket.where(files_key), summary)
         self.summary = summary
@@ -179,7 +176,7 @@ class ExportRead:
         return {"skipFiles": [f.file.key for f in self.files if f.index in done]}
 
     def budget(self, concurrent: int) -> Budget:
-        return Budget(0.0, concurrent, "none")
+        return Budget(0.0, concurrent, "S3 reads cost no capacity units")
 
     def source(self, budget: Budget) -> ExportSource:
         return ExportSource(self.bucket, self.settings.manifest_key, self.summary.export_type)
@@ -187,6 +184,10 @@ class ExportRead:
     def count_line(self, scanned: int, skipped: int) -> str:
         """The source's count for the total lines: the items read against the manifest's."""
         total, count = len(self.files), self.summary.item_count
+        if self.summary.export_type == INCREMENTAL_EXPORT:  # a file's changes collapse to one per key
+            return (f"{scanned} changes applied (the newest of each key) from {total - skipped} data files"
+                    f"{f' ({skipped} skipped, applied by an earlier run)' if skipped else ''}; the manifest lists "
+                    f"{count} changes in all, each file's count checked (exact)")
         if skipped:
             return (f"{scanned} items read from the {total - skipped} data files of this run (exact); the {skipped} "
                     f"skipped files were copied by an earlier run; the manifest says {count} in all")
