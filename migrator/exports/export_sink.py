@@ -15,8 +15,6 @@ killed attempts) and then the records. Keys in the manifests are relative to tar
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import logging
 import os
@@ -29,13 +27,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from migrator import schema
-from migrator.codec import loads
 from migrator.config import S3ExportTarget
 from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited
 from migrator.errors import ConfigError, TransferError
-from migrator.exports.manifest import (
-    DataFile, file_line, parse_files, parse_summary, summary_document,
-)
+from migrator.exports.manifest import DataFile, file_line, file_lines, parse_files, parse_summary, summary_document
 from migrator.exports.output import ExportOutput
 
 logger = logging.getLogger("migrator.jobs.migrate")  # the job's lines: target, and the export written
@@ -269,18 +264,9 @@ class ExportWrite:
                     self.output.location)
 
     def _record(self, unit: int) -> list[DataFile]:
-        """The data files the record of `unit` lists."""
+        """The data files the record of `unit` lists (in manifest-files.json's line form)."""
         key = record_key(unit)
-        files = []
-        for number, line in enumerate(self.output.read(key).splitlines(), 1):
-            try:
-                doc = loads(line)
-                files.append(DataFile(doc["dataFileS3Key"], int(doc["itemCount"]),
-                                      base64.b64decode(doc["md5Checksum"], validate=True)))
-            except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-                raise TransferError(f"{self.output.where(key)} line {number}: not a data file record "
-                                    f"({type(exc).__name__}: {exc}); export again into an empty target.path") from None
-        return files
+        return [file for file, _ in file_lines(self.output.read(key), self.output.where(key))]
 
     def _drop(self, keys: list[str]) -> None:
         with ThreadPoolExecutor(DRIVER_THREADS) as pool:

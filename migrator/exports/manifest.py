@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,26 +59,33 @@ def parse_summary(data: bytes, where: str) -> Summary:
 def parse_files(data: bytes, where: str, summary: Summary) -> tuple[DataFile, ...]:
     """The data files manifest-files.json lists, each once; their counts must add up to the summary's."""
     files: dict[str, DataFile] = {}
+    for file, here in file_lines(data, where):
+        if file.key in files:
+            raise TransferError(f"{here}: data file {file.key} is listed twice")
+        files[file.key] = file
+    total = sum(f.item_count for f in files.values())
+    if total != summary.item_count:
+        raise TransferError(f"{where}: its {len(files)} data files hold {total} items but the summary says "
+                            f"{summary.item_count}: the export is incomplete or its manifests do not belong together")
+    return tuple(files.values())
+
+
+def file_lines(data: bytes, where: str) -> Iterator[tuple[DataFile, str]]:
+    """Each data file that lines in manifest-files.json form list, with `where line N` for messages; TransferError
+    for a line that is not one."""
     for number, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
         here = f"{where} line {number}"
         doc = _object(line, here)
         key = _text(doc, "dataFileS3Key", here)
-        if key in files:
-            raise TransferError(f"{here}: data file {key} is listed twice")
         try:
             md5 = base64.b64decode(_text(doc, "md5Checksum", here), validate=True)
         except binascii.Error:
             md5 = b""
         if len(md5) != 16:
             raise TransferError(f"{here}: md5Checksum of {key} is not a base64 MD5: {str(doc['md5Checksum'])[:60]!r}")
-        files[key] = DataFile(key, _count(doc, "itemCount", here), md5)
-    total = sum(f.item_count for f in files.values())
-    if total != summary.item_count:
-        raise TransferError(f"{where}: its {len(files)} data files hold {total} items but the summary says "
-                            f"{summary.item_count}: the export is incomplete or its manifests do not belong together")
-    return tuple(files.values())
+        yield DataFile(key, _count(doc, "itemCount", here), md5), here
 
 
 def _object(data: bytes, where: str) -> dict:
