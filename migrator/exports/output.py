@@ -21,6 +21,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from migrator.errors import ConfigError, TransferError
+from migrator.savepoints.stores import fsync_directory
 
 S3_SCHEMES = ("s3://", "s3a://")  # s3a:// as scylla-migrator (Hadoop) writes it
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -159,7 +160,7 @@ class ExportOutput:
         try:
             _fsync(local_path)
             os.replace(local_path, final)
-            _fsync_directory(final.parent)
+            fsync_directory(final.parent)
         except OSError as exc:
             Path(local_path).unlink(missing_ok=True)
             raise TransferError(f"{self.where(key)}: cannot be written: {exc.strerror or exc}") from None
@@ -269,17 +270,3 @@ def _raise(exc: OSError) -> None:
 def _fsync(path: str) -> None:
     with open(path, "rb") as file:
         os.fsync(file.fileno())
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make a rename durable (POSIX); some file systems cannot open or fsync a directory, then the rename stands."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

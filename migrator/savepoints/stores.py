@@ -116,15 +116,16 @@ class SavepointDir(SavepointStore):
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temporary, final)
-            _fsync_directory(self.path)
+            fsync_directory(self.path)
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             raise SavepointError(f"cannot write savepoint {str(final)!r}: {exc.strerror or exc}") from exc
         return final
 
 
-def _fsync_directory(path: Path) -> None:
-    """Make the rename durable (POSIX); some file systems cannot open or fsync a directory, then the rename stands."""
+def fsync_directory(path: Path) -> None:
+    """Make a rename into `path` durable (POSIX); some file systems cannot open or fsync a directory, then the
+    rename stands. The export target's local files use it too (exports/output.py)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
