@@ -1,7 +1,7 @@
 """What this version cannot run yet: a config may name it (scylla-migrator runs it), the run stops with the fix.
 
-The keys whose behaviour is not built are marked in `migrator.config.keys` (`Key.unbuilt`); the settings classes of
-the types not built are listed here. Shrink both as features land.
+The keys whose behaviour is not built are marked in `migrator.config.keys` (`Key.unbuilt`); every source and target
+type is built. Shrink the marks as features land.
 """
 
 from __future__ import annotations
@@ -13,16 +13,9 @@ from migrator.config.model import MigratorConfig
 from migrator.config.values import join
 from migrator.errors import ConfigError
 
-# (side, settings class) -> the fix, for a type a config may name but this version cannot run; none today
-UNBUILT_TYPES: dict[tuple[str, type], str] = {}
-
-
 def refuse_unbuilt(cfg: MigratorConfig) -> None:
-    """Raise `ConfigError` for the first type or key `cfg` uses whose behaviour is not built yet; a key counts as used
-    when its attribute differs from the default."""
-    for (side, cls), fix in UNBUILT_TYPES.items():
-        if isinstance(getattr(cfg, side), cls):
-            raise ConfigError(f"{side}.type: not supported yet; {fix}")
+    """Raise `ConfigError` for the first key `cfg` uses whose behaviour is not built yet; a key counts as used when
+    its attribute differs from the default."""
     for key in unbuilt_keys():
         for side in dict.fromkeys(where.partition(".")[0] for where in key.places):
             settings = getattr(cfg, side) if side else cfg
