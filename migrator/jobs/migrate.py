@@ -11,9 +11,10 @@ from functools import partial
 from pathlib import Path
 
 from migrator import logs
-from migrator.config import ALTERNATOR, DYNAMODB, DynamoTarget, MigratorConfig
+from migrator.config import ALTERNATOR, DYNAMODB, S3_EXPORT, DynamoTarget, MigratorConfig
 from migrator.config.secrets import secret_paths
 from migrator.errors import ConfigError, Interrupted, SavepointError
+from migrator.exports.export_source import ExportRead
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.replicate import Replication
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 # types not built yet before a job starts.
 PAIRS = {(source, target): (TableScan, TableWrite) for source in (DYNAMODB, ALTERNATOR)
          for target in (DYNAMODB, ALTERNATOR)}
+PAIRS |= {(S3_EXPORT, target): (ExportRead, TableWrite) for target in (DYNAMODB, ALTERNATOR)}
 
 
 def choose(config: MigratorConfig) -> tuple[TableScan, TableWrite]:
