@@ -219,8 +219,9 @@ def run_migrator(out: Path, name: str, s3_url: str, export: Export, target_url: 
         result["target_count"] = count = workload.count_items(target_url, target_table)
         if count != export.items:
             reason = f"the target table {target_table!r} holds {count} items, expected {export.items}"
+    result["ok"] = reason is None
     if reason:
-        result.update(ok=False, reason=reason)
+        result["reason"] = reason
     return result
 
 
