@@ -26,7 +26,7 @@ from botocore.credentials import (
 )
 
 from migrator.dynamo.api import STREAMS_TARGET_PREFIX, DynamoApi, RetryPolicy
-from migrator.config import AlternatorSettings, Credentials, DynamoTable
+from migrator.config import AlternatorSettings, Credentials, DynamoTable, Endpoint
 from migrator.errors import ConfigError, MigratorError, RequestError
 from migrator.dynamo.transport import Transport, resolve as resolve_transport
 
@@ -96,14 +96,16 @@ class Database:
         )
         return DeferredRefreshableCredentials(fetcher.fetch_credentials, "assume-role")
 
-    def boto3_client(self, service: str = "dynamodb"):
-        """A boto3 client for control-plane calls (describe, create, wait)."""
+    def boto3_client(self, service: str = "dynamodb", *, read_timeout: float = 60, **options):
+        """A boto3 client for control-plane calls (describe, create, wait), or for another service of this side (an
+        export's S3); `options` are more botocore Config options (S3 addressing style, proxies)."""
         creds = self.botocore_credentials()
         config = Config(
             retries={"mode": "standard", "max_attempts": 10},
             connect_timeout=15,
-            read_timeout=60,
+            read_timeout=read_timeout,
             signature_version=UNSIGNED if creds is None else None,
+            **options,
         )
         keys = {}
         if creds is not None:
@@ -114,7 +116,7 @@ class Database:
                 aws_session_token=frozen.token,
             )
         if self.transport.ca_pem:  # the same CA certificates as the data path, wherever this runs
-            keys["verify"] = _pem_file(self.transport.ca_pem)
+            keys["verify"] = pem_file(self.transport.ca_pem)
         return boto3.client(
             service, region_name=self.region, endpoint_url=self.endpoint_url, config=config, **keys
         )
@@ -154,7 +156,7 @@ class Database:
 
 
 @functools.cache
-def _pem_file(pem: str) -> str:
+def pem_file(pem: str) -> str:
     """A file holding `pem`, for botocore, which takes CA certificates by path only; it lasts as long as the
     process (an executor may lack the driver's file)."""
     fd, path = tempfile.mkstemp(prefix="migrator-ca-", suffix=".pem")
@@ -174,19 +176,23 @@ def aws_endpoint(region: str, service: str = "dynamodb") -> str:
     return client.meta.endpoint_url
 
 
+def resolve_region(side: str, region: str | None, endpoint: Endpoint | None, service: str = "DynamoDB"
+                   ) -> str:
+    """`region`, else the AWS config's, else us-east-1 for a local server (an endpoint set); ConfigError for AWS."""
+    region = region or botocore.session.Session().get_config_variable("region")
+    if region is not None:
+        return region
+    if endpoint is None:
+        raise ConfigError(f"{side}.region: required for AWS {service}, none set and none in the AWS config; "
+                          "add region: us-east-1 (or your table's region)")
+    return LOCAL_DEFAULT_REGION
+
+
 def database_for(side: str, settings: DynamoTable) -> Database:
     """The Database of a source or target of type dynamodb or alternator. The region is resolved now, on the
     driver, so that every executor signs for the same one."""
-    region, endpoint = settings.region, settings.endpoint
-    if region is None:
-        region = botocore.session.Session().get_config_variable("region")
-    if region is None:
-        if endpoint is None:
-            raise ConfigError(
-                f"{side}.region: required for AWS DynamoDB, none set and none in the AWS config; "
-                "add region: us-east-1 (or your table's region)"
-            )
-        region = LOCAL_DEFAULT_REGION
+    endpoint = settings.endpoint
+    region = resolve_region(side, settings.region, endpoint)
     alternator = settings.type == "alternator"
     url = endpoint.url if endpoint is not None else aws_endpoint(region)
     transport = resolve_transport(side, settings.ca_bundle, url)

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from migrator.config import S3_EXPORT, S3ExportSource
-from migrator.dynamo.database import LOCAL_DEFAULT_REGION, Database, _pem_file, aws_endpoint
+from migrator.dynamo.database import Database, aws_endpoint, resolve_region
 from migrator.dynamo.transport import Proxy, Transport, resolve as resolve_transport
-from migrator.errors import ConfigError, TransferError
+from migrator.errors import TransferError
 
 logger = logging.getLogger(__name__)
 
@@ -41,23 +39,11 @@ class ExportBucket:
         return f"s3://{self.bucket}/{key}"
 
     def client(self):
-        """A boto3 S3 client (standard retries); build one per task, on the executor."""
-        import boto3
-
-        creds = self.database.botocore_credentials()
-        keys = {}
-        if creds is not None:
-            frozen = creds.get_frozen_credentials()
-            keys = {"aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key,
-                    "aws_session_token": frozen.token}
-        transport = self.database.transport
-        if transport.ca_pem:  # botocore takes CA certificates by path only
-            keys["verify"] = _pem_file(transport.ca_pem)
-        config = Config(retries={"mode": "standard", "max_attempts": 10}, connect_timeout=15, read_timeout=120,
-                        s3={"addressing_style": "path"} if self.path_style else None,
-                        proxies=_proxies(transport) or None)
-        return boto3.client("s3", region_name=self.database.region, endpoint_url=self.database.endpoint_url,
-                            config=config, **keys)
+        """A boto3 S3 client (standard retries) with the source's credentials, CA certificates and proxies; build one
+        per task, on the executor."""
+        return self.database.boto3_client(
+            "s3", read_timeout=120, s3={"addressing_style": "path"} if self.path_style else None,
+            proxies=_proxies(self.database.transport) or None)
 
     def read(self, key: str, client=None, retried: Callable[[int], None] | None = None) -> bytes:
         """The object's bytes; TransferError naming it when it is missing or cannot be read. `retried(n)` is told
@@ -86,7 +72,7 @@ class ExportBucket:
 
 def export_bucket(settings: S3ExportSource) -> ExportBucket:
     """The bucket of an export source, its region, CA certificates and proxies resolved now, on the driver."""
-    region = _region(settings)
+    region = resolve_region("source", settings.region, settings.endpoint, "S3")
     url = settings.endpoint.url if settings.endpoint is not None else None
     transport = resolve_transport("source", None, url or aws_endpoint(region, "s3"))
     if transport.ca_origin or transport.http_proxy or transport.https_proxy:
@@ -94,18 +80,6 @@ def export_bucket(settings: S3ExportSource) -> ExportBucket:
     database = Database(side="source", kind=S3_EXPORT, region=region, endpoint_url=url,
                         credentials=settings.credentials, transport=transport)
     return ExportBucket(database, settings.bucket, settings.use_path_style_access)
-
-
-def _region(settings: S3ExportSource) -> str:
-    """source.region, else the AWS config's, else us-east-1 for a local S3 (endpoint set), as dynamo/database.py
-    resolves a table's."""
-    region = settings.region or botocore.session.Session().get_config_variable("region")
-    if region is not None:
-        return region
-    if settings.endpoint is None:
-        raise ConfigError("source.region: required for an export in AWS S3, none set and none in the AWS config; "
-                          "add region: us-east-1 (or the bucket's region)")
-    return LOCAL_DEFAULT_REGION
 
 
 def _proxies(transport: Transport) -> dict[str, str]:

@@ -4,6 +4,9 @@ The file's bytes are checked against the manifest's MD5 before any item leaves i
 writes nothing. It is then inflated a chunk at a time and each line's Item is cut out as the JSON fragment it is
 (msgspec `Raw`, as codec.py does for Scan pages): the bytes DynamoDB exported are the bytes BatchWriteItem sends.
 At the end the items counted must be the manifest's itemCount for the file.
+
+A data file of an incremental export holds changes instead of items (incremental.py): `change_pages` reads it as
+`Changes(puts, deletes)` pages, the newest change of each key, with the same MD5 and count checks.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from collections.abc import Iterator
 
 from migrator.codec import dumps, loads
 from migrator.errors import TransferError
+from migrator.exports.incremental import NewestPerKey
 from migrator.exports.manifest import DataFile
+from migrator.readers.source import Changes
 
 try:
     import msgspec
@@ -50,9 +55,7 @@ def pages(data: bytes, file: DataFile, where: str, page_items: int = PAGE_ITEMS)
     """The items of the data file whose gzip bytes are `data`, page by page; `where` names it in errors
     (s3://bucket/key). TransferError when its MD5 or item count differs from the manifest's, or it does not
     inflate or decode."""
-    if hashlib.md5(data, usedforsecurity=False).digest() != file.md5:
-        raise TransferError(f"{where}: its MD5 differs from the manifest's md5Checksum: the file is corrupted or not "
-                            "the one exported; nothing of it was written; export the table again or restore the file")
+    _check_md5(data, file, where)
     count = 0
     for lines in _lines(data, where):
         try:
@@ -65,6 +68,26 @@ def pages(data: bytes, file: DataFile, where: str, page_items: int = PAGE_ITEMS)
             yield items[start:start + page_items]
     if count != file.item_count:
         raise TransferError(f"{where}: it holds {count} items but the manifest's itemCount is {file.item_count}")
+
+
+def change_pages(data: bytes, file: DataFile, where: str, page_items: int = PAGE_ITEMS) -> Iterator[Changes]:
+    """The data file of an incremental export as Changes pages: the newest change of each key (incremental.py),
+    handed out once all of the file is read, so that nothing of it is written when its MD5, its line count or one
+    of its lines is wrong (TransferError)."""
+    _check_md5(data, file, where)
+    newest = NewestPerKey(where)
+    for lines in _lines(data, where):
+        newest.add(lines)
+    if newest.changes != file.item_count:
+        raise TransferError(f"{where}: it holds {newest.changes} changes but the manifest's itemCount is "
+                            f"{file.item_count}; nothing of it was written")
+    yield from newest.pages(page_items)
+
+
+def _check_md5(data: bytes, file: DataFile, where: str) -> None:
+    if hashlib.md5(data, usedforsecurity=False).digest() != file.md5:
+        raise TransferError(f"{where}: its MD5 differs from the manifest's md5Checksum: the file is corrupted or not "
+                            "the one exported; nothing of it was written; export the table again or restore the file")
 
 
 def _lines(data: bytes, where: str) -> Iterator[bytes]:

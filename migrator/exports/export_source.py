@@ -14,6 +14,7 @@ savepoints record finished files by key (`skipFiles`), as the manifest writes it
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 from collections.abc import Iterator
@@ -26,11 +27,13 @@ from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited
 from migrator.errors import ConfigError
 from migrator.exports import data_file
 from migrator.exports.bucket import ExportBucket, export_bucket
-from migrator.exports.manifest import FULL_EXPORT, DataFile, Summary, parse_files, parse_summary
+from migrator.exports.manifest import FULL_EXPORT, INCREMENTAL_EXPORT, DataFile, Summary, parse_files, parse_summary
 from migrator.readers.source import Unit, UnitId, UnitPlan
 
 logger = logging.getLogger("migrator.jobs.migrate")  # the job's lines, as readers/scan_source.py logs them
 
+# exportType -> how its data files are read: (gzip bytes, DataFile, where, page_items) -> pages
+READERS = {FULL_EXPORT: data_file.pages, INCREMENTAL_EXPORT: data_file.change_pages}
 KEY_TYPES = ("S", "N", "B")
 DEFAULT_BILLING = "PAY_PER_REQUEST"
 
@@ -61,6 +64,7 @@ class ExportSource:
 
     bucket: ExportBucket
     manifest_key: str
+    export_type: str = FULL_EXPORT  # picks the reader of its data files (READERS)
     page_items: int = data_file.PAGE_ITEMS
     units_per_second: float = 0.0  # S3 reads cost no capacity: no read budget
     unit_kind: ClassVar[str] = ExportFile.kind
@@ -86,7 +90,7 @@ class _FileReader:
         """The file's items, page by page; the file is fetched when the first page is asked for."""
         bucket = self.source.bucket
         data = bucket.read(unit.key, self.client, retried=self._retried)
-        yield from data_file.pages(data, unit.file, bucket.where(unit.key), self.source.page_items)
+        yield from READERS[self.source.export_type](data, unit.file, bucket.where(unit.key), self.source.page_items)
 
     def _retried(self, requests: int) -> None:
         self.other_retries += requests
@@ -140,14 +144,10 @@ class ExportRead:
         source.tableDescription (ConfigError naming the key)."""
         description = table_description(self.settings.table_description)
         key = self.settings.manifest_key
-        client = self.bucket.client()
-        summary = parse_summary(self.bucket.read(key, client), self.label)
-        if summary.export_type != FULL_EXPORT:
-            raise ConfigError(f"source.manifestKey: {self.label} is an {summary.export_type}; only full exports "
-                              "are read yet: give the manifest-summary.json of a FULL_EXPORT")
-        files_key = resolve_key(key, summary.manifest_files_key)
-        listed = parse_files(self.bucket.read(files_key, client), self.bucket.where(files_key), summary)
-        client.close()
+        with contextlib.closing(self.bucket.client()) as client:
+            summary = parse_summary(self.bucket.read(key, client), self.label)
+            files_key = resolve_key(key, summary.manifest_files_key)
+            listed = parse_files(self.bucket.read(files_key, client), self.bucket.where(files_key), summary)
         self.summary = summary
         self.files = tuple(ExportFile(i, len(listed), f, resolve_key(key, f.key), _within(key, f.key))
                            for i, f in enumerate(listed))
@@ -176,14 +176,18 @@ class ExportRead:
         return {"skipFiles": [f.file.key for f in self.files if f.index in done]}
 
     def budget(self, concurrent: int) -> Budget:
-        return Budget(0.0, concurrent, "none")
+        return Budget(0.0, concurrent, "S3 reads cost no capacity units")
 
     def source(self, budget: Budget) -> ExportSource:
-        return ExportSource(self.bucket, self.settings.manifest_key)
+        return ExportSource(self.bucket, self.settings.manifest_key, self.summary.export_type)
 
     def count_line(self, scanned: int, skipped: int) -> str:
         """The source's count for the total lines: the items read against the manifest's."""
         total, count = len(self.files), self.summary.item_count
+        if self.summary.export_type == INCREMENTAL_EXPORT:  # a file's changes collapse to one per key
+            return (f"{scanned} changes applied (the newest of each key) from {total - skipped} data files"
+                    f"{f' ({skipped} skipped, applied by an earlier run)' if skipped else ''}; the manifest lists "
+                    f"{count} changes in all, each file's count checked (exact)")
         if skipped:
             return (f"{scanned} items read from the {total - skipped} data files of this run (exact); the {skipped} "
                     f"skipped files were copied by an earlier run; the manifest says {count} in all")

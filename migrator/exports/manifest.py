@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.codec import loads
+from migrator.codec import dumps, loads
 from migrator.errors import ConfigError, TransferError
 
 DYNAMODB_JSON = "DYNAMODB_JSON"
@@ -58,26 +59,33 @@ def parse_summary(data: bytes, where: str) -> Summary:
 def parse_files(data: bytes, where: str, summary: Summary) -> tuple[DataFile, ...]:
     """The data files manifest-files.json lists, each once; their counts must add up to the summary's."""
     files: dict[str, DataFile] = {}
+    for file, here in file_lines(data, where):
+        if file.key in files:
+            raise TransferError(f"{here}: data file {file.key} is listed twice")
+        files[file.key] = file
+    total = sum(f.item_count for f in files.values())
+    if total != summary.item_count:
+        raise TransferError(f"{where}: its {len(files)} data files hold {total} items but the summary says "
+                            f"{summary.item_count}: the export is incomplete or its manifests do not belong together")
+    return tuple(files.values())
+
+
+def file_lines(data: bytes, where: str) -> Iterator[tuple[DataFile, str]]:
+    """Each data file that lines in manifest-files.json form list, with `where line N` for messages; TransferError
+    for a line that is not one."""
     for number, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
         here = f"{where} line {number}"
         doc = _object(line, here)
         key = _text(doc, "dataFileS3Key", here)
-        if key in files:
-            raise TransferError(f"{here}: data file {key} is listed twice")
         try:
             md5 = base64.b64decode(_text(doc, "md5Checksum", here), validate=True)
         except binascii.Error:
             md5 = b""
         if len(md5) != 16:
             raise TransferError(f"{here}: md5Checksum of {key} is not a base64 MD5: {str(doc['md5Checksum'])[:60]!r}")
-        files[key] = DataFile(key, _count(doc, "itemCount", here), md5)
-    total = sum(f.item_count for f in files.values())
-    if total != summary.item_count:
-        raise TransferError(f"{where}: its {len(files)} data files hold {total} items but the summary says "
-                            f"{summary.item_count}: the export is incomplete or its manifests do not belong together")
-    return tuple(files.values())
+        yield DataFile(key, _count(doc, "itemCount", here), md5), here
 
 
 def _object(data: bytes, where: str) -> dict:
@@ -106,3 +114,21 @@ def _count(doc: dict, name: str, where: str) -> int:
 
 def _shown(value: Any) -> str:
     return "missing" if value is None else repr(value)[:60]
+
+
+# -- written: the same documents, for the export writer (exports/export_sink.py)
+
+SUMMARY_VERSION = "2020-06-30"  # the manifest version DynamoDB writes
+
+
+def file_line(file: DataFile) -> bytes:
+    """`file` as one line of manifest-files.json, newline included."""
+    return dumps({"itemCount": file.item_count, "md5Checksum": base64.b64encode(file.md5).decode("ascii"),
+                  "dataFileS3Key": file.key}) + b"\n"
+
+
+def summary_document(item_count: int, manifest_files_key: str, **extra: Any) -> bytes:
+    """manifest-summary.json of a full DYNAMODB_JSON export of `item_count` items; `extra` fields are added as
+    given (exportTime, s3Bucket, ...)."""
+    return dumps({"version": SUMMARY_VERSION, **extra, "manifestFilesS3Key": manifest_files_key,
+                  "itemCount": item_count, "outputFormat": DYNAMODB_JSON, "exportType": FULL_EXPORT})

@@ -14,6 +14,7 @@ from migrator import logs
 from migrator.config import ALTERNATOR, DYNAMODB, S3_EXPORT, DynamoTarget, MigratorConfig
 from migrator.config.secrets import secret_paths
 from migrator.errors import ConfigError, Interrupted, SavepointError
+from migrator.exports.export_sink import ExportWrite
 from migrator.exports.export_source import ExportRead
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.replicate import Replication
@@ -31,11 +32,14 @@ from migrator.writers.table_sink import TableWrite
 
 logger = logging.getLogger(__name__)
 
-# (source.type, target.type) -> the driver sides of the source and the sink; config.refuse_unbuilt refuses the
-# types not built yet before a job starts.
-PAIRS = {(source, target): (TableScan, TableWrite) for source in (DYNAMODB, ALTERNATOR)
-         for target in (DYNAMODB, ALTERNATOR)}
-PAIRS |= {(S3_EXPORT, target): (ExportRead, TableWrite) for target in (DYNAMODB, ALTERNATOR)}
+# (source.type, target.type) -> the driver sides of the source and the sink. Tables copy into tables; a DynamoDB
+# table can be written as an S3 export, and an export read into a table (config.parse refuses the other pairs).
+TABLES = (DYNAMODB, ALTERNATOR)
+PAIRS = {
+    **{(source, target): (TableScan, TableWrite) for source in TABLES for target in TABLES},
+    (DYNAMODB, S3_EXPORT): (TableScan, ExportWrite),
+    **{(S3_EXPORT, target): (ExportRead, TableWrite) for target in TABLES},
+}
 
 
 def choose(config: MigratorConfig) -> tuple[TableScan, TableWrite]:
@@ -43,8 +47,8 @@ def choose(config: MigratorConfig) -> tuple[TableScan, TableWrite]:
     picks them. A source is built from (its settings, the config: its progress keys), a sink from its settings."""
     pair = (config.source.type, config.target.type)
     if pair not in PAIRS:
-        raise ConfigError(f"source.type {pair[0]} -> target.type {pair[1]}: not supported yet; use type: dynamodb or "
-                          "alternator on both sides")
+        raise ConfigError(f"source.type {pair[0]} -> target.type {pair[1]}: not supported; copy between tables, "
+                          f"from a dynamodb table to a {S3_EXPORT}, or from a {S3_EXPORT} to a table")
     source, sink = PAIRS[pair]
     return source(config.source, config), sink(config.target)
 

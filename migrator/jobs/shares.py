@@ -25,6 +25,9 @@ def progress_server(sc, unit_id=None, on_done=None) -> ProgressServer:
 def log_budgets(budgets: tuple[tuple[str, Budget, str], ...], expected_tasks: int) -> None:
     """One line per (what, budget, unit): `read budget: 20 RCU/s (source.readThroughput 20 x 1), shared by ...`."""
     for what, budget, unit in budgets:
+        if budget.units_per_second <= 0:  # an S3 export's side: no capacity units to spend
+            logger.info("%s budget: none (%s)", what, budget.origin)
+            continue
         logger.info("%s budget: %.0f %s/s (%s), shared by the tasks running at once, counted while the job runs "
                     "(%d expected from Spark's parallelism: %.1f %s/s per task)", what, budget.units_per_second,
                     unit, budget.origin, expected_tasks, budget.per_task, unit)

@@ -54,7 +54,8 @@ class ProgressServer:
     def start(self) -> ProgressServer:
         self._thread.start()
         host, port = self._server.server_address[:2]
-        logger.info("progress server listening on %s:%d for segment reports and budget shares", host, port)
+        logger.info("progress server listening on %s:%d for unit reports (segments, files) and budget shares", host,
+                    port)
         return self
 
     def stop(self) -> None:
@@ -83,7 +84,7 @@ class ProgressServer:
         if running:
             return self._count(running[1], running[2], attempts), None
         if self.on_done is None:
-            return None, "this run records no segment reports (no savepoints)"
+            return None, "this run records no unit reports (no savepoints)"
         self.on_done(unit, items)
         with self._lock:
             self.reports += 1

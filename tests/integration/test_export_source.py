@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from migrator.demo import sample_items
-from migrator.demo.sample_data import scan_all
+from migrator.demo import sample_data, sample_items
+from migrator.demo.sample_data import fill_table, scan_all
 from migrator.demo.servers import client_for
 from tests.conftest import fresh_table_name
 from tests.integration.export_files import (
@@ -73,7 +73,7 @@ def test_an_export_of_several_files_one_empty_migrates_exactly_and_the_counts_ad
                                                                                       tmp_path):
     """Seven data files (one empty) into three tasks: every item arrives, the task lines add up to the manifest's
     count, the target is created from tableDescription."""
-    files = demo_files([400, 0, 250, 600, 120, 330, 300])
+    files = demo_files([300, 0, 150, 350, 80, 170, 150])
     export = build_export(s3, new_bucket(s3), files)
     table = fresh_table_name("export-copy")
     config = export_config(tmp_path / "export.yaml", moto_source, export.bucket, export.manifest_key,
@@ -132,7 +132,7 @@ def test_a_killed_import_resumes_from_its_savepoint_and_copies_only_the_files_le
                                                                                    tmp_path):
     """kill -9 once a savepoint records some finished files; the resumed run skips them and the target ends
     equal to the export."""
-    files = demo_files([60] * 24)
+    files = demo_files([50] * 16)
     export = build_export(s3, new_bucket(s3), files)
     keys = [f.removeprefix(export.manifest_key.rsplit("/", 1)[0] + "/") for f, _ in export.files]
     table = fresh_table_name("export-resume")
@@ -161,6 +161,7 @@ def test_a_killed_import_resumes_from_its_savepoint_and_copies_only_the_files_le
     assert_target_holds(moto_target, table, export.items)
     copied = sorted(f for positions, _ in file_counts(resumed.stdout).values() for f in positions)
     assert len(copied) == len(files) - len(done), describe(resumed.stdout)
+    assert f"resuming from savepoint {newest}: {len(done)} data files of the export done" in resumed.stdout
     assert f"skipping {len(done)} of {len(files)} data files already done (skipFiles)" in resumed.stdout
     final = savepoint_files(savepoints)[-1]
     assert reason(final) == "final" and len(skip_files(final)) == len(files)
@@ -168,3 +169,32 @@ def test_a_killed_import_resumes_from_its_savepoint_and_copies_only_the_files_le
 
 def skip_files(path: Path) -> list[str]:
     return yaml.safe_load(path.read_text()).get("skipFiles") or []
+
+
+def test_a_table_exported_by_the_migrator_reads_back_into_a_table_equal_to_it(moto_source, moto_target, s3,
+                                                                             tmp_path):
+    """Round trip: a table -> an export in moto's S3 (target type dynamodb-s3-export, keys relative to its
+    manifest) -> the export source -> a new table holding the same items."""
+    table, copy = fresh_table_name("round"), fresh_table_name("round-copy")
+    source = client_for(moto_source)
+    sample_data.create_demo_table(source, table)
+    items = list(sample_items.demo_items(600))
+    assert fill_table(source, table, items) == len(items)
+    bucket = new_bucket(s3)
+    exported = write_config(tmp_path / "out.yaml", moto_source.url, table, "http://unused:1", "unused",
+                            source_extra={"scanSegments": 3})
+    doc = yaml.safe_load(exported.read_text())
+    doc["target"] = {"type": "dynamodb-s3-export", "path": f"s3://{bucket}/round"}
+    exported.write_text(yaml.safe_dump(doc, sort_keys=False))
+    env = {"AWS_ENDPOINT_URL_S3": moto_source.url, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    out = run_submit(exported, "--master", "local[2]", env=env)
+    assert out.returncode == 0, describe(out.stdout)
+
+    config = export_config(tmp_path / "in.yaml", moto_source, bucket, "round/manifest-summary.json",
+                           moto_target.url, copy)
+    back = run_submit(config, "--master", "local[2]")
+
+    assert back.returncode == 0, describe(back.stdout)
+    assert_target_holds(moto_target, copy, scan_all(source, table))
+    assert f"{len(items)} items read from 3 data files (exact); the manifest says {len(items)}" in back.stdout

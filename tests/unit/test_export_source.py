@@ -3,20 +3,21 @@ from tableDescription, data files planned into tasks and read as raw items; on m
 
 from __future__ import annotations
 
+import gzip
 import logging
 import pickle
 from types import SimpleNamespace
 
 import pytest
 
-from migrator.codec import loads
+from migrator.codec import dumps, loads
 from migrator.config import Credentials, Endpoint, S3ExportSource
 from migrator.dynamo.throttle import Unlimited
 from migrator.errors import ConfigError, TransferError
 from migrator.exports.bucket import export_bucket
 from migrator.exports.export_source import ExportRead, deal, resolve_key, table_description
 from tests.integration.export_files import (
-    SAMPLE_DESCRIPTION, build_export, data_file, new_bucket, put_sample, s3_client, sample_items,
+    SAMPLE_DESCRIPTION, build_export, data_file, md5_base64, new_bucket, put_sample, s3_client, sample_items,
 )
 
 DESCRIPTION = {"attributeDefinitions": [{"name": "pk", "type": "S"}, {"name": "sk", "type": "N"}],
@@ -195,13 +196,28 @@ def test_a_missing_manifest_is_named(moto_source, s3):
         read.describe()
 
 
-def test_an_incremental_export_is_refused_as_not_built(moto_source, s3):
+def test_an_incremental_export_is_read_as_changes(moto_source, s3):
+    """An INCREMENTAL_EXPORT's files are read as Changes, the newest change of each key (exports/incremental.py);
+    the count line says how many were applied of the changes the manifest lists."""
     bucket = new_bucket(s3)
-    s3.put_object(Bucket=bucket, Key="e/manifest-summary.json",
-                  Body=b'{"itemCount": 0, "manifestFilesS3Key": "e/manifest-files.json", '
-                       b'"exportType": "INCREMENTAL_EXPORT"}')
-    with pytest.raises(ConfigError, match="is an INCREMENTAL_EXPORT"):
-        ExportRead(settings(moto_source, bucket, "e/manifest-summary.json"), done()).describe()
+    a, b = '{"pk":{"S":"a"},"sk":{"N":"1"}}', '{"pk":{"S":"b"},"sk":{"N":"2"}}'
+    body = gzip.compress(f"""{{"Metadata":{{"WriteTimestampMicros":{{"N":"2"}}}},"Keys":{a}}}
+{{"Metadata":{{"WriteTimestampMicros":{{"N":"1"}}}},"Keys":{a},"NewImage":{a}}}
+{{"Metadata":{{"WriteTimestampMicros":{{"N":"3"}}}},"Keys":{b},"NewImage":{b}}}
+""".encode())
+    s3.put_object(Bucket=bucket, Key="e/data/f.json.gz", Body=body)
+    s3.put_object(Bucket=bucket, Key="e/manifest-files.json", Body=dumps(
+        {"itemCount": 3, "md5Checksum": md5_base64(body), "dataFileS3Key": "e/data/f.json.gz"}))
+    s3.put_object(Bucket=bucket, Key="e/manifest-summary.json", Body=dumps(
+        {"itemCount": 3, "manifestFilesS3Key": "e/manifest-files.json", "exportType": "INCREMENTAL_EXPORT"}))
+    read = ExportRead(settings(moto_source, bucket, "e/manifest-summary.json"), done())
+    read.describe()
+    source = pickle.loads(pickle.dumps(read.source(read.budget(1))))
+    with source.open(Unlimited()) as reader:
+        (page,) = list(reader.pages(read.plan(1).units[0]))
+    assert ([bytes(key) for key in page.deletes], [bytes(put) for put in page.puts]) == ([a.encode()], [b.encode()])
+    assert read.count_line(2, 0) == ("2 changes applied (the newest of each key) from 1 data files; the manifest "
+                                     "lists 3 changes in all, each file's count checked (exact)")
 
 
 @pytest.mark.parametrize(("description", "message"), [
@@ -253,5 +269,28 @@ def test_the_region_defaults_to_us_east_1_for_a_local_s3_only(moto_source, monke
     local = settings(moto_source, "b", "m/manifest-summary.json", region=None)
     assert export_bucket(local).database.region == "us-east-1"
     assert export_bucket(settings(moto_source, "b", "m", region="eu-west-3")).database.region == "eu-west-3"
-    with pytest.raises(ConfigError, match=r"^source\.region: required for an export in AWS S3"):
+    with pytest.raises(ConfigError, match=r"^source\.region: required for AWS S3, none set"):
         export_bucket(settings(moto_source, "b", "m", region=None, endpoint=None))
+
+
+def test_a_missing_data_file_fails_naming_it(moto_source, s3):
+    """A data file the manifest lists but the bucket lacks: the export is incomplete."""
+    bucket = new_bucket(s3)
+    export = build_export(s3, bucket, [items(0, 3), items(3, 3)])
+    s3.delete_object(Bucket=bucket, Key=export.files[0][0])
+    read = ExportRead(settings(moto_source, bucket, export.manifest_key), done())
+    read.describe()
+    with read.source(read.budget(1)).open(Unlimited()) as reader, \
+            pytest.raises(TransferError, match=rf"^s3://{bucket}/{export.files[0][0]}: missing from the bucket"):
+        list(reader.pages(read.plan(1).units[0]))
+
+
+def test_proxies_resolved_on_the_driver_reach_the_s3_client(moto_source, monkeypatch):
+    """HTTP_PROXY (with its credentials) goes to botocore's proxies; NO_PROXY for the endpoint leaves it out."""
+    monkeypatch.setenv("HTTP_PROXY", "http://us%40er:p%3Ass@proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = export_bucket(settings(moto_source, "b", "m")).client()
+    assert client.meta.config.proxies == {"http": "http://us%40er:p%3Ass@proxy.example:3128"}
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert export_bucket(settings(moto_source, "b", "m")).client().meta.config.proxies is None

@@ -204,9 +204,10 @@ def test_every_pair_of_table_types_is_a_table_scan_into_batch_writes(pair):
     assert migrate.PAIRS[pair] == (migrate.TableScan, migrate.TableWrite)
 
 
-def test_a_pair_not_built_yet_is_a_config_error():
-    """An S3 export on either side has no source or sink yet (the config refuses it earlier, too)."""
+def test_a_pair_without_a_source_and_sink_is_a_config_error():
+    """An export copied into an export has no pair (the config refuses it earlier, too)."""
     config = type("Config", (), {"source": type("S", (), {"type": S3_EXPORT})(),
-                                 "target": type("T", (), {"type": DYNAMODB})(), "skip_segments": frozenset()})()
-    with pytest.raises(ConfigError, match="source.type dynamodb-s3-export -> target.type dynamodb: not supported"):
+                                 "target": type("T", (), {"type": S3_EXPORT})()})()
+    with pytest.raises(ConfigError, match="source.type dynamodb-s3-export -> target.type dynamodb-s3-export: not "
+                                          "supported; copy between tables"):
         migrate.choose(config)
