@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
     if not (args.skip_export or args.scaling or args.stream_only):
         items = args.export_items
-        result = export_figure.measure(items, args, report.machine_facts(REPO))
+        scan_run = next((r for r in results if "migrator" in r["steps"]), None)
+        result = export_figure.measure(items, args, report.machine_facts(REPO), scan_run)
         path = report.write_json(args.out / f"bench-export-{items}.json", result)
         report.print_table(f"export import, {items} items in {args.export_files} data files ({path})",
                            result["figures"], result["contention"], report.failures(result["steps"]))

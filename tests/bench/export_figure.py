@@ -239,9 +239,10 @@ def parse_log(output: str) -> dict:
     return found
 
 
-def measure(items: int, args: argparse.Namespace, machine: dict) -> dict:
+def measure(items: int, args: argparse.Namespace, machine: dict, scan_run: dict | None = None) -> dict:
     """One run of every export step at `items` items in `args.export_files` data files; never raises for a failed
-    step."""
+    step. `scan_run` (the main figure's result, when this run measured it): its migrator's tasks' CPU per item is
+    shown beside the import's, since both depend on the machine's speed of the day."""
     out = args.out / f"export-{items}"
     out.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
@@ -252,6 +253,10 @@ def measure(items: int, args: argparse.Namespace, machine: dict) -> dict:
                                  "connections": args.connections, "read_ceiling_threads": READERS,
                                  "batch_items": workload.BATCH, "empty_runs": args.empty_runs}}
     steps = result["steps"]
+    scan = (scan_run or {}).get("steps", {}).get("migrator", {})
+    if scan.get("ok") and scan.get("task_cpu_s") is not None:
+        result["scan_reference"] = {"items": scan_run["items"], "task_cpu_s": scan["task_cpu_s"],
+                                    "task_cpu_us_per_item": round(scan["task_cpu_s"] / scan_run["items"] * 1e6, 2)}
     say(f"export import figure, {items} items in {args.export_files} data files; output in {out}")
     with ExitStack() as stack:
         try:
@@ -332,6 +337,6 @@ def _hwm_mb(pid: int) -> float | None:
 
 def _finish(result: dict, began: float) -> dict:
     result["total_s"] = round(time.monotonic() - began, 1)
-    result["figures"] = report.export_figures(result["items"], result["steps"])
+    result["figures"] = report.export_figures(result["items"], result["steps"], result.get("scan_reference"))
     result["contention"] = report.contention(result["steps"])
     return result
