@@ -10,6 +10,8 @@ Steps of one run, each on fresh tables of two local dynalite servers (source and
   plain_boto3     a one-process boto3 copy (Scan pages + batch_writer), items/s
 Then the stream replay figure (stream_figure.py): a backlog of changes in a moto table's stream, replayed into
 dynalite, against moto's GetRecords ceiling and the target's ingest ceiling.
+Then the export import figure (export_figure.py): a DynamoDB export to S3 of the same items (gzip data files and
+manifests) in moto's S3, imported into dynalite, against the target's ingest ceiling.
 A failed step is reported with its reason; the steps that need it are skipped, the others still run.
 """
 
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from migrator.demo import servers
-from tests.bench import ceilings, plain_copy, report, spark_job, stream_figure, workload
+from tests.bench import ceilings, export_figure, plain_copy, report, spark_job, stream_figure, workload
 from tests.bench.steps import say, step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,11 +56,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-stream", action="store_true",
                         help="leave out the stream replay figure (--scaling leaves it out too)")
     parser.add_argument("--stream-only", action="store_true", help="run only the stream replay figure")
+    parser.add_argument("--export-items", type=int, default=200_000,
+                        help="items in the export import figure's export (default 200000)")
+    parser.add_argument("--export-files", type=int, default=16,
+                        help="data files the export's items are written to (default 16)")
+    parser.add_argument("--skip-export", action="store_true",
+                        help="leave out the export import figure (--scaling leaves it out too)")
+    parser.add_argument("--export-only", action="store_true", help="run only the export import figure")
     args = parser.parse_args(argv)
-    if min(args.items, args.segments, args.connections, args.empty_runs, args.stream_changes) < 1:
-        parser.error("--items, --segments, --connections, --empty-runs and --stream-changes must be positive")
-    if args.stream_only and (args.skip_stream or args.scaling):
-        parser.error("--stream-only runs the stream figure alone: not with --skip-stream or --scaling")
+    if min(args.items, args.segments, args.connections, args.empty_runs, args.stream_changes, args.export_items,
+           args.export_files) < 1:
+        parser.error("--items, --segments, --connections, --empty-runs, --stream-changes, --export-items and "
+                     "--export-files must be positive")
+    if args.stream_only and (args.skip_stream or args.scaling or args.export_only):
+        parser.error("--stream-only runs the stream figure alone: not with --skip-stream, --scaling or --export-only")
+    if args.export_only and (args.skip_export or args.scaling):
+        parser.error("--export-only runs the export figure alone: not with --skip-export or --scaling")
     # dynalite keeps tables in Node's heap; the default limit (about 4 GB) is too small for 1M-item tables.
     os.environ.setdefault("NODE_OPTIONS", "--max-old-space-size=12288")
     if servers.dynalite_executable() is None:
@@ -68,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         small, large = (json.loads(path.read_text()) for path in args.compare)
         return print_scaling(small, large, args.out)
-    sizes = [] if args.stream_only else [100_000, 1_000_000] if args.scaling else [args.items]
+    sizes = [] if args.stream_only or args.export_only else [100_000, 1_000_000] if args.scaling else [args.items]
     results = []
     for items in sizes:
         result = measure(items, args)
@@ -76,12 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         report.print_table(f"migrator benchmark, {items} items ({path})", result["figures"], result["contention"],
                            report.failures(result["steps"]))
         results.append(result)
-    if not (args.skip_stream or args.scaling):
+    if not (args.skip_stream or args.scaling or args.export_only):
         changes = args.stream_changes
         result = stream_figure.measure(changes, args, report.machine_facts(REPO))
         path = report.write_json(args.out / f"bench-stream-{changes}.json", result)
         report.print_table(f"stream replay, {changes} changes ({path})", result["figures"], result["contention"],
                            report.failures(result["steps"]))
+        results.append(result)
+    if not (args.skip_export or args.scaling or args.stream_only):
+        items = args.export_items
+        scan_run = next((r for r in results if "migrator" in r["steps"]), None)
+        result = export_figure.measure(items, args, report.machine_facts(REPO), scan_run)
+        path = report.write_json(args.out / f"bench-export-{items}.json", result)
+        report.print_table(f"export import, {items} items in {args.export_files} data files ({path})",
+                           result["figures"], result["contention"], report.failures(result["steps"]))
         results.append(result)
     status = 0 if all(step.get("ok") for r in results for step in r["steps"].values()) else 1
     if args.scaling:

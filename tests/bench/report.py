@@ -144,6 +144,69 @@ def stream_figures(changes: int, steps: dict) -> list[dict]:
     return rows
 
 
+def export_figures(items: int, steps: dict, scan: dict | None = None) -> list[dict]:
+    """The export import figure's rows: the source's read and the target's ingest ceilings, the migrator's items/s
+    against the target's, and its CPU per item (the tasks' own, and the spark-submit tree's net of start-up);
+    `scan`: the table scan migrator's tasks' CPU per item in the same run, when it was measured."""
+    read, ingest, empty, run = (steps.get(k, {}) for k in ("export_read_ceiling", "export_ingest_ceiling",
+                                                           "export_empty", "export_migrator"))
+    run_ok, empty_ok = run.get("ok", False), empty.get("ok", False)
+    ceiling = ingest.get("items_per_s") if ingest.get("ok") else None
+    rate = run.get("items_per_s_logged") if run_ok else None
+    roles = run.get("tree", {}).get("roles", {}) if run_ok else {}
+    empty_roles = empty.get("tree", {}).get("roles", {}) if empty_ok else {}
+    built = steps.get("export_build", {})
+    rows: list[dict] = []
+
+    def add(name, value, unit, goal=None, met=None, digits=1):
+        rows.append({"figure": name, "value": None if value is None else round(value, digits), "unit": unit,
+                     "goal": goal, "met": met})
+
+    add("export data files (gzip DynamoDB JSON lines)", built.get("files"), "files", digits=0)
+    add("  compressed bytes per item", built.get("data_bytes_per_item"), "bytes")
+    add("source read ceiling (S3 GET, MD5, inflate, cut; 2 threads)",
+        read.get("items_per_s") if read.get("ok") else None, "items/s")
+    add("  the S3 server's CPU while read (moto is one Python process)", read.get("server_cpu_share"), "cores",
+        digits=2)
+    add("target ingest ceiling (BatchWriteItem, pre-serialized)", ceiling, "items/s")
+    add("  the target server's CPU (dynalite is one Node process)", ingest.get("server_cpu_share"), "cores", digits=2)
+    add("migrator import (its 'migrator total' line)", rate, "items/s")
+    ratio = _div(rate, ceiling)
+    add("migrator / target ingest ceiling", ratio, "x", f">= {INGEST_RATIO_GOAL}", _met(ratio, ">=", INGEST_RATIO_GOAL),
+        3)
+    target_cpu = run.get("server_cpu_s", {}).get("target") if run_ok else None
+    add("  the target server's CPU share during the import", _div(target_cpu, run.get("job_s")), "cores", digits=2)
+    add("  the S3 server's CPU share during the import",
+        _div(run.get("server_cpu_s", {}).get("source") if run_ok else None, run.get("job_s")), "cores", digits=2)
+    add("migrator wall time (submit to exit)", run.get("wall_s") if run_ok else None, "s")
+    add("migrator job time (Spark start-up excluded)", run.get("job_s") if run_ok else None, "s")
+    add("time from submit to the first write", run.get("first_write_s") if run_ok else None, "s", digits=2)
+    per_item = run.get("task_cpu_us_per_item") if run_ok else None
+    add("tasks' CPU per item (logged by the tasks: no start-up in it)", per_item, "us/item", f"<= {CPU_GOAL_US:.0f}",
+        _met(per_item, "<=", CPU_GOAL_US))
+    if scan is not None:
+        add("  the table scan migrator's, same run (main figure)", scan["task_cpu_us_per_item"], "us/item")
+        add("  the import's / the scan's (the machine's speed cancels out)",
+            _div(per_item, scan["task_cpu_us_per_item"]), "x", digits=2)
+    net = _per_item(run.get("cpu_s"), empty.get("cpu_s"), items) if run_ok and empty_ok else None
+    add("spark-submit tree CPU per item, start-up excluded", net, "us/item", f"<= {CPU_GOAL_US:.0f}",
+        _met(net, "<=", CPU_GOAL_US))
+    for role, label in (("python-worker", "Python workers"), ("jvm", "JVM"), ("python-driver", "Python driver")):
+        role_net = (_per_item(_role(roles, role, "cpu_s"), _role(empty_roles, role, "cpu_s"), items)
+                    if run_ok and empty_ok else None)
+        add(f"  {label} CPU per item, start-up excluded", role_net, "us/item")
+    add("spark-submit tree CPU per item, start-up included", _per_item(run.get("cpu_s"), 0, items) if run_ok else None,
+        "us/item")
+    add("spark-submit tree CPU, empty-export runs (Spark start-up), mean", empty.get("cpu_s") if empty_ok else None,
+        "s", digits=2)
+    worker_rss = _role(roles, "python-worker", "peak_rss_mb")
+    add("peak RSS of one Python worker", worker_rss, "MB", f"<= {WORKER_RSS_GOAL_MB:.0f}",
+        _met(worker_rss, "<=", WORKER_RSS_GOAL_MB))
+    add("CPU of other programs during the import (cores)",
+        _div(run.get("other_cpu_s"), run.get("wall_s")) if run_ok else None, "cores", digits=2)
+    return rows
+
+
 def contention(steps: dict) -> list[str]:
     """Steps during which other programs kept the CPUs busy: their figures are not the machine's best."""
     found = []
