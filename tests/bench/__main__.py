@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from migrator.demo import servers
-from tests.bench import ceilings, export_figure, plain_copy, report, spark_job, stream_figure, workload
+from tests.bench import ceilings, export_figure, plain_copy, process_stats, report, spark_job, stream_figure, workload
 from tests.bench.steps import say, step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,14 +152,14 @@ def measure(items: int, args: argparse.Namespace) -> dict:
         def seed() -> dict:
             workload.create_table(source.url, TABLE)
             sent = ceilings.send_bodies(source.url, loaded["workload"].bodies, TABLE, args.connections, source.pid)
-            return _counted(sent, source.url, TABLE, items)
+            return workload.counted(sent, source.url, TABLE, items)
 
         def ingest() -> dict:
             workload.create_table(target.url, TABLE)
             try:
                 sent = ceilings.send_bodies(target.url, loaded["workload"].bodies, TABLE, args.connections,
                                             target.pid)
-                return _counted(sent, target.url, TABLE, items)
+                return workload.counted(sent, target.url, TABLE, items)
             finally:
                 workload.delete_table(target.url, TABLE)
 
@@ -182,7 +182,7 @@ def measure(items: int, args: argparse.Namespace) -> dict:
         def plain() -> dict:
             try:
                 copied = plain_copy.copy(source.url, TABLE, target.url, f"{TABLE}-plain", pids)
-                return _counted(copied, target.url, f"{TABLE}-plain", items)
+                return workload.counted(copied, target.url, f"{TABLE}-plain", items)
             finally:
                 workload.delete_table(target.url, f"{TABLE}-plain")
 
@@ -201,23 +201,8 @@ def measure(items: int, args: argparse.Namespace) -> dict:
         step(steps, "migrator", migrate, "seed", quiet_wait=wait)
         if not args.skip_plain:
             step(steps, "plain_boto3", plain, "seed", quiet_wait=wait)
-        result["servers"]["peak_rss_mb"] = {role: _hwm_mb(pid) for role, pid in pids.items()}
+        result["servers"]["peak_rss_mb"] = {role: process_stats.peak_rss_mb(pid) for role, pid in pids.items()}
     return _finish(result, began)
-
-
-def _counted(outcome: dict, url: str, table: str, expected: int) -> dict:
-    outcome["count"] = count = workload.count_items(url, table)
-    if count != expected:
-        outcome.update(ok=False, reason=f"table {table!r} holds {count} items, expected {expected}")
-    return outcome
-
-
-def _hwm_mb(pid: int) -> float | None:
-    try:
-        line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM"))
-        return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, StopIteration):
-        return None
 
 
 def _finish(result: dict, began: float) -> dict:

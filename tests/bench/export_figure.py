@@ -40,7 +40,7 @@ from botocore.config import Config
 from migrator.demo import servers
 from migrator.exports import data_file
 from migrator.exports.manifest import parse_files, parse_summary
-from tests.bench import ceilings, report, spark_job, workload
+from tests.bench import ceilings, process_stats, report, spark_job, workload
 from tests.bench.steps import say, step
 
 TABLE = "bench"  # the ingest ceiling's table in the target (the bodies name it)
@@ -283,7 +283,7 @@ def measure(items: int, args: argparse.Namespace, machine: dict, scan_run: dict 
             try:
                 sent = ceilings.send_bodies(target.url, loaded["workload"].bodies, TABLE, args.connections,
                                             target.pid)
-                return _counted(sent, target.url, TABLE, items)
+                return workload.counted(sent, target.url, TABLE, items)
             finally:
                 workload.delete_table(target.url, TABLE)
 
@@ -316,23 +316,8 @@ def measure(items: int, args: argparse.Namespace, machine: dict, scan_run: dict 
         step(steps, "export_empty", empty, "export_upload", quiet_wait=wait)
         spark_job.ensure_built()
         step(steps, "export_migrator", migrate, "export_upload", quiet_wait=wait)
-        result["servers"]["peak_rss_mb"] = {role: _hwm_mb(pid) for role, pid in pids.items()}
+        result["servers"]["peak_rss_mb"] = {role: process_stats.peak_rss_mb(pid) for role, pid in pids.items()}
     return _finish(result, began)
-
-
-def _counted(outcome: dict, url: str, table: str, expected: int) -> dict:
-    outcome["count"] = count = workload.count_items(url, table)
-    if count != expected:
-        outcome.update(ok=False, reason=f"table {table!r} holds {count} items, expected {expected}")
-    return outcome
-
-
-def _hwm_mb(pid: int) -> float | None:
-    try:
-        line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM"))
-        return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, StopIteration):
-        return None
 
 
 def _finish(result: dict, began: float) -> dict:

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
@@ -204,3 +205,12 @@ class TreeSampler:
                 for p in self.procs.values()
             ],
         }
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident memory (VmHWM) in MB; None when /proc no longer has it."""
+    try:
+        line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM"))
+        return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, StopIteration):
+        return None

@@ -69,7 +69,7 @@ def measure(changes: int, args: argparse.Namespace, machine: dict) -> dict:
         def seed() -> dict:
             loaded["stream_arn"] = backlog.create_table(source.url, TABLE)
             written = backlog.write(source.url, loaded["backlog"], source.pid)
-            return _counted(written, source.url, TABLE, len(loaded["backlog"].final))
+            return workload.counted(written, source.url, TABLE, len(loaded["backlog"].final))
 
         def ingest() -> dict:
             workload.create_table(target.url, TABLE)
@@ -161,13 +161,6 @@ def compare(url: str, table: str, expected: dict[tuple, dict], segments: int = 4
     return {"items": len(seen), "expected": len(expected), "missing": len(missing), "unexpected": len(unexpected),
             "differing": len(differing),
             "examples": [str(k) for k in (missing[:2] + unexpected[:2] + differing[:2])]}
-
-
-def _counted(outcome: dict, url: str, table: str, expected: int) -> dict:
-    outcome["count"] = count = workload.count_items(url, table)
-    if count != expected:
-        outcome.update(ok=False, reason=f"table {table!r} holds {count} items, expected {expected}")
-    return outcome
 
 
 def _finish(result: dict, began: float) -> dict:

@@ -120,3 +120,11 @@ def count_items(url: str, table: str, segments: int = 4) -> int:
     with api(url, connections=segments) as client, \
             ThreadPoolExecutor(max_workers=segments, thread_name_prefix="count") as pool:
         return sum(pool.map(lambda segment: count_segment(client, table, segment, segments), range(segments)))
+
+
+def counted(outcome: dict, url: str, table: str, expected: int) -> dict:
+    """`outcome` with the table's exact count added; not ok when it is not `expected`."""
+    outcome["count"] = count = count_items(url, table)
+    if count != expected:
+        outcome.update(ok=False, reason=f"table {table!r} holds {count} items, expected {expected}")
+    return outcome
