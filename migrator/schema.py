@@ -25,6 +25,7 @@ class TableInfo:
     size_bytes: int
     billing_mode: str
     description: dict
+    ttl_attribute: str | None = None  # the TTL attribute when TTL is enabled (transforms/ttl.py fills it in)
 
     @property
     def key_names(self) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from migrator.dynamo.throttle import shared_limiter
 from migrator.errors import ItemRejected, MigratorError, TransferError
 from migrator.progress import ProgressAddress
 from migrator.readers.source import Changes, Source, Unit, UnitId, unit_list
-from migrator.transform import IDENTITY, Transform
+from migrator.transforms import IDENTITY, Transform
 from migrator.writers.sink import Refusal, Sink
 
 logger = logging.getLogger("migrator.task")
@@ -45,11 +45,11 @@ class TransferSettings:
 @dataclass(frozen=True)
 class TaskResult:
     """What a task sends back to the driver: counters, and the items the target refused when they are kept for a
-    dead-letter file (at most MAX_REJECTED_ITEMS). scanned = written + rejected."""
+    dead-letter file (at most MAX_REJECTED_ITEMS). scanned = written + deleted + rejected + expired."""
 
     task: int
     segments: tuple[UnitId, ...]  # the ids of the units copied (a table scan's: segment numbers)
-    scanned: int  # items read (a Changes page: its puts and deletes)
+    scanned: int  # items the source returned (a Changes page: its puts and deletes); with a filter, those it matched
     written: int
     seconds: float
     cpu_seconds: float  # of the Python worker process while it ran this task (its threads included)
@@ -58,7 +58,9 @@ class TaskResult:
     throttled_retries: int = 0  # requests retried after throttling, on either side
     other_retries: int = 0  # requests retried after other transient failures
     unprocessed_resent: int = 0  # items the target left in UnprocessedItems and the writer sent again
-    deleted: int = 0  # deletes acknowledged (Changes pages); scanned = written + deleted + rejected
+    deleted: int = 0  # deletes acknowledged (Changes pages)
+    expired: int = 0  # items skipped because their TTL had passed (transforms/transform.py)
+    filtered_out: int = 0  # items the source server read but source.filterExpression left out (ScannedCount - Count)
 
 
 def transfer(settings: TransferSettings, units: Iterable[Unit], task: int,
@@ -118,25 +120,26 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
             _rate(sink.units_per_second, sink.budget_unit), running_tasks(),
             _rate(limiters[0].rate, source.budget_unit), _rate(limiters[1].rate, sink.budget_unit),
         )
-    apply = settings.transform.apply
+    apply, apply_keys = settings.transform.apply, settings.transform.apply_keys
     done: list[UnitId] = []
-    scanned = 0
+    scanned = expired = 0
     for unit in units:
         rejected_before = writer.rejected
+        filtered_before = reader.filtered_out
         if rejects is not None:
             rejects.unit = unit
-        count = 0
+        count = skipped = 0
         try:
             writer.start_unit(unit)
             with contextlib.closing(reader.pages(unit)) as pages:  # closing stops the reader if the writer fails
                 for page in pages:
-                    if isinstance(page, Changes):
-                        count += len(page.puts) + len(page.deletes)
-                        writer.put_raw(apply(page.puts))
-                        writer.delete_raw(page.deletes)
-                    else:
-                        count += len(page)
-                        writer.put_raw(apply(page))
+                    puts, deletes = (page.puts, page.deletes) if isinstance(page, Changes) else (page, ())
+                    count += len(puts) + len(deletes)
+                    kept = apply(puts)
+                    skipped += len(puts) - len(kept)
+                    writer.put_raw(kept)
+                    if deletes:
+                        writer.delete_raw(apply_keys(deletes))
             writer.flush()
         except ItemRejected as exc:
             raise TransferError(f"{_where(unit, settings)}: {exc}; fix the item, or set target.deadLetterPath to "
@@ -144,27 +147,41 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
         except MigratorError as exc:
             raise TransferError(f"{_where(unit, settings)}: {exc}") from exc
         scanned += count
+        expired += skipped
         done.append(unit.id)
         rejected = writer.rejected - rejected_before
         logger.info(
-            "migrator task %d: %s transferred %d items%s", task, unit.label, count - rejected,
-            f", {rejected} refused by the target (kept for the dead-letter file)" if rejected else "",
+            "migrator task %d: %s transferred %d items%s", task, unit.label, count - rejected - skipped,
+            _skipped_text(rejected, skipped, reader.filtered_out - filtered_before),
         )
         if on_unit_done is not None and not rejected:
             on_unit_done(unit.id, count)
-    if writer.written + writer.deleted + writer.rejected != scanned:  # the writer raises before; a last guard
+    if writer.written + writer.deleted + writer.rejected + expired != scanned:  # the writer raises before
         raise TransferError(
             f"task {task}, {unit_list(source.unit_kind, done)} of {source.description}: read {scanned} items "
-            f"but the target acknowledged {writer.written} puts and {writer.deleted} deletes and refused "
-            f"{writer.rejected}"
+            f"and skipped {expired} expired, but the target acknowledged {writer.written} puts and "
+            f"{writer.deleted} deletes and refused {writer.rejected}"
         )
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
     logger.info("migrator task %d: %s transferred %d items in %.1f s (%s)%s", task,
                 unit_list(source.unit_kind, done), writer.written + writer.deleted, seconds, cpu_summary(cpu, scanned),
                 f"; {writer.rejected} refused by the target" if writer.rejected else "")
     return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds,
-                      cpu_seconds=cpu, rejected=writer.rejected, deleted=writer.deleted,
+                      cpu_seconds=cpu, rejected=writer.rejected, deleted=writer.deleted, expired=expired,
+                      filtered_out=reader.filtered_out,
                       rejected_items=tuple(rejects.items) if rejects is not None else ())
+
+
+def _skipped_text(rejected: int, expired: int, filtered_out: int) -> str:
+    """What a unit's line adds to its count: `, 3 expired (TTL) skipped, 120 left out by the filter`."""
+    parts = []
+    if rejected:
+        parts.append(f"{rejected} refused by the target (kept for the dead-letter file)")
+    if expired:
+        parts.append(f"{expired} expired (TTL) skipped")
+    if filtered_out:
+        parts.append(f"{filtered_out} left out by source.filterExpression")
+    return "".join(f", {part}" for part in parts)
 
 
 def _where(unit: Unit, settings: TransferSettings) -> str:

@@ -81,6 +81,16 @@ def _list_of_strings(value: Any, path: str) -> list:
     return [as_str(item, f"{path}[{index}]") for index, item in enumerate(as_list(value, path))]
 
 
+def _expression_names(value: Any, path: str) -> dict:
+    """source.expressionAttributeNames: {"#name": "attribute"}; transforms/filters.py checks it further."""
+    return dict(as_mapping(value, path, 'write {"#n": ATTRIBUTE_NAME}'))
+
+
+def _expression_values(value: Any, path: str) -> dict:
+    """source.expressionAttributeValues: {":value": DynamoDB JSON}; transforms/filters.py checks it further."""
+    return dict(as_mapping(value, path, 'write {":v": {N: "10"}}'))
+
+
 def _provisioned(value: Any, path: str) -> dict:
     return dict(as_mapping(value, path, "write {readCapacityUnits: N, writeCapacityUnits: N}"))
 
@@ -110,6 +120,10 @@ KEYS: tuple[Key, ...] = (
     Key("maxMapTasks", SCAN, _count, "max_map_tasks", scylla=True,
         no_effect={"target": "the number of tasks comes from source.maxMapTasks"}),
     Key("readThroughput", SCAN, _count, "read_throughput", scylla=True),
+    Key("skipExpiredItems", SCAN, as_bool, "skip_expired_items"),
+    Key("filterExpression", SCAN + S3_SOURCE, as_str, "filter_expression"),
+    Key("expressionAttributeNames", SCAN + S3_SOURCE, _expression_names, "expression_attribute_names"),
+    Key("expressionAttributeValues", SCAN + S3_SOURCE, _expression_values, "expression_attribute_values"),
     Key("throughputReadPercent", SCAN, _percent, "throughput_read_percent", scylla=True),
     Key("writeThroughput", WRITE, _count, "write_throughput", scylla=True),
     Key("throughputWritePercent", WRITE, _percent, "throughput_write_percent", scylla=True),
@@ -165,8 +179,7 @@ KEYS: tuple[Key, ...] = (
     # ---- the top level, read in this order ------------------------------------------------------------------
     Key("source", ("",), attribute="source", inner=tuple(place("source", kind) for kind in TYPES)),
     Key("target", ("",), attribute="target", inner=tuple(place("target", kind) for kind in TYPES)),
-    Key("renames", ("",), attribute="renames", inner=("renames",),
-        unbuilt="renaming attributes is not built yet; remove the renames"),
+    Key("renames", ("",), attribute="renames", inner=("renames",)),
     Key("savepoints", ("",), attribute="savepoints", inner=("savepoints",)),
     Key("skipSegments", ("",), attribute="skip_segments"),
     Key("skipFiles", ("",), attribute="skip_files"),  # an export's data files done (savepoints write it)

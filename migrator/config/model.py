@@ -89,6 +89,10 @@ class DynamoSource(DynamoTable):
     max_map_tasks: int | None = None
     read_throughput: int | None = None
     throughput_read_percent: float | None = None
+    skip_expired_items: bool = True  # with TTL enabled on the table, items past their TTL are not copied
+    filter_expression: str | None = None  # Scan's FilterExpression: only matching items are copied
+    expression_attribute_names: dict | None = None  # {"#n": "name"}, for the filter
+    expression_attribute_values: dict | None = None  # {":v": {"N": "1"}}, DynamoDB JSON, for the filter
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ class S3ExportSource:
     endpoint: Endpoint | None = None
     credentials: Credentials | None = None
     use_path_style_access: bool = False
+    filter_expression: str | None = None  # refused by config.parse: no server evaluates it
+    expression_attribute_names: dict | None = None
+    expression_attribute_values: dict | None = None
 
     @property
     def label(self) -> str:

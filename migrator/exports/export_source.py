@@ -85,6 +85,7 @@ class _FileReader:
         self.source = source
         self.client = client
         self.other_retries = 0
+        self.filtered_out = 0  # an export has no server to filter it (config.parse refuses a filter)
 
     def pages(self, unit: ExportFile) -> Iterator[list]:
         """The file's items, page by page; the file is fetched when the first page is asked for."""

@@ -27,6 +27,7 @@ from migrator.savepoints.stores import open_store
 from migrator.savepoints.writer import SavepointWriter
 from migrator.streams.setup import StreamControl, prepare as prepare_stream
 from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer
+from migrator.transforms import Transform, for_job, renamed_table
 from migrator.writers import dead_letter
 from migrator.writers.table_sink import TableWrite
 
@@ -65,9 +66,10 @@ def run(spark, config: MigratorConfig) -> int:
     dead_letter_path = getattr(dst, "dead_letter_path", None)  # a table target's key
     dead_letters = dead_letter.check_directory(dead_letter_path) if dead_letter_path else None
     streaming = isinstance(dst, DynamoTarget) and dst.stream_changes
+    transform = for_job(config, source_info)
     sc = spark.sparkContext
     plan = source.plan(sc.defaultParallelism)
-    created = sink.prepare(source_info, resuming=bool(plan.done))
+    created = sink.prepare(renamed_table(source_info, transform.renames), resuming=bool(plan.done))
     stream = None
     if streaming:  # before the snapshot: no change made during it may be missed
         control = StreamControl(source.database, src.table)
@@ -86,20 +88,20 @@ def run(spark, config: MigratorConfig) -> int:
         logger.info("migrator verdict: OK - nothing to copy, all %d %ss are done", plan.total, plan.kind)
         status = 0
     else:
-        status = _snapshot(sc, config, source, sink, source_info, plan, writer, created, dead_letters,
+        status = _snapshot(sc, config, source, sink, transform, plan, writer, created, dead_letters,
                            final=not streaming)
     if stream is None or status != 0:
         return status
     return Replication(sc, config, stream[1], stream[0], sink, writer).run()
 
 
-def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, source_info, plan: UnitPlan,
+def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, transform: Transform, plan: UnitPlan,
               writer: SavepointWriter | None, created: bool, dead_letters, *, final: bool) -> int:
     """The parallel copy of the plan's units and its verdict; `final` writes the last savepoint after it."""
     dst = config.target
     concurrent = min(plan.partitions, sc.defaultParallelism)
     read, write = source.budget(concurrent), sink.budget(concurrent)
-    settings = TransferSettings(source=source.source(read), sink=sink.sink(write),
+    settings = TransferSettings(source=source.source(read), sink=sink.sink(write), transform=transform,
                                 keep_rejected=dead_letters is not None, tasks_at_once=concurrent)
     log_budgets((("read", read, settings.source.budget_unit), ("write", write, settings.sink.budget_unit)),
                 concurrent)
@@ -118,10 +120,11 @@ def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, s
                                  exact=created and not plan.skipped)
     status = report(results, source.count_line(sum(r.scanned for r in results), plan.skipped), source.label,
                     sink.label, seconds, kind=plan.kind, rejected_file=rejected_file,
-                    verify=partial(count_check.shortfall, sc) if count_check else None)
+                    verify=partial(count_check.shortfall, sc) if count_check else None,
+                    filtered=bool(getattr(config.source, "filter_expression", None)))
     if writer is not None:
         for result in results:
-            if result.written + result.deleted == result.scanned:
+            if result.written + result.deleted + result.expired == result.scanned:
                 for unit in result.segments:
                     writer.unit_done(unit)  # also those whose report did not reach the driver
     if status == 0:
@@ -217,9 +220,12 @@ def _transfer_partition(settings: TransferSettings, partition):
 
 def report(results: list[TaskResult], source_count: str, source_label: str, target_label: str, seconds: float, *,
            kind: str = "segment", rejected_file: Path | None = None,
-           verify: Callable[[int], str | None] | None = None) -> int:
+           verify: Callable[[int], str | None] | None = None, filtered: bool = False) -> int:
     """Log the per-task counts, their sum, the source's count (`source_count`: the source's count_line) and the
-    verdict; return the exit status. `kind` names the units (segment, file).
+    verdict; return the exit status. `kind` names the units (segment, file); `filtered`: source.filterExpression
+    is set, so the counts say how many items it matched.
+
+    Every item the source returned is accounted for: scanned = written + deleted + rejected + expired.
 
     `verify(written)` (target.verifyCount) counts the target before the verdict: a reason for FAILED, or None."""
     for r in sorted(results, key=lambda r: r.task):
@@ -230,6 +236,8 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
     puts = sum(r.written for r in results)
     written = puts + deleted
     rejected = sum(r.rejected for r in results)
+    expired = sum(r.expired for r in results)
+    filtered_out = sum(r.filtered_out for r in results)
     rate = written / seconds if seconds > 0 else 0.0
     logger.info(
         "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' %s)",
@@ -244,8 +252,16 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
     logger.info("migrator source count: %s", source_count)
     if deleted:
         logger.info("migrator total: %d of the %d changes were deletes", deleted, written)
-    if written + rejected != scanned:
-        logger.error("migrator verdict: FAILED - %d items scanned but %d written", scanned, written)
+    if filtered or filtered_out:
+        logger.info("migrator filter: the source read %d items; %d matched source.filterExpression, %d did not "
+                    "and were left out", scanned + filtered_out, scanned, filtered_out)
+    if expired:
+        logger.info("migrator TTL: %d expired items skipped (their TTL attribute is in the past: DynamoDB deletes "
+                    "them within days); %d scanned = %d written + %d expired%s", expired, scanned, written, expired,
+                    f" + {rejected} refused" if rejected else "")
+    if written + rejected + expired != scanned:
+        logger.error("migrator verdict: FAILED - %d items scanned but %d written%s", scanned, written,
+                     f" and {expired} skipped as expired" if expired else "")
         return 1
     if rejected:
         logger.error("migrator verdict: FAILED - %d items rejected by the target, written to %s; the other %d of %d "
@@ -255,5 +271,9 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
     if failure is not None:
         logger.error("migrator verdict: FAILED - %s", failure)
         return 1
-    logger.info("migrator verdict: OK - all %d scanned items were written", scanned)
+    if expired:
+        logger.info("migrator verdict: OK - all %d scanned items were written or skipped as expired (%d written, "
+                    "%d expired)", scanned, written, expired)
+    else:
+        logger.info("migrator verdict: OK - all %d scanned items were written", scanned)
     return 0

@@ -80,6 +80,7 @@ class _Scanner:
         self.source = source
         self.api = api
         self.limiter = limiter
+        self.filtered_out = 0  # ScannedCount - Count of the pages read (source.filterExpression)
 
     def pages(self, unit: ScanSegment) -> Iterator[list]:
         s = self.source

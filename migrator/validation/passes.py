@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from migrator.dynamo.api import DynamoApi, RetryPolicy
 from migrator.dynamo.database import Database
@@ -54,7 +55,9 @@ class ValidationSettings:
     copy_missing: bool = False
     copy_differing: bool = False
     delete_extra: bool = False
-    renames: tuple[tuple[str, str], ...] = ()  # (source name, target name); empty until renames exist
+    renames: tuple[tuple[str, str], ...] = ()  # (source name, target name)
+    ttl_attribute: str | None = None  # the source's TTL attribute: expired source items are not expected (TTL)
+    scan_filter: Any = None  # source.filterExpression (transforms/filters.py): only matching items are expected
     batch_size: int = 25
     in_flight: int = 4  # BatchGetItem and BatchWriteItem requests at once, each
     retry: RetryPolicy = RetryPolicy()

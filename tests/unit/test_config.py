@@ -556,17 +556,6 @@ def test_a_key_is_declared_once_per_place():
 
 # ---- refuse_unbuilt ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("raw", "message"), [
-    (config(renames=[{"from": "a", "to": "b"}]),
-     "renames: not supported yet; renaming attributes is not built yet; remove the renames"),
-])
-def test_refuse_unbuilt_rejects_what_is_not_built(load, raw, message):
-    """Each key whose behaviour is not built yet stops the run with a one-line fix."""
-    with pytest.raises(ConfigError) as info:
-        refuse_unbuilt(load(raw))
-    assert str(info.value) == message
-
-
 @pytest.mark.parametrize("side", ["source", "target"])
 @pytest.mark.parametrize("key", ALTERNATOR_KEYS)
 def test_refuse_unbuilt_accepts_every_alternator_key(load, side, key):

@@ -19,7 +19,7 @@ from migrator.progress import parse_report
 from migrator.readers.scan_source import ScanSegment, ScanSource, segment_id
 from migrator.readers.source import Changes
 from migrator.transfer import TransferSettings, transfer
-from migrator.transform import IDENTITY
+from migrator.transforms import IDENTITY
 from migrator.writers.sink import Refusal
 from migrator.writers.table_sink import BatchWriteSink
 
@@ -49,6 +49,7 @@ class FakeReader:
         yield from self._pages[unit.id]
 
     retried = (1, 0, 0)
+    filtered_out = 0
 
     def __enter__(self):
         return self
