@@ -163,9 +163,10 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
             f"{writer.deleted} deletes and refused {writer.rejected}"
         )
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
-    logger.info("migrator task %d: %s transferred %d items in %.1f s (%s)%s", task,
+    logger.info("migrator task %d: %s transferred %d items in %.1f s (%s)%s%s", task,
                 unit_list(source.unit_kind, done), writer.written + writer.deleted, seconds, cpu_summary(cpu, scanned),
-                f"; {writer.rejected} refused by the target" if writer.rejected else "")
+                f"; {writer.rejected} refused by the target" if writer.rejected else "",
+                f"; {expired} expired (TTL) skipped" if expired else "")
     return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds,
                       cpu_seconds=cpu, rejected=writer.rejected, deleted=writer.deleted, expired=expired,
                       filtered_out=reader.filtered_out,

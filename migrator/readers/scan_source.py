@@ -7,6 +7,7 @@ next page read ahead while the current one is written (`prefetch`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from migrator.errors import SchemaError
 from migrator.readers.scan import prefetch, scan_pages
 from migrator.readers.segments import plan_segments, segment_ranges, segments_record
 from migrator.readers.source import UnitPlan
+from migrator.transforms import ttl
 
 logger = logging.getLogger("migrator.jobs.migrate")  # these lines were the job's and keep its logger name
 
@@ -119,12 +121,16 @@ class TableScan:
         log_database("source", self.settings, self.database)
 
     def describe(self) -> schema.TableInfo:
-        """The table's schema and size (SchemaError when it does not exist)."""
+        """The table's schema, size and TTL attribute (SchemaError when it does not exist); logs what happens to
+        its expired items."""
         table = self.settings.table
-        self.info = schema.describe(self.database.boto3_client(), table, "source")
-        if self.info is None:
+        client = self.database.boto3_client()
+        info = schema.describe(client, table, "source")
+        if info is None:
             raise SchemaError(f"source table {table!r} does not exist at {self.database.name}; check source.table "
                               "and source.endpoint")
+        attribute = ttl.source_attribute(client, table, self.database.name, self.settings.skip_expired_items)
+        self.info = dataclasses.replace(info, ttl_attribute=attribute)
         return self.info
 
     def plan(self, default_parallelism: int) -> UnitPlan:
