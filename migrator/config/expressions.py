@@ -146,9 +146,9 @@ def check_placeholders(expression: str, names: Mapping[str, str], values: Mappin
     for kind, key, defined in (("placeholder", NAMES_KEY, names), ("value", VALUES_KEY, values)):
         used = {token.text for token in found if token.kind == kind}
         for placeholder in sorted(used - set(defined)):
-            example = '"NAME"' if kind == "placeholder" else "{S: TEXT}"
+            example = "ATTRIBUTE_NAME" if kind == "placeholder" else "{S: TEXT}"
             raise fail("source.filterExpression", f"uses {placeholder}, which {key} does not define, got "
-                       f"{expression!r}; add {placeholder!r}: {example} under {key} (quote the key: in YAML an "
+                       f'{expression!r}; add "{placeholder}": {example} under {key} (quote the key: in YAML an '
                        "unquoted # or : key is read otherwise)")
         for placeholder in sorted(set(defined) - used):
             raise fail(join(key, placeholder), f"not used by source.filterExpression {expression!r}; use it there "

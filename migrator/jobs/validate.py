@@ -79,6 +79,10 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
                    "deleteExtraRows": settings.delete_extra},
         "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if settings.scan_filter is not None:
+        context["filter"] = {"filterExpression": settings.scan_filter.expression,
+                             "expressionAttributeNames": dict(settings.scan_filter.names),
+                             "expressionAttributeValues": dict(settings.scan_filter.values)}
     plans = _plans(sc, config, source_info, target_info, sample_size)
     if plans.sample is not None:
         context["sample"] = plans.sample

@@ -172,11 +172,13 @@ class TableScan:
                     "evaluates it in each Scan)", self.scan_filter.expression)
 
     def count_line(self, scanned: int, skipped: int) -> str:
-        """What the total lines say of the source's count: the items scanned, and DescribeTable's figure."""
+        """What the total lines say of the source's count: the items scanned (with a filter: those it matched; the
+        job's filter line says how many were read), and DescribeTable's figure."""
+        what = "matched source.filterExpression" if self.scan_filter is not None else "scanned"
         if skipped:
-            return (f"{scanned} items scanned in the segments of this run (exact); the {skipped} skipped segments "
+            return (f"{scanned} items {what} in the segments of this run (exact); the {skipped} skipped segments "
                     "were copied by an earlier run")
-        return (f"{scanned} items scanned (exact); DescribeTable ItemCount {self.info.item_count} (approximate: AWS "
+        return (f"{scanned} items {what} (exact); DescribeTable ItemCount {self.info.item_count} (approximate: AWS "
                 "refreshes it about every six hours; some local servers always say 0)")
 
     def budget(self, concurrent: int) -> Budget:

@@ -130,8 +130,8 @@ def test_placeholders_and_values_of_the_wrong_shape_are_refused(changes, message
 @pytest.mark.parametrize("changes, message", [
     ({"expressionAttributeNames": {}},
      "source.filterExpression: uses #s, which source.expressionAttributeNames does not define, got 'age >= :min "
-     "AND #s = :on'; add '#s': \"NAME\" under source.expressionAttributeNames (quote the key: in YAML an unquoted "
-     "# or : key is read otherwise)"),
+     "AND #s = :on'; add \"#s\": ATTRIBUTE_NAME under source.expressionAttributeNames (quote the key: in YAML "
+     "an unquoted # or : key is read otherwise)"),
     ({"expressionAttributeValues": {":min": {"N": "18"}}},
      "source.filterExpression: uses :on, which source.expressionAttributeValues does not define"),
     ({"expressionAttributeNames": {"#s": "status", "#t": "type"}},
