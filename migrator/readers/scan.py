@@ -11,7 +11,7 @@ from typing import Any
 from migrator.dynamo.api import DynamoApi
 from migrator.codec import ScanPage, checked, loads, raw_scan_page, scan_page
 from migrator.errors import MigratorError, RequestError, TransferError
-from migrator.dynamo.throttle import RateLimiter, Unlimited, read_units
+from migrator.dynamo.throttle import ASSUMED_ITEM_BYTES, RateLimiter, Unlimited, read_units
 
 
 def scan_pages(
@@ -68,7 +68,7 @@ def scan_answers(
         request["ReturnConsumedCapacity"] = "TOTAL"
     while True:
         page = api.call("Scan", request, decode, table=table)
-        limiter.charge(page.consumed_units if page.consumed_units is not None else read_units(page.size))
+        limiter.charge(page.consumed_units if page.consumed_units is not None else read_units(_read_bytes(page)))
         yield page
         if not page.last_key:
             return
@@ -76,6 +76,16 @@ def scan_answers(
             raise RequestError(f"Scan of table {table!r}: the LastEvaluatedKey {str(page.last_key)[:200]} does "
                                "not advance (it is the ExclusiveStartKey just sent)")
         request["ExclusiveStartKey"] = page.last_key
+
+
+def _read_bytes(page: ScanPage) -> int:
+    """The bytes the server read for `page`, for a budget without ConsumedCapacity: the answer's size, plus, for the
+    items a filter left out (ScannedCount - Count), as many times the size of an item returned (else an assumed
+    size): a filtered Scan is charged for what it reads, not what it returns."""
+    left_out = (page.scanned_count or 0) - len(page.items)
+    if left_out <= 0:
+        return page.size
+    return page.size + left_out * (page.size // len(page.items) if page.items else ASSUMED_ITEM_BYTES)
 
 
 def merge_fields(request: dict, fields: dict) -> None:

@@ -12,7 +12,7 @@ from migrator.codec import dumps, raw_scan_page, scan_page
 from migrator.config import parse_config, parse_yaml
 from migrator.config.expressions import tokens
 from migrator.dynamo.database import Database
-from migrator.dynamo.throttle import Unlimited
+from migrator.dynamo.throttle import Unlimited, read_units
 from migrator.errors import ConfigError, RequestError
 from migrator.readers.scan import scan_pages
 from migrator.readers.scan_source import ScanSegment, ScanSource
@@ -312,6 +312,21 @@ def test_a_placeholder_defined_twice_differently_is_a_bug_caught_before_sending(
         list(scan_pages(api, "t", 0, 1, projection=projection,
                         scan_filter=ScanFilter("#k0 = :v", {"#k0": "other"}, {":v": {"N": "1"}})))
     assert api.calls == []
+
+
+def test_a_filtered_page_is_charged_for_the_items_read_not_only_those_returned():
+    """Without ConsumedCapacity, the items left out count as large as those returned: 1 returned of 41 read."""
+    item = {"id": {"S": "x" * 2000}}
+    answers = iter([{"Items": [item], "Count": 1, "ScannedCount": 41}])
+    charged = []
+
+    class Limiter:
+        def charge(self, units):
+            charged.append(units)
+
+    list(scan_pages(FakeApi(lambda op, doc: next(answers)), "t", 0, 1, limiter=Limiter(),
+                    scan_filter=ScanFilter("a = :v", {}, {":v": {"S": "x"}})))
+    assert charged == [read_units(41 * len(dumps({"Items": [item], "Count": 1, "ScannedCount": 41})))]
 
 
 @pytest.mark.parametrize("decode", [scan_page, raw_scan_page])
