@@ -92,7 +92,7 @@ def run(spark, config: MigratorConfig) -> int:
                            final=not streaming)
     if stream is None or status != 0:
         return status
-    return Replication(sc, config, stream[1], stream[0], sink, writer).run()
+    return Replication(sc, config, stream[1], stream[0], sink, writer, transform).run()
 
 
 def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, transform: Transform, plan: UnitPlan,
