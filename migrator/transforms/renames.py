@@ -11,10 +11,28 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 
 from migrator.errors import ConfigError
 from migrator.schema import TableInfo
+
+logger = logging.getLogger(__name__)
+
+
+def announce_renames(info: TableInfo, renames: Sequence[tuple[str, str]], effect: str) -> None:
+    """On the driver, once the source is described: check the renames against its schema (check_renames), then
+    log them in one line, each key attribute named as one: `renames: id -> pk (hash key), n -> count; EFFECT`."""
+    if not renames:
+        return
+    check_renames(info, renames)
+    roles = {name: f"{kind.lower()} key" for name, kind in info.key_schema}
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        for index in info.description.get(kind, []):
+            for key in index.get("KeySchema", []):
+                roles.setdefault(key["AttributeName"], f"key of index {index['IndexName']}")
+    shown = ", ".join(f"{old} -> {new}" + (f" ({roles[old]})" if old in roles else "") for old, new in renames)
+    logger.info("renames: %s; %s", shown, effect)
 
 
 def check_renames(info: TableInfo, renames: Sequence[tuple[str, str]]) -> None:

@@ -68,6 +68,8 @@ def test_renamed_keys_index_and_attribute_reach_a_created_target_and_the_validat
     assert run.returncode == 0, describe(run.stdout)
     assert f"target table {target_table!r} does not exist; creating it (PAY_PER_REQUEST, 1 GSI, 1 LSI)" in run.stdout
     assert f"migrator verdict: OK - all {len(items)} scanned items were written" in run.stdout
+    assert (f"renames: id -> pk (hash key), ts -> sk (range key), g -> group (key of index by_g), n -> count; items "
+            f"are written to alternator table {target_table!r} under the new names") in run.stdout
     table = target.describe_table(TableName=target_table)["Table"]
     assert key_schema(table["KeySchema"]) == [("pk", "HASH"), ("sk", "RANGE")]
     assert sorted((d["AttributeName"], d["AttributeType"]) for d in table["AttributeDefinitions"]) == [
@@ -85,6 +87,9 @@ def test_renamed_keys_index_and_attribute_reach_a_created_target_and_the_validat
     same = run_submit("--validate", config, "--report", str(report), "--master", "local[2]")
 
     assert same.returncode == 0, describe(same.stdout)
+    assert ("renames: id -> pk (hash key), ts -> sk (range key), g -> group (key of index by_g), n -> count; source "
+            "items are compared under the new names, target keys looked up on the source under the old ones") \
+        in same.stdout
     assert (f"validator verdict: IDENTICAL - all {len(items)} source items are on the target with equal values, "
             f"and all {len(items)} target items exist on the source") in same.stdout
 

@@ -24,7 +24,7 @@ from migrator.streams.replay import ReplaySettings, replay_round
 from migrator.streams.shards import ShardWork
 from migrator.transfer import TransferSettings, transfer
 from migrator.transforms import Transform, renamed_table
-from migrator.transforms.renames import check_renames
+from migrator.transforms.renames import announce_renames, check_renames
 from migrator.validation.passes import ValidationSettings, check_source_segments, check_target_segments
 from tests.unit.fakes import FakeDynamo, FakeStream
 from tests.unit.test_seams import FakeSink as FakeFileSink, FakeSource, FileUnit
@@ -79,6 +79,18 @@ def test_a_new_name_the_source_schema_uses_is_refused(renames, message):
     with pytest.raises(ConfigError) as info:
         renamed_table(source_info(), renames)
     assert str(info.value) == message
+
+
+def test_the_renames_are_logged_in_one_line_naming_the_key_attributes(caplog):
+    """The driver's line: each rename, key attributes (of the table, of an index) said to be one, then what the
+    job does with them; a refused rename raises before any line."""
+    with caplog.at_level(logging.INFO, logger="migrator.transforms.renames"):
+        announce_renames(source_info(), RENAMES, "items are written under the new names")
+        announce_renames(source_info(), (), "nothing to say")
+        with pytest.raises(ConfigError):
+            announce_renames(source_info(), (("n", "id"),), "never logged")
+    assert caplog.messages == ["renames: id -> pk (hash key), ts -> sk (range key), g -> group (key of index by_g), "
+                               "n -> count; items are written under the new names"]
 
 
 def test_a_plain_attribute_may_take_the_name_of_an_index_key():
