@@ -4,8 +4,7 @@ The YAML keeps scylla-migrator's camelCase keys, so an existing `config.dynamodb
 where a mapping's keys are read: "" (the top level), `source.<type>` and `target.<type>`, `endpoint`, `credentials`,
 `assumeRole`, `tableDescription`, `renames`, `savepoints`, `savepoints.target.<type>`, `validation`. Keys are checked
 in the order of `KEYS`; defaults are those of the attributes (`migrator.config.model`). The parser
-(`migrator.config.parse`), the docs test (`accepted_key_paths`) and the not-yet-built check
-(`migrator.config.unbuilt`) all read this table.
+(`migrator.config.parse`) and the docs test (`accepted_key_paths`) both read this table.
 """
 
 from __future__ import annotations
@@ -44,7 +43,6 @@ class Key:
     secret: bool = False  # savepoints leave its value out (config.secrets), so the loader refuses their stand-in
     required: Mapping[str, str] = field(default_factory=dict)  # place -> what to write when it is missing
     no_effect: Mapping[str, str] = field(default_factory=dict)  # YAML path of a section -> why it does nothing there
-    unbuilt: str | None = None  # the fix when set to anything but its default: its behaviour is not built yet
     inner: tuple[str, ...] = ()  # the places of the keys its mapping holds, when config.parse reads it
 
 
@@ -238,10 +236,6 @@ def no_effect_at(path: str) -> dict[str, str]:
 def scylla_section_keys() -> set[str]:
     """Keys scylla-migrator reads in a DynamoDB-family source or target section, of any type."""
     return {key.name for key in KEYS if key.scylla}
-
-
-def unbuilt_keys() -> tuple[Key, ...]:
-    return tuple(key for key in KEYS if key.unbuilt is not None)
 
 
 def accepted_key_paths() -> set[str]:

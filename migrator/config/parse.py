@@ -235,15 +235,44 @@ def _check_pair(source: SourceSettings, target: TargetSettings) -> None:
 
 
 def _renames(raw: Any) -> tuple[Rename, ...]:
-    renames, seen = [], set()
+    """The renames, each read on its own, then checked together: they apply all at once to the source's names, so
+    each must name its own attribute and its own new name, and no new name may be read again as an old one."""
+    renames: list[Rename] = []
     for index, item in enumerate(as_list(raw, "renames") if raw is not None else []):
         path = f"renames[{index}]"
         values = _fields(as_mapping(item, path, "write {from: OLD, to: NEW}"), path, "renames")
-        if values["from"] in seen:
-            raise fail(f"{path}.from", f"renamed twice, got {values['from']!r}; keep one rename per attribute")
-        seen.add(values["from"])
-        renames.append(Rename(**attributes("renames", values)))
+        rename = Rename(**attributes("renames", values))
+        if rename.from_name == rename.to_name:
+            raise fail(f"{path}.to", f"is the same as from, got {rename.to_name!r}; a rename to its own name "
+                       "changes nothing, remove it")
+        renames.append(rename)
+    _check_renames_together(renames)
     return tuple(renames)
+
+
+def _check_renames_together(renames: list[Rename]) -> None:
+    """Refuse an attribute renamed twice, two attributes renamed to one name, and chains and cycles (a new name that
+    is another rename's old name: `a -> b, b -> c` reads as a -> b or as a -> c), the first one found."""
+    froms: dict[str, int] = {}
+    tos: dict[str, int] = {}
+    for index, rename in enumerate(renames):
+        path, old, new = f"renames[{index}]", rename.from_name, rename.to_name
+        if old in froms:
+            raise fail(f"{path}.from", f"renamed twice, got {old!r} (renames[{froms[old]}] renames it too); keep one "
+                       "rename per attribute")
+        if new in tos:
+            other = renames[tos[new]]
+            raise fail(f"{path}.to", f"{new!r} is also the new name of {other.from_name!r} (renames[{tos[new]}]), "
+                       f"got {old!r} -> {new!r}; two attributes cannot become one, give each its own new name")
+        froms[old], tos[new] = index, index
+    for index, rename in enumerate(renames):
+        if rename.to_name in froms:
+            other = froms[rename.to_name]
+            after = renames[other]
+            raise fail(f"renames[{index}].to", f"{rename.to_name!r} is renamed again by renames[{other}] "
+                       f"({after.from_name!r} -> {after.to_name!r}), got {rename.from_name!r} -> "
+                       f"{rename.to_name!r}; a chain or cycle of renames reads two ways (they apply at once to the "
+                       "source's names): rename each attribute straight to a name no other rename reads")
 
 
 def _savepoints(raw: Any, warnings: list[str]) -> Savepoints | None:

@@ -28,6 +28,7 @@ from migrator.savepoints.writer import SavepointWriter
 from migrator.streams.setup import StreamControl, prepare as prepare_stream
 from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer
 from migrator.transforms import Transform, for_job, renamed_table
+from migrator.transforms.renames import announce_renames
 from migrator.writers import dead_letter
 from migrator.writers.table_sink import TableWrite
 
@@ -67,6 +68,8 @@ def run(spark, config: MigratorConfig) -> int:
     dead_letters = dead_letter.check_directory(dead_letter_path) if dead_letter_path else None
     streaming = isinstance(dst, DynamoTarget) and dst.stream_changes
     transform = for_job(config, source_info)
+    announce_renames(source_info, transform.renames, f"items{' and stream changes' if streaming else ''} are "
+                     f"written to {sink.title} under the new names")
     sc = spark.sparkContext
     plan = source.plan(sc.defaultParallelism)
     created = sink.prepare(renamed_table(source_info, transform.renames), resuming=bool(plan.done))
@@ -92,7 +95,7 @@ def run(spark, config: MigratorConfig) -> int:
                            final=not streaming)
     if stream is None or status != 0:
         return status
-    return Replication(sc, config, stream[1], stream[0], sink, writer).run()
+    return Replication(sc, config, stream[1], stream[0], sink, writer, transform).run()
 
 
 def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, transform: Transform, plan: UnitPlan,

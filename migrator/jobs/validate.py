@@ -20,6 +20,7 @@ from migrator.errors import ConfigError, SchemaError
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.validation.sampling import SampleLimit, SamplePlan, plan_sample
 from migrator.readers.segments import SegmentPlan, plan_segments
+from migrator.transforms.renames import announce_renames, renamed_table
 from migrator.dynamo.throttle import job_budget, lookup_limit, scan_limit, smallest
 from migrator.validation.passes import PassResult, ValidationSettings, check_source_segments, check_target_segments
 from migrator.validation.report import default_report_path, report
@@ -58,14 +59,17 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
     logger.info("target: %s table %r at %s (region %s)", dst.type, dst.table, target.name, target.region)
     source_info = _describe(source, src.table, "source")
     target_info = _describe(target, dst.table, "target")
-    schema.check_same_key_schema(source_info, target_info)
+    renames = tuple((r.from_name, r.to_name) for r in config.renames)
+    announce_renames(source_info, renames, "source items are compared under the new names, target keys looked up "
+                                           "on the source under the old ones")
+    schema.check_same_key_schema(renamed_table(source_info, renames), target_info)  # the target has the new names
 
     settings = ValidationSettings(
         source=source, source_table=src.table, target=target, target_table=dst.table,
         key_names=source_info.key_names, tolerance=str(Decimal(repr(options.floating_point_tolerance))),
         examples_per_task=options.failures_to_fetch, copy_missing=options.copy_missing_rows,
         copy_differing=options.copy_differing_rows, delete_extra=options.delete_extra_rows,
-        renames=tuple((r.from_name, r.to_name) for r in config.renames),
+        renames=renames,
         scan_filter=ScanFilter.of(src),
         batch_size=dst.max_items_per_batch or DEFAULT_BATCH_SIZE,
     )

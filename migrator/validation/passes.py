@@ -132,7 +132,7 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
             _writer(target_api, s, repairing, running) as writer:
 
         def check(page: list[dict]) -> None:
-            expected = [renamed(item, renames) for item in page]  # what the target should hold
+            expected = [renamed(item, renames, s.key_names) for item in page]  # what the target should hold
             found = getter.get([key_of(item, target_keys) for item in expected])
             for item in expected:
                 counts["checked"] += 1
