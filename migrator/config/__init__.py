@@ -3,6 +3,7 @@
     keys.py     every YAML key declared once: where it is accepted, its rule, its attribute, what it does not do
     model.py    the settings: one class per source and target type (DynamoSource, S3ExportSource, ...)
     values.py   the rules for single values, the unknown-key check with did-you-mean
+    expressions.py  source.filterExpression's placeholders and DynamoDB JSON values, checked
     parse.py    sections -> settings, following the declarations
     load.py     the file and its YAML
     secrets.py  the one walk that finds secrets: redaction, savepoints without secrets

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Any
 
+from migrator.config.expressions import expression_names, expression_values
 from migrator.config.model import (
     ALTERNATOR, DYNAMODB, S3_EXPORT, TYPES, AlternatorSettings, AssumeRole, Credentials, Endpoint,
 )
@@ -79,16 +80,6 @@ def _list_of_strings(value: Any, path: str) -> list:
     return [as_str(item, f"{path}[{index}]") for index, item in enumerate(as_list(value, path))]
 
 
-def _expression_names(value: Any, path: str) -> dict:
-    """source.expressionAttributeNames: {"#name": "attribute"}; transforms/filters.py checks it further."""
-    return dict(as_mapping(value, path, 'write {"#n": ATTRIBUTE_NAME}'))
-
-
-def _expression_values(value: Any, path: str) -> dict:
-    """source.expressionAttributeValues: {":value": DynamoDB JSON}; transforms/filters.py checks it further."""
-    return dict(as_mapping(value, path, 'write {":v": {N: "10"}}'))
-
-
 def _provisioned(value: Any, path: str) -> dict:
     return dict(as_mapping(value, path, "write {readCapacityUnits: N, writeCapacityUnits: N}"))
 
@@ -120,8 +111,8 @@ KEYS: tuple[Key, ...] = (
     Key("readThroughput", SCAN, _count, "read_throughput", scylla=True),
     Key("skipExpiredItems", SCAN, as_bool, "skip_expired_items"),
     Key("filterExpression", SCAN + S3_SOURCE, as_str, "filter_expression"),
-    Key("expressionAttributeNames", SCAN + S3_SOURCE, _expression_names, "expression_attribute_names"),
-    Key("expressionAttributeValues", SCAN + S3_SOURCE, _expression_values, "expression_attribute_values"),
+    Key("expressionAttributeNames", SCAN + S3_SOURCE, expression_names, "expression_attribute_names"),
+    Key("expressionAttributeValues", SCAN + S3_SOURCE, expression_values, "expression_attribute_values"),
     Key("throughputReadPercent", SCAN, _percent, "throughput_read_percent", scylla=True),
     Key("writeThroughput", WRITE, _count, "write_throughput", scylla=True),
     Key("throughputWritePercent", WRITE, _percent, "throughput_write_percent", scylla=True),

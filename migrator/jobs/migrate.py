@@ -241,6 +241,7 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
     rejected = sum(r.rejected for r in results)
     expired = sum(r.expired for r in results)
     filtered_out = sum(r.filtered_out for r in results)
+    items = "items matching source.filterExpression" if filtered else "scanned items"  # what `scanned` counts
     rate = written / seconds if seconds > 0 else 0.0
     logger.info(
         "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' %s)",
@@ -263,7 +264,8 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
                     "them within days); %d scanned = %d written + %d expired%s", expired, scanned, written, expired,
                     f" + {rejected} refused" if rejected else "")
     if written + rejected + expired != scanned:
-        logger.error("migrator verdict: FAILED - %d items scanned but %d written%s", scanned, written,
+        logger.error("migrator verdict: FAILED - %d %s but %d written%s", scanned,
+                     "items matched source.filterExpression" if filtered else "items scanned", written,
                      f" and {expired} skipped as expired" if expired else "")
         return 1
     if rejected:
@@ -275,8 +277,8 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
         logger.error("migrator verdict: FAILED - %s", failure)
         return 1
     if expired:
-        logger.info("migrator verdict: OK - all %d scanned items were written or skipped as expired (%d written, "
-                    "%d expired)", scanned, written, expired)
+        logger.info("migrator verdict: OK - all %d %s were written or skipped as expired (%d written, "
+                    "%d expired)", scanned, items, written, expired)
     else:
-        logger.info("migrator verdict: OK - all %d scanned items were written", scanned)
+        logger.info("migrator verdict: OK - all %d %s were written", scanned, items)
     return 0
