@@ -16,7 +16,7 @@ import re
 import sys
 
 from migrator import __version__, logs
-from migrator.config import load_config, redacted_yaml, refuse_unbuilt
+from migrator.config import load_config, redacted_yaml
 from migrator.errors import ConfigError, Interrupted, MigratorError
 from migrator.savepoints.resume import resume_config
 from migrator.savepoints.stores import open_store
@@ -68,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{CONFIG_CONF_KEY}: not set; pass --conf {CONFIG_CONF_KEY}=/path/to/config.yaml to spark-submit"
             )
         config = load_config(path)
-        refuse_unbuilt(config)
         for warning in config.warnings:
             logger.warning("%s", warning)
         if args.validate:

@@ -57,6 +57,7 @@ class ScanPage(NamedTuple):
     last_key: dict | None
     consumed_units: float | None  # ConsumedCapacity.CapacityUnits, when the server reported it
     size: int  # of the answer, in bytes
+    scanned_count: int | None = None  # ScannedCount: the items read before the FilterExpression, when reported
 
 
 if msgspec is not None:
@@ -67,6 +68,7 @@ if msgspec is not None:
         Items: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET  # absent: `checked` reports it
         LastEvaluatedKey: dict | None = None
         ConsumedCapacity: dict | None = None
+        ScannedCount: int | None = None
         error_type: Any = msgspec.field(default=None, name="__type")
 
     _decode_scan = msgspec.json.Decoder(_ScanAnswer).decode
@@ -84,7 +86,7 @@ if msgspec is not None:
             checked(_decode(data), ("Items",))  # raises AnswerError, naming the error or the missing field
         consumed = answer.ConsumedCapacity
         return ScanPage(answer.Items, answer.LastEvaluatedKey, consumed.get("CapacityUnits") if consumed else None,
-                        len(data))
+                        len(data), answer.ScannedCount)
 
 else:
     import json
@@ -122,8 +124,11 @@ def _page_of(answer: Any, size: int) -> ScanPage:
     consumed = checked(answer, ("Items",)).get("ConsumedCapacity")
     if not isinstance(answer["Items"], list):
         raise AnswerError(f"the answer's Items is a JSON {type(answer['Items']).__name__}, not an array")
+    scanned = answer.get("ScannedCount")
+    if scanned is not None and (not isinstance(scanned, int) or isinstance(scanned, bool)):
+        raise AnswerError(f"the answer's ScannedCount is not a number: {str(scanned)[:200]}")
     return ScanPage(answer["Items"], answer.get("LastEvaluatedKey"),
-                    consumed.get("CapacityUnits") if consumed else None, size)
+                    consumed.get("CapacityUnits") if consumed else None, size, scanned)
 
 
 def _paused(decode, data: bytes):

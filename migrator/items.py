@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Context, Decimal, InvalidOperation
 
 from migrator.codec import dumps
+from migrator.transforms.transform import RenameConflict
 
 _WIDE = Context(prec=60)  # DynamoDB numbers have up to 38 significant digits
 
@@ -48,12 +49,14 @@ def key_projection(key_names: Iterable[str]) -> dict:
     return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
 
 
-def renamed(item: Mapping, renames: Mapping[str, str]) -> dict:
-    """`item` with its top-level attributes renamed (`{old: new}`), as the target is meant to hold it.
-
-    The config refuses renames today, so `renames` is empty and this returns the item's attributes unchanged; the
-    validator already calls it before looking up and comparing, so renames will be checked once they exist.
-    """
+def renamed(item: Mapping, renames: Mapping[str, str], key_names: Sequence[str] = ()) -> dict:
+    """`item` (decoded) with its top-level attributes renamed (`{old: new}`), as the target is meant to hold it:
+    the validator's form of transforms.Transform. An item that holds both names of a rename raises RenameConflict
+    naming its key (`key_names`: the item's key attributes), as the migration does."""
     if not renames:
         return dict(item)
-    return {renames.get(name, name): value for name, value in item.items()}
+    result = {renames.get(name, name): value for name, value in item.items()}
+    if len(result) < len(item):  # renames are one to one (config/parse.py): the item held a new name already
+        old, new = next((old, new) for old, new in renames.items() if old in item and new in item)
+        raise RenameConflict.of(key_of(item, [name for name in key_names if name in item]), old, new)
+    return result

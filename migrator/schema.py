@@ -26,6 +26,7 @@ class TableInfo:
     billing_mode: str
     description: dict
     ttl_attribute: str | None = None  # the TTL attribute when TTL is enabled (transforms/ttl.py fills it in)
+    renames: tuple[tuple[str, str], ...] = ()  # (old, new) names this description went through (renamed_table)
 
     @property
     def key_names(self) -> tuple[str, ...]:
@@ -143,15 +144,25 @@ def ensure_target(client, source: TableInfo, target_table: str,
 
 
 def check_same_key_schema(source: TableInfo, target: TableInfo) -> None:
-    """Raise SchemaError unless `target` has the key attributes, key types and attribute types of `source`."""
+    """Raise SchemaError unless `target` has the key attributes, key types and attribute types of `source` (under
+    the new names, when `source` went through renames: the message then shows the source's keys both ways)."""
     source_types = _key_types(source.description)
     target_types = _key_types(target.description)
-    if source_types != target_types:
-        raise SchemaError(
-            f"target table {target.name!r} has key schema {_show(target_types)} but source table "
-            f"{source.name!r} has {_show(source_types)}; use a target table with the same keys, or let the "
-            "migrator create it by naming a table that does not exist"
-        )
+    if source_types == target_types:
+        return
+    expected, same = _show(source_types), "the same keys"
+    if source.renames:
+        old_names = {new: old for old, new in source.renames}
+        original = _show(tuple((old_names.get(name, name), *rest) for name, *rest in source_types))
+        if original == expected:
+            expected = f"{expected} (renames leave its keys as they are)"
+        else:
+            expected, same = f"{original}, which renames make {expected}", "the renamed keys"
+    raise SchemaError(
+        f"target table {target.name!r} has key schema {_show(target_types)} but source table {source.name!r} has "
+        f"{expected}; use a target table with {same}, or let the migrator create it by naming a table that does "
+        "not exist"
+    )
 
 
 def _key_types(desc: dict) -> tuple[tuple[str, str, str], ...]:

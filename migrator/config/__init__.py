@@ -3,9 +3,9 @@
     keys.py     every YAML key declared once: where it is accepted, its rule, its attribute, what it does not do
     model.py    the settings: one class per source and target type (DynamoSource, S3ExportSource, ...)
     values.py   the rules for single values, the unknown-key check with did-you-mean
+    expressions.py  source.filterExpression's placeholders and DynamoDB JSON values, checked
     parse.py    sections -> settings, following the declarations
     load.py     the file and its YAML
-    unbuilt.py  what this version cannot run yet (`refuse_unbuilt`)
     secrets.py  the one walk that finds secrets: redaction, savepoints without secrets
 
 Unknown keys are errors; a key scylla-migrator accepts that has no effect here is a warning line in
@@ -22,12 +22,10 @@ from migrator.config.model import (
     SourceSettings, TargetSettings, Validation,
 )
 from migrator.config.secrets import redact, redacted_yaml
-from migrator.config.unbuilt import refuse_unbuilt
 
 __all__ = [
     "ALTERNATOR", "ALTERNATOR_KEYS", "DYNAMODB", "S3_EXPORT", "TYPES", "TYPE_ALIASES", "AlternatorSettings",
     "AssumeRole", "Credentials", "DynamoSource", "DynamoTable", "DynamoTarget", "Endpoint", "MigratorConfig", "Rename",
     "S3ExportSource", "S3ExportTarget", "Savepoints", "SourceSettings", "TargetSettings", "Validation",
     "accepted_key_paths", "load_config", "parse_config", "parse_yaml", "read_yaml", "redact", "redacted_yaml",
-    "refuse_unbuilt",
 ]

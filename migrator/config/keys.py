@@ -4,8 +4,7 @@ The YAML keeps scylla-migrator's camelCase keys, so an existing `config.dynamodb
 where a mapping's keys are read: "" (the top level), `source.<type>` and `target.<type>`, `endpoint`, `credentials`,
 `assumeRole`, `tableDescription`, `renames`, `savepoints`, `savepoints.target.<type>`, `validation`. Keys are checked
 in the order of `KEYS`; defaults are those of the attributes (`migrator.config.model`). The parser
-(`migrator.config.parse`), the docs test (`accepted_key_paths`) and the not-yet-built check
-(`migrator.config.unbuilt`) all read this table.
+(`migrator.config.parse`) and the docs test (`accepted_key_paths`) both read this table.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Any
 
+from migrator.config.expressions import expression_names, expression_values
 from migrator.config.model import (
     ALTERNATOR, DYNAMODB, S3_EXPORT, TYPES, AlternatorSettings, AssumeRole, Credentials, Endpoint,
 )
@@ -43,7 +43,6 @@ class Key:
     secret: bool = False  # savepoints leave its value out (config.secrets), so the loader refuses their stand-in
     required: Mapping[str, str] = field(default_factory=dict)  # place -> what to write when it is missing
     no_effect: Mapping[str, str] = field(default_factory=dict)  # YAML path of a section -> why it does nothing there
-    unbuilt: str | None = None  # the fix when set to anything but its default: its behaviour is not built yet
     inner: tuple[str, ...] = ()  # the places of the keys its mapping holds, when config.parse reads it
 
 
@@ -81,16 +80,6 @@ def _list_of_strings(value: Any, path: str) -> list:
     return [as_str(item, f"{path}[{index}]") for index, item in enumerate(as_list(value, path))]
 
 
-def _expression_names(value: Any, path: str) -> dict:
-    """source.expressionAttributeNames: {"#name": "attribute"}; transforms/filters.py checks it further."""
-    return dict(as_mapping(value, path, 'write {"#n": ATTRIBUTE_NAME}'))
-
-
-def _expression_values(value: Any, path: str) -> dict:
-    """source.expressionAttributeValues: {":value": DynamoDB JSON}; transforms/filters.py checks it further."""
-    return dict(as_mapping(value, path, 'write {":v": {N: "10"}}'))
-
-
 def _provisioned(value: Any, path: str) -> dict:
     return dict(as_mapping(value, path, "write {readCapacityUnits: N, writeCapacityUnits: N}"))
 
@@ -122,8 +111,8 @@ KEYS: tuple[Key, ...] = (
     Key("readThroughput", SCAN, _count, "read_throughput", scylla=True),
     Key("skipExpiredItems", SCAN, as_bool, "skip_expired_items"),
     Key("filterExpression", SCAN + S3_SOURCE, as_str, "filter_expression"),
-    Key("expressionAttributeNames", SCAN + S3_SOURCE, _expression_names, "expression_attribute_names"),
-    Key("expressionAttributeValues", SCAN + S3_SOURCE, _expression_values, "expression_attribute_values"),
+    Key("expressionAttributeNames", SCAN + S3_SOURCE, expression_names, "expression_attribute_names"),
+    Key("expressionAttributeValues", SCAN + S3_SOURCE, expression_values, "expression_attribute_values"),
     Key("throughputReadPercent", SCAN, _percent, "throughput_read_percent", scylla=True),
     Key("writeThroughput", WRITE, _count, "write_throughput", scylla=True),
     Key("throughputWritePercent", WRITE, _percent, "throughput_write_percent", scylla=True),
@@ -247,10 +236,6 @@ def no_effect_at(path: str) -> dict[str, str]:
 def scylla_section_keys() -> set[str]:
     """Keys scylla-migrator reads in a DynamoDB-family source or target section, of any type."""
     return {key.name for key in KEYS if key.scylla}
-
-
-def unbuilt_keys() -> tuple[Key, ...]:
-    return tuple(key for key in KEYS if key.unbuilt is not None)
 
 
 def accepted_key_paths() -> set[str]:

@@ -12,6 +12,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from migrator.config.expressions import check_placeholders
 from migrator.config.keys import (
     ALTERNATOR_KEYS, SAVEPOINTS_FILES, SAVEPOINTS_S3, SAVEPOINTS_TARGET_TYPES, Key, Nested, attributes, key_at,
     keys_at, names_at, no_effect_at, place, scylla_section_keys,
@@ -95,12 +96,31 @@ def _source(raw: Any, warnings: list[str]) -> SourceSettings:
     section, kind = _section(raw, "source")
     section = _drop_no_effect(section, "source", _side_no_effect("source", kind), warnings)
     values = _fields(section, "source", place("source", kind), _hints("source", kind))
+    _check_filter(values, kind)
     if kind == S3_EXPORT:
         return S3ExportSource(**attributes(place("source", kind), values))
     alternator = _alternator_settings(values, "source", kind)
     remove_consumed_capacity = values.pop("removeConsumedCapacity", kind == ALTERNATOR)
     return DynamoSource(type=kind, alternator=alternator, remove_consumed_capacity=remove_consumed_capacity,
                         **attributes(place("source", kind), values))
+
+
+def _check_filter(values: Mapping[str, Any], kind: str) -> None:
+    """source.filterExpression with its placeholders: refused with an export (no server reads it), its names and
+    values refused without it, its placeholders matched (config/expressions.py)."""
+    expression = values.get("filterExpression")
+    if expression is None:
+        for key in ("expressionAttributeNames", "expressionAttributeValues"):
+            if values.get(key):
+                raise fail(f"source.{key}", "given without source.filterExpression, the expression that uses it; "
+                           "add the filterExpression or remove the key")
+        return
+    if kind == S3_EXPORT:
+        raise fail("source.filterExpression", f"an export is read from its data files, which no server filters, "
+                   f"got {expression!r}; remove the filter, or migrate from the table (source.type: dynamodb) with "
+                   "it")
+    check_placeholders(expression, values.get("expressionAttributeNames") or {},
+                       values.get("expressionAttributeValues") or {})
 
 
 def _target(raw: Any, warnings: list[str]) -> TargetSettings:
@@ -204,21 +224,55 @@ def _check_pair(source: SourceSettings, target: TargetSettings) -> None:
     if isinstance(target, DynamoTarget) and target.stream_changes and source.type != DYNAMODB:
         raise fail("target.streamChanges", f"replays the stream of a DynamoDB table, and the source is type "
                    f"{source.type}, got true; set streamChanges: false or read from source type: dynamodb")
+    expression = getattr(source, "filter_expression", None)
+    if expression and isinstance(target, DynamoTarget) and target.stream_changes:
+        raise fail("source.filterExpression", f"filters the snapshot's Scan, and target.streamChanges replays "
+                   f"every change of the table's stream, which no server filters, got {expression!r}; remove "
+                   "the filter, or set streamChanges: false")
     if target.type == S3_EXPORT and source.type != DYNAMODB:
         raise fail("target.type", f"cannot write a {S3_EXPORT} from a {source.type} source; use source type: dynamodb "
                    "or target type: alternator")
 
 
 def _renames(raw: Any) -> tuple[Rename, ...]:
-    renames, seen = [], set()
+    """The renames, each read on its own, then checked together: they apply all at once to the source's names, so
+    each must name its own attribute and its own new name, and no new name may be read again as an old one."""
+    renames: list[Rename] = []
     for index, item in enumerate(as_list(raw, "renames") if raw is not None else []):
         path = f"renames[{index}]"
         values = _fields(as_mapping(item, path, "write {from: OLD, to: NEW}"), path, "renames")
-        if values["from"] in seen:
-            raise fail(f"{path}.from", f"renamed twice, got {values['from']!r}; keep one rename per attribute")
-        seen.add(values["from"])
-        renames.append(Rename(**attributes("renames", values)))
+        rename = Rename(**attributes("renames", values))
+        if rename.from_name == rename.to_name:
+            raise fail(f"{path}.to", f"is the same as from, got {rename.to_name!r}; a rename to its own name "
+                       "changes nothing, remove it")
+        renames.append(rename)
+    _check_renames_together(renames)
     return tuple(renames)
+
+
+def _check_renames_together(renames: list[Rename]) -> None:
+    """Refuse an attribute renamed twice, two attributes renamed to one name, and chains and cycles (a new name that
+    is another rename's old name: `a -> b, b -> c` reads as a -> b or as a -> c), the first one found."""
+    froms: dict[str, int] = {}
+    tos: dict[str, int] = {}
+    for index, rename in enumerate(renames):
+        path, old, new = f"renames[{index}]", rename.from_name, rename.to_name
+        if old in froms:
+            raise fail(f"{path}.from", f"renamed twice, got {old!r} (renames[{froms[old]}] renames it too); keep one "
+                       "rename per attribute")
+        if new in tos:
+            other = renames[tos[new]]
+            raise fail(f"{path}.to", f"{new!r} is also the new name of {other.from_name!r} (renames[{tos[new]}]), "
+                       f"got {old!r} -> {new!r}; two attributes cannot become one, give each its own new name")
+        froms[old], tos[new] = index, index
+    for index, rename in enumerate(renames):
+        if rename.to_name in froms:
+            other = froms[rename.to_name]
+            after = renames[other]
+            raise fail(f"renames[{index}].to", f"{rename.to_name!r} is renamed again by renames[{other}] "
+                       f"({after.from_name!r} -> {after.to_name!r}), got {rename.from_name!r} -> "
+                       f"{rename.to_name!r}; a chain or cycle of renames reads two ways (they apply at once to the "
+                       "source's names): rename each attribute straight to a name no other rename reads")
 
 
 def _savepoints(raw: Any, warnings: list[str]) -> Savepoints | None:

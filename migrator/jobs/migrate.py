@@ -28,6 +28,7 @@ from migrator.savepoints.writer import SavepointWriter
 from migrator.streams.setup import StreamControl, prepare as prepare_stream
 from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer
 from migrator.transforms import Transform, for_job, renamed_table
+from migrator.transforms.renames import announce_renames
 from migrator.writers import dead_letter
 from migrator.writers.table_sink import TableWrite
 
@@ -67,6 +68,8 @@ def run(spark, config: MigratorConfig) -> int:
     dead_letters = dead_letter.check_directory(dead_letter_path) if dead_letter_path else None
     streaming = isinstance(dst, DynamoTarget) and dst.stream_changes
     transform = for_job(config, source_info)
+    announce_renames(source_info, transform.renames, f"items{' and stream changes' if streaming else ''} are "
+                     f"written to {sink.title} under the new names")
     sc = spark.sparkContext
     plan = source.plan(sc.defaultParallelism)
     created = sink.prepare(renamed_table(source_info, transform.renames), resuming=bool(plan.done))
@@ -92,7 +95,7 @@ def run(spark, config: MigratorConfig) -> int:
                            final=not streaming)
     if stream is None or status != 0:
         return status
-    return Replication(sc, config, stream[1], stream[0], sink, writer).run()
+    return Replication(sc, config, stream[1], stream[0], sink, writer, transform).run()
 
 
 def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, transform: Transform, plan: UnitPlan,
@@ -239,6 +242,7 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
     rejected = sum(r.rejected for r in results)
     expired = sum(r.expired for r in results)
     filtered_out = sum(r.filtered_out for r in results)
+    items = "items matching source.filterExpression" if filtered else "scanned items"  # what `scanned` counts
     rate = written / seconds if seconds > 0 else 0.0
     logger.info(
         "migrator total: %d tasks transferred %d items from %r to %r in %.1f s (%.0f items/s; tasks' %s)",
@@ -261,7 +265,8 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
                     "them within days); %d scanned = %d written + %d expired%s", expired, scanned, written, expired,
                     f" + {rejected} refused" if rejected else "")
     if written + rejected + expired != scanned:
-        logger.error("migrator verdict: FAILED - %d items scanned but %d written%s", scanned, written,
+        logger.error("migrator verdict: FAILED - %d %s but %d written%s", scanned,
+                     "items matched source.filterExpression" if filtered else "items scanned", written,
                      f" and {expired} skipped as expired" if expired else "")
         return 1
     if rejected:
@@ -273,8 +278,8 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
         logger.error("migrator verdict: FAILED - %s", failure)
         return 1
     if expired:
-        logger.info("migrator verdict: OK - all %d scanned items were written or skipped as expired (%d written, "
-                    "%d expired)", scanned, written, expired)
+        logger.info("migrator verdict: OK - all %d %s were written or skipped as expired (%d written, "
+                    "%d expired)", scanned, items, written, expired)
     else:
-        logger.info("migrator verdict: OK - all %d scanned items were written", scanned)
+        logger.info("migrator verdict: OK - all %d %s were written", scanned, items)
     return 0

@@ -26,6 +26,7 @@ from migrator.streams.reader import AWS_GET_RECORDS_PER_SECOND  # custom endpoin
 from migrator.streams.setup import StreamControl
 from migrator.streams.shards import RETENTION_SECONDS, ShardProgress, ShardWork, StreamState
 from migrator.transfer import cpu_summary
+from migrator.transforms import IDENTITY, Transform
 from migrator.writers.table_sink import TableWrite
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class Replication:
     """The replay of one table's stream into the target, round after round."""
 
     def __init__(self, sc, config: MigratorConfig, state: StreamState, control: StreamControl, sink: TableWrite,
-                 writer: SavepointWriter | None) -> None:
+                 writer: SavepointWriter | None, transform: Transform = IDENTITY) -> None:
         self.sc = sc
         self.config = config
         self.target: DynamoTarget = config.target
@@ -56,6 +57,7 @@ class Replication:
         self.control = control
         self.sink = sink
         self.writer = writer
+        self.transform = transform.renames_only()  # a replay writes expired puts: the target's TTL removes them
         self.table = config.source.table
         self.totals = _Totals()
         self._stop = threading.Event()
@@ -143,7 +145,7 @@ class Replication:
             stream_arn=self.state.stream_arn, table=self.table, database=self.control.database,
             sink=self.sink.sink(budget), round_seconds=self.target.stream_round_seconds,
             get_records_per_second=0.0 if self.control.database.endpoint_url else AWS_GET_RECORDS_PER_SECOND,
-            tasks_at_once=tasks)
+            tasks_at_once=tasks, transform=self.transform)
         self.sc.setJobDescription(f"stream replay of table {self.table!r}: round {self.totals.rounds}, "
                                   f"{len(works)} shards in {tasks} tasks")
         results = self.sc.parallelize(groups, tasks).map(partial(replay_round_task, settings)).collect()

@@ -21,9 +21,11 @@ from migrator.jobs.shares import log_budgets, log_peak, progress_server, running
 from migrator.validation.sampling import SampleLimit, SamplePlan, plan_sample
 from migrator.readers.segments import SegmentPlan, plan_segments
 from migrator.transforms import ttl
+from migrator.transforms.renames import announce_renames, renamed_table
 from migrator.dynamo.throttle import job_budget, lookup_limit, scan_limit, smallest
 from migrator.validation.passes import PassResult, ValidationSettings, check_source_segments, check_target_segments
 from migrator.validation.report import default_report_path, report
+from migrator.transforms.filters import ScanFilter, probe
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,10 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
     logger.info("target: %s table %r at %s (region %s)", dst.type, dst.table, target.name, target.region)
     source_info = _describe(source, src.table, "source")
     target_info = _describe(target, dst.table, "target")
-    schema.check_same_key_schema(source_info, target_info)
+    renames = tuple((r.from_name, r.to_name) for r in config.renames)
+    announce_renames(source_info, renames, "source items are compared under the new names, target keys looked up "
+                                           "on the source under the old ones")
+    schema.check_same_key_schema(renamed_table(source_info, renames), target_info)  # the target has the new names
     ttl_attribute = _source_ttl(source, src)
 
     settings = ValidationSettings(
@@ -66,9 +71,11 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
         key_names=source_info.key_names, tolerance=str(Decimal(repr(options.floating_point_tolerance))),
         examples_per_task=options.failures_to_fetch, copy_missing=options.copy_missing_rows,
         copy_differing=options.copy_differing_rows, delete_extra=options.delete_extra_rows,
-        renames=tuple((r.from_name, r.to_name) for r in config.renames), ttl_attribute=ttl_attribute,
+        renames=renames, ttl_attribute=ttl_attribute,
+        scan_filter=ScanFilter.of(src),
         batch_size=dst.max_items_per_batch or DEFAULT_BATCH_SIZE,
     )
+    _check_filter(settings)
     sc = spark.sparkContext
     context = {
         "source": {"type": src.type, "table": src.table, "endpoint": source.name},
@@ -78,6 +85,10 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
                    "deleteExtraRows": settings.delete_extra},
         "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if settings.scan_filter is not None:
+        context["filter"] = {"filterExpression": settings.scan_filter.expression,
+                             "expressionAttributeNames": dict(settings.scan_filter.names),
+                             "expressionAttributeValues": dict(settings.scan_filter.values)}
     plans = _plans(sc, config, source_info, target_info, sample_size)
     if plans.sample is not None:
         context["sample"] = plans.sample
@@ -178,6 +189,22 @@ def _with_budgets(settings: ValidationSettings, config: MigratorConfig, sc, plan
                                    lookup_limit(target_read.per_task)),
         target_page_limit=smallest(scan_limit(target_read.per_task, target_info.average_item_bytes),
                                    lookup_limit(source_read.per_task)))
+
+
+def _check_filter(settings: ValidationSettings) -> None:
+    """source.filterExpression tried on both tables (filters.probe): on the source as written, on the target under
+    the target's names and negated, as the passes use it; a filter the servers refuse is a ConfigError."""
+    scan_filter = settings.scan_filter
+    if scan_filter is None:
+        return
+    on_target = scan_filter.translated(settings.renames)
+    with settings.source.api() as source_api, settings.target.api() as target_api:
+        probe(source_api, settings.source_table, scan_filter)
+        probe(target_api, settings.target_table, on_target, "the target")
+        probe(target_api, settings.target_table, on_target.negated(), "the target")
+    logger.info("filter: source items are checked only when they match source.filterExpression %r; target items "
+                "that do not match it (as %r under the target's names) are extra", scan_filter.expression,
+                on_target.expression)
 
 
 @contextlib.contextmanager

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from migrator.dynamo.api import DynamoApi
-from migrator.codec import checked, loads, raw_scan_page, scan_page
+from migrator.codec import ScanPage, checked, loads, raw_scan_page, scan_page
 from migrator.errors import MigratorError, RequestError, TransferError
-from migrator.dynamo.throttle import RateLimiter, Unlimited, read_units
+from migrator.dynamo.throttle import ASSUMED_ITEM_BYTES, RateLimiter, Unlimited, read_units
 
 
 def scan_pages(
@@ -21,6 +22,7 @@ def scan_pages(
     *,
     limit: int | None = None,
     projection: dict | None = None,
+    scan_filter=None,
     limiter: RateLimiter | Unlimited = Unlimited(),
     report_capacity: bool = False,
     raw: bool = False,
@@ -32,25 +34,72 @@ def scan_pages(
     strong reads. Each page is charged to `limiter` after it arrives: the capacity the server reports, else
     0.5 RCU per started 4 KB of the answer. `limit` caps the items of each page (not of the scan), so that one
     page is a small bite of the budget; `projection` holds ProjectionExpression and ExpressionAttributeNames to
-    read only some attributes (see `items.key_projection`).
+    read only some attributes (see `items.key_projection`); `scan_filter` (transforms/filters.ScanFilter) lets
+    the server return only the items its FilterExpression matches.
     """
+    answers = scan_answers(api, table, segment, total_segments, limit=limit, projection=projection,
+                           scan_filter=scan_filter, limiter=limiter, report_capacity=report_capacity, raw=raw)
+    with contextlib.closing(answers):  # closing these pages stops the scan at once
+        for page in answers:
+            yield page.items
+
+
+def scan_answers(
+    api: DynamoApi,
+    table: str,
+    segment: int,
+    total_segments: int,
+    *,
+    limit: int | None = None,
+    projection: dict | None = None,
+    scan_filter=None,
+    limiter: RateLimiter | Unlimited = Unlimited(),
+    report_capacity: bool = False,
+    raw: bool = False,
+) -> Iterator[ScanPage]:
+    """`scan_pages`, yielding whole answers: the items with the answer's ScannedCount (a filter's left-outs)."""
     decode = raw_scan_page if raw else scan_page
     request: dict[str, Any] = {"TableName": table, "Segment": segment, "TotalSegments": total_segments}
     if limit is not None:
         request["Limit"] = limit
-    request.update(projection or {})
+    merge_fields(request, projection or {})
+    merge_fields(request, scan_filter.request() if scan_filter is not None else {})
     if report_capacity:
         request["ReturnConsumedCapacity"] = "TOTAL"
     while True:
         page = api.call("Scan", request, decode, table=table)
-        limiter.charge(page.consumed_units if page.consumed_units is not None else read_units(page.size))
-        yield page.items
+        limiter.charge(page.consumed_units if page.consumed_units is not None else read_units(_read_bytes(page)))
+        yield page
         if not page.last_key:
             return
         if page.last_key == request.get("ExclusiveStartKey"):  # the same page again, forever
             raise RequestError(f"Scan of table {table!r}: the LastEvaluatedKey {str(page.last_key)[:200]} does "
                                "not advance (it is the ExclusiveStartKey just sent)")
         request["ExclusiveStartKey"] = page.last_key
+
+
+def _read_bytes(page: ScanPage) -> int:
+    """The bytes the server read for `page`, for a budget without ConsumedCapacity: the answer's size, plus, for the
+    items a filter left out (ScannedCount - Count), as many times the size of an item returned (else an assumed
+    size): a filtered Scan is charged for what it reads, not what it returns."""
+    left_out = (page.scanned_count or 0) - len(page.items)
+    if left_out <= 0:
+        return page.size
+    return page.size + left_out * (page.size // len(page.items) if page.items else ASSUMED_ITEM_BYTES)
+
+
+def merge_fields(request: dict, fields: dict) -> None:
+    """Add request `fields` (a projection's, a filter's) to `request`; their ExpressionAttributeNames and Values
+    are merged, and a placeholder two of them define differently is a ValueError (the callers pick distinct
+    ones: `#k0` for a key projection, `#f0` for a translated filter)."""
+    for name, value in fields.items():
+        if name in ("ExpressionAttributeNames", "ExpressionAttributeValues") and name in request:
+            clashes = {key for key in value if key in request[name] and request[name][key] != value[key]}
+            if clashes:
+                raise ValueError(f"{name}: placeholders {sorted(clashes)} are defined twice, differently")
+            request[name] = {**request[name], **value}
+        else:
+            request[name] = value
 
 
 def first_items(pages: Iterator[list[dict]], count: int) -> Iterator[list[dict]]:

@@ -1,12 +1,14 @@
 """A DynamoDB or Alternator table as a source: its units are parallel-scan segments.
 
 The driver side (`TableScan`) describes the table, plans the segments (readers/segments.py) and sets the read
-budget; the executor side (`ScanSource`, picklable) scans one segment at a time with `scan_pages(raw=True)`, the
-next page read ahead while the current one is written (`prefetch`).
+budget; the executor side (`ScanSource`, picklable) scans one segment at a time with `scan_answers(raw=True)`,
+the next page read ahead while the current one is written (`prefetch`). With source.filterExpression the server
+returns only the matching items, and each answer's ScannedCount says how many it read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterator
@@ -20,10 +22,12 @@ from migrator.dynamo.api import RetryPolicy
 from migrator.dynamo.database import Database, database_for, log_database
 from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited, job_budget, scan_limit
 from migrator.errors import SchemaError
-from migrator.readers.scan import prefetch, scan_pages
+from migrator.codec import ScanPage
+from migrator.readers.scan import prefetch, scan_answers
 from migrator.readers.segments import plan_segments, segment_ranges, segments_record
 from migrator.readers.source import UnitPlan
 from migrator.transforms import ttl
+from migrator.transforms.filters import ScanFilter, probe
 
 logger = logging.getLogger("migrator.jobs.migrate")  # these lines were the job's and keep its logger name
 
@@ -64,6 +68,7 @@ class ScanSource:
     retry: RetryPolicy = RetryPolicy()
     scan_limit: int | None = None  # items per Scan page, so that a page is a small bite of the read budget
     units_per_second: float = 0.0  # the job's read budget, shared by the tasks running at once; 0: no limit
+    scan_filter: ScanFilter | None = None  # source.filterExpression, evaluated by the server
     unit_kind: ClassVar[str] = ScanSegment.kind
     budget_unit: ClassVar[str] = "RCU"
 
@@ -86,8 +91,17 @@ class _Scanner:
 
     def pages(self, unit: ScanSegment) -> Iterator[list]:
         s = self.source
-        return prefetch(scan_pages(self.api, s.table, unit.segment, unit.total, limit=s.scan_limit,
-                                   limiter=self.limiter, report_capacity=s.database.report_capacity, raw=True))
+        return prefetch(self._counted(scan_answers(
+            self.api, s.table, unit.segment, unit.total, limit=s.scan_limit, scan_filter=s.scan_filter,
+            limiter=self.limiter, report_capacity=s.database.report_capacity, raw=True)))
+
+    def _counted(self, answers: Iterator[ScanPage]) -> Iterator[list]:
+        """The answers' items; what the filter left out of each (ScannedCount - Count) added to `filtered_out`."""
+        with contextlib.closing(answers):
+            for page in answers:
+                if page.scanned_count is not None:
+                    self.filtered_out += page.scanned_count - len(page.items)
+                yield page.items
 
     @property
     def retried(self) -> tuple[int, int, int]:
@@ -108,6 +122,7 @@ class TableScan:
         self.skip_segments = config.skip_segments
         self.database = database_for("source", settings)
         self.info: schema.TableInfo | None = None
+        self.scan_filter = ScanFilter.of(settings)
 
     @property
     def title(self) -> str:
@@ -134,7 +149,9 @@ class TableScan:
         return self.info
 
     def plan(self, default_parallelism: int) -> UnitPlan:
-        """The segments of this run, logged: their count, where it came from, those skipped."""
+        """The segments of this run, logged: their count, where it came from, those skipped. A filter is probed
+        first (`check_filter`), so that a wrong one stops the job before the target is touched."""
+        self.check_filter()
         src = self.settings
         plan = plan_segments(scan_segments=src.scan_segments, table_size_bytes=self.info.size_bytes,
                              default_parallelism=default_parallelism, max_map_tasks=src.max_map_tasks,
@@ -151,12 +168,23 @@ class TableScan:
                         done=frozenset(self.skip_segments), partitions=plan.partitions,
                         unit_id=partial(segment_id, total=plan.total), record=partial(segments_record, plan.total))
 
+    def check_filter(self) -> None:
+        """source.filterExpression, if any, tried on the table: one Scan of one item (filters.probe)."""
+        if self.scan_filter is None:
+            return
+        with self.database.api() as api:
+            probe(api, self.settings.table, self.scan_filter)
+        logger.info("filter: only the items matching source.filterExpression %r are copied (the source server "
+                    "evaluates it in each Scan)", self.scan_filter.expression)
+
     def count_line(self, scanned: int, skipped: int) -> str:
-        """What the total lines say of the source's count: the items scanned, and DescribeTable's figure."""
+        """What the total lines say of the source's count: the items scanned (with a filter: those it matched; the
+        job's filter line says how many were read), and DescribeTable's figure."""
+        what = "matched source.filterExpression" if self.scan_filter is not None else "scanned"
         if skipped:
-            return (f"{scanned} items scanned in the segments of this run (exact); the {skipped} skipped segments "
+            return (f"{scanned} items {what} in the segments of this run (exact); the {skipped} skipped segments "
                     "were copied by an earlier run")
-        return (f"{scanned} items scanned (exact); DescribeTable ItemCount {self.info.item_count} (approximate: AWS "
+        return (f"{scanned} items {what} (exact); DescribeTable ItemCount {self.info.item_count} (approximate: AWS "
                 "refreshes it about every six hours; some local servers always say 0)")
 
     def budget(self, concurrent: int) -> Budget:
@@ -167,5 +195,5 @@ class TableScan:
     def source(self, budget: Budget) -> ScanSource:
         return ScanSource(self.database, self.settings.table, scan_limit=scan_limit(budget.per_task,
                                                                                     self.info.average_item_bytes),
-                          units_per_second=budget.units_per_second)
+                          units_per_second=budget.units_per_second, scan_filter=self.scan_filter)
 

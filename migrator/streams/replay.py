@@ -2,7 +2,8 @@
 
 Plain Python with no Spark in it but `replay_round_task`, the map function of a round's job (jobs/replicate.py).
 Each shard is read page by page, the next page in flight while the current one is written (readers/scan.py's
-`prefetch`). A page collapses to the newest change per key (changes.py), goes to the sink, and is flushed before
+`prefetch`). A page collapses to the newest change per key (changes.py), is renamed (`renames`: puts and delete
+keys alike; expired items are not skipped here, see Transform.renames_only), goes to the sink, and is flushed before
 the shard's position moves past it: a ShardProgress never names a change the target has not acknowledged, and a
 key's changes reach the target in stream order, page after page.
 """
@@ -22,6 +23,7 @@ from migrator.readers.scan import prefetch
 from migrator.streams.changes import newest_per_key
 from migrator.streams.reader import ShardReader
 from migrator.streams.shards import ShardProgress, ShardWork
+from migrator.transforms import IDENTITY, Transform
 from migrator.writers.table_sink import BatchWriteSink
 
 logger = logging.getLogger("migrator.task")
@@ -38,6 +40,7 @@ class ReplaySettings:
     round_seconds: float = 10.0  # a task stops reading a shard after this (shared over its shards)
     get_records_per_second: float = 0.0  # per shard; 0 = no pacing
     tasks_at_once: int = 1  # the round's task count: the sink's budget is split over them
+    transform: Transform = IDENTITY  # the job's renames (no TTL skipping: Transform.renames_only)
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,16 @@ def _replay_shard(settings: ReplaySettings, reader: ShardReader, writer, work: S
         for page in pages:
             changes = newest_per_key(page.records, shard, table)
             try:
-                if changes.puts:
-                    writer.put_raw(changes.puts)
-                if changes.deletes:
-                    writer.delete_raw(changes.deletes)
+                images = settings.transform.apply(changes.puts)
+                keys = settings.transform.apply_keys(changes.deletes)
+            except MigratorError as exc:  # RenameConflict: the item holds a new name already
+                raise TransferError(f"stream of table {table!r}, shard {shard}: a change up to sequence number "
+                                    f"{page.records[-1].sequence} cannot be renamed: {exc}") from exc
+            try:
+                if images:
+                    writer.put_raw(images)
+                if keys:
+                    writer.delete_raw(keys)
                 writer.flush()
             except ItemRejected as exc:
                 raise TransferError(f"stream of table {table!r}, shard {shard}: a change up to sequence number "

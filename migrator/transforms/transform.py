@@ -51,6 +51,14 @@ else:
 class RenameConflict(MigratorError):
     """An item holds an attribute under a rename's new name as well as its old one."""
 
+    @classmethod
+    def of(cls, key: dict, old: str, new: str) -> RenameConflict:
+        """The error for the item with `key` (its decoded key attributes; empty when unknown)."""
+        shown = dumps(key).decode() if key else "(no key attributes)"
+        return cls(f"the item with key {shown} has both {old!r} and {new!r}, and renames map {old!r} to {new!r}: "
+                   f"one value would overwrite the other; remove {new!r} from such items, or rename {old!r} to a "
+                   "name no item uses")
+
 
 def expired(value: Any, now: float) -> bool:
     """Whether a TTL attribute's value (DynamoDB JSON, decoded: {"N": "1700000000"}) says the item has expired at
@@ -84,6 +92,11 @@ class Transform:
     def identity(self) -> bool:
         return not self.renames and self.ttl_attribute is None
 
+    def renames_only(self) -> Transform:
+        """This transform without TTL skipping, for the stream replay: it writes an expired put too, so that the
+        target never keeps an older version of the item (the target's own TTL removes it)."""
+        return Transform(renames=self.renames, key_names=self.key_names)
+
     def apply(self, page: list) -> list:
         """The items of `page` to write: renamed, without the expired ones. The page itself when there is nothing
         to do. Raises RenameConflict for an item that holds both names of a rename."""
@@ -116,11 +129,7 @@ class Transform:
     def _conflict(self, attributes: dict, new: str) -> None:
         old = next(old for old, to in self.renames if to == new)
         key = {name: _decode(attributes[name]) for name in self.key_names if name in attributes}
-        shown = dumps(key).decode() if key else "(no key attributes)"
-        raise RenameConflict(
-            f"the item with key {shown} has both {old!r} and {new!r}, and renames map {old!r} to {new!r}: one value "
-            f"would overwrite the other; remove {new!r} from such items, or rename {old!r} to a name no item uses"
-        )
+        raise RenameConflict.of(key, old, new)
 
 
 IDENTITY = Transform()

@@ -8,6 +8,10 @@ one parallel scan of one side plus batched point reads (BatchGetItem) on the oth
     target pass  scan target segments, key attributes only; look the keys up on the source, key attributes only;
                  count extra items, delete them from the target when asked (deleteExtraRows)
 
+With source.filterExpression the source pass scans only the matching source items, and the target pass scans each
+target segment twice: with the filter under the target's names (keys looked up on the source as above), and with
+its negation (every such item is extra: the migration would not have copied it).
+
 Each table is read within its read budget (its scan in one pass, its lookups in the other) and repairs write within
 the target's write budget, each task taking its share as `running_tasks()` says (see throttle.py).
 
@@ -22,7 +26,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from migrator.dynamo.api import DynamoApi, RetryPolicy
 from migrator.dynamo.database import Database
@@ -31,6 +34,7 @@ from migrator.errors import MigratorError, TransferError
 from migrator.items import key_id, key_of, key_projection, renamed
 from migrator.readers.batch_get import BatchGetter
 from migrator.readers.scan import first_items, prefetch, scan_pages
+from migrator.transforms.filters import UNMATCHED, ScanFilter
 from migrator.transforms.transform import expired
 from migrator.progress import ProgressAddress
 from migrator.validation.sampling import SampleLimit
@@ -41,6 +45,7 @@ logger = logging.getLogger("migrator.task")
 
 MISSING, DIFFERING, EXTRA = "missing", "differing", "extra"
 EXPIRED = "expired"
+Reader = Callable[..., Iterator[list[dict]]]  # pages(segment, quota[, scan_filter]) of one table, see _reader
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class ValidationSettings:
     delete_extra: bool = False
     renames: tuple[tuple[str, str], ...] = ()  # (source name, target name)
     ttl_attribute: str | None = None  # the source's TTL attribute: expired source items are not expected (TTL)
-    scan_filter: Any = None  # source.filterExpression (transforms/filters.py): only matching items are expected
+    scan_filter: ScanFilter | None = None  # source.filterExpression: only matching source items are expected
     batch_size: int = 25
     in_flight: int = 4  # BatchGetItem and BatchWriteItem requests at once, each
     retry: RetryPolicy = RetryPolicy()
@@ -134,7 +139,7 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
                 live = _unexpired(page, s.ttl_attribute)
                 counts[EXPIRED] += len(page) - len(live)
                 page = live
-            expected = [renamed(item, renames) for item in page]  # what the target should hold
+            expected = [renamed(item, renames, s.key_names) for item in page]  # what the target should hold
             found = getter.get([key_of(item, target_keys) for item in expected])
             for item in expected:
                 counts["checked"] += 1
@@ -158,7 +163,7 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
         done = _check_segments(
             "source", task, segments, total_segments, limit, counts, writer, check,
             _reader(source_api, s.source_table, total_segments, shared_limiter(s.source_read_units, running),
-                    s.source.report_capacity, s.source_page_limit),
+                    s.source.report_capacity, s.source_page_limit, scan_filter=s.scan_filter),
             f"source table {s.source_table!r} checked against target table {s.target_table!r}",
         )
     result = PassResult("source", task, tuple(done), counts["checked"], missing=counts[MISSING],
@@ -188,23 +193,31 @@ def check_target_segments(settings: ValidationSettings, segments: Iterable[int],
             _writer(target_api, s, s.delete_extra, running) as writer:
 
         def check(page: list[dict]) -> None:
+            if isinstance(page, _Unmatched):  # the source's filter leaves these out: the target should not hold them
+                for key in page:
+                    counts["checked"] += 1
+                    extra(key, (UNMATCHED,))
+                return
             source_keys = [{source_names[n]: key[n] for n in s.target_key_names} for key in page]
             found = getter.get(source_keys)
             for key, source_key in zip(page, source_keys):
                 counts["checked"] += 1
-                if key_id(source_key, s.key_names) in found:
-                    continue
-                counts[EXTRA] += 1
-                target_key = key_of(key, s.target_key_names)
-                _keep(examples, s, Example(EXTRA, target_key))
-                if s.delete_extra:
-                    writer.delete(target_key)
-                    counts["deleted"] += 1
+                if key_id(source_key, s.key_names) not in found:
+                    extra(key, ())
 
+        def extra(key: dict, why: tuple[str, ...]) -> None:
+            counts[EXTRA] += 1
+            target_key = key_of(key, s.target_key_names)
+            _keep(examples, s, Example(EXTRA, target_key, why))
+            if s.delete_extra:
+                writer.delete(target_key)
+                counts["deleted"] += 1
+
+        reader = _reader(target_api, s.target_table, total_segments, shared_limiter(s.target_read_units, running),
+                         s.target.report_capacity, s.target_page_limit, projection)
         done = _check_segments(
             "target", task, segments, total_segments, limit, counts, writer, check,
-            _reader(target_api, s.target_table, total_segments, shared_limiter(s.target_read_units, running),
-                    s.target.report_capacity, s.target_page_limit, projection),
+            reader if s.scan_filter is None else _split_by(s.scan_filter.translated(s.renames), reader),
             f"target table {s.target_table!r} checked against source table {s.source_table!r}",
         )
     result = PassResult("target", task, tuple(done), counts["checked"], extra=counts[EXTRA],
@@ -283,17 +296,39 @@ def _unexpired(page: list[dict], ttl_attribute: str) -> list[dict]:
 
 
 def _reader(api: DynamoApi, table: str, total: int, limiter, report_capacity: bool, page_limit: int | None,
-            projection: dict | None = None) -> Callable[[int, int | None], Iterator[list[dict]]]:
-    """`pages(segment, quota)` of `table`, each page charged to `limiter` (one per task and pass)."""
+            projection: dict | None = None, scan_filter: ScanFilter | None = None) -> Reader:
+    """`pages(segment, quota, scan_filter)` of `table`, each page charged to `limiter` (one per task and pass);
+    `scan_filter`, the default filter, or the one the call gives."""
 
-    def pages(segment: int, quota: int | None) -> Iterator[list[dict]]:
-        options = dict(projection=projection, limiter=limiter, report_capacity=report_capacity)
+    def pages(segment: int, quota: int | None, only: ScanFilter | None = scan_filter) -> Iterator[list[dict]]:
+        options = dict(projection=projection, scan_filter=only, limiter=limiter, report_capacity=report_capacity)
         if quota is None:
             return scan_pages(api, table, segment, total, limit=page_limit, **options)
         limit = quota if page_limit is None else min(quota, page_limit)
         return first_items(scan_pages(api, table, segment, total, limit=limit, **options), quota)
 
     return pages
+
+
+class _Unmatched(list):
+    """A page of target keys that the filter does not match: each is extra, whatever the source holds."""
+
+
+def _split_by(target_filter: ScanFilter, pages: Reader) -> Reader:
+    """The target's pages with a filter: those it matches (looked up on the source), then those it does not, as
+    `_Unmatched` pages: two scans of the segment. A sample's quota covers both."""
+
+    def split(segment: int, quota: int | None) -> Iterator[list[dict]]:
+        left = quota
+        for only, unmatched in ((target_filter, False), (target_filter.negated(), True)):
+            if left == 0:
+                return
+            for page in pages(segment, left, only):
+                if left is not None:
+                    left -= len(page)
+                yield _Unmatched(page) if unmatched else page
+
+    return split
 
 
 def _writer(api: DynamoApi, s: ValidationSettings, enabled: bool, running: Callable[[], int]):

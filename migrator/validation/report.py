@@ -81,8 +81,9 @@ def report(results: Sequence[PassResult], *, context: dict, failures_to_fetch: i
     what = "sampled" if sample else "checked"
     logger.info("validator total: source %r: %d items %s: %d missing on the target, %d differing%s",
                 source, totals.source_checked, what, totals.missing, totals.differing, _expired_text(totals))
-    logger.info("validator total: target %r: %d items %s: %d extra (not on the source)",
-                target, totals.target_checked, what, totals.extra)
+    logger.info("validator total: target %r: %d items %s: %d extra (not on the source%s)",
+                target, totals.target_checked, what, totals.extra,
+                ", or not matching source.filterExpression" if "filter" in context else "")
     examples = pick_examples(results, failures_to_fetch)
     found = totals.missing + totals.differing + totals.extra
     for index, example in enumerate(examples, 1):
@@ -93,7 +94,7 @@ def report(results: Sequence[PassResult], *, context: dict, failures_to_fetch: i
     if totals.copied or totals.rewritten or totals.deleted:
         logger.info("validator repair: target %r: %d missing copied, %d differing rewritten, %d extra deleted; "
                     "run the validator again to confirm", target, totals.copied, totals.rewritten, totals.deleted)
-    logger.info("validator verdict: %s", verdict(totals, sample))
+    logger.info("validator verdict: %s", verdict(totals, sample, filtered="filter" in context))
     document = {
         "verdict": "identical" if totals.identical else "different",
         "mode": "sample" if sample else "full",
@@ -112,13 +113,15 @@ def report(results: Sequence[PassResult], *, context: dict, failures_to_fetch: i
     return 0 if totals.identical else 1
 
 
-def verdict(totals: Totals, sample: bool) -> str:
+def verdict(totals: Totals, sample: bool, filtered: bool = False) -> str:
+    """The verdict line; `filtered`: only source items matching source.filterExpression were expected."""
+    source = "source items matching source.filterExpression" if filtered else "source items"
     if totals.identical:
         if sample:
-            return (f"IDENTICAL in the sample - {totals.source_checked} sampled source items are on the target with "
+            return (f"IDENTICAL in the sample - {totals.source_checked} sampled {source} are on the target with "
                     f"equal values, and {totals.target_checked} sampled target items exist on the source"
                     f"{_expired_text(totals)}")
-        return (f"IDENTICAL - all {totals.source_checked} source items are on the target with equal values, and "
+        return (f"IDENTICAL - all {totals.source_checked} {source} are on the target with equal values, and "
                 f"all {totals.target_checked} target items exist on the source{_expired_text(totals)}")
     what = "sampled" if sample else "checked"
     return (f"DIFFERENT - {totals.missing} missing, {totals.differing} differing, {totals.extra} extra "

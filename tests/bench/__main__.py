@@ -7,6 +7,7 @@ Steps of one run, each on fresh tables of two local dynalite servers (source and
   scan_ceiling    parallel Scan of the source, items/s
   spark_empty     the migrator on an empty table: Spark's start-up cost
   migrator        ./submit.sh CONFIG --master local[2]: times, CPU, RSS, target count
+  renames         the same copy with three renames (the hash key and two attributes): the tasks' CPU per item
   plain_boto3     a one-process boto3 copy (Scan pages + batch_writer), items/s
 Then the stream replay figure (stream_figure.py): a backlog of changes in a moto table's stream, replayed into
 dynalite, against moto's GetRecords ceiling and the target's ingest ceiling.
@@ -32,6 +33,8 @@ from tests.bench.steps import say, step
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = "bench"  # in the source, and in the target for the ingest ceiling (the bodies name it)
+# The renames step: the hash key and two attributes of every item (the target is created with the new key name).
+RENAMES = [{"from": "pk", "to": "customer"}, {"from": "title", "to": "name"}, {"from": "price", "to": "amount"}]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("SMALL.json", "LARGE.json"),
                         help="print the scaling comparison of two saved runs, and run nothing")
     parser.add_argument("--skip-plain", action="store_true", help="leave out the plain boto3 copy")
+    parser.add_argument("--skip-renames", action="store_true", help="leave out the copy with three renames")
     parser.add_argument("--skip-ceilings", action="store_true", help="leave out the ingest and scan ceilings")
     parser.add_argument("--stream-changes", type=int, default=50_000,
                         help="changes in the stream replay figure's backlog (default 50000)")
@@ -179,6 +183,14 @@ def measure(items: int, args: argparse.Namespace) -> dict:
             finally:
                 workload.delete_table(target.url, f"{TABLE}-copy")
 
+        def renamed() -> dict:
+            try:
+                return spark_job.run(out, "renames", source.url, TABLE, target.url, f"{TABLE}-renamed",
+                                     segments=args.segments, expected_items=items, server_pids=pids,
+                                     timeout=600 + items / 500, top={"renames": RENAMES})
+            finally:
+                workload.delete_table(target.url, f"{TABLE}-renamed")
+
         def plain() -> dict:
             try:
                 copied = plain_copy.copy(source.url, TABLE, target.url, f"{TABLE}-plain", pids)
@@ -199,6 +211,8 @@ def measure(items: int, args: argparse.Namespace) -> dict:
         step(steps, "spark_empty", empty, quiet_wait=wait)
         spark_job.ensure_built()
         step(steps, "migrator", migrate, "seed", quiet_wait=wait)
+        if not args.skip_renames:
+            step(steps, "renames", renamed, "seed", quiet_wait=wait)
         if not args.skip_plain:
             step(steps, "plain_boto3", plain, "seed", quiet_wait=wait)
         result["servers"]["peak_rss_mb"] = {role: process_stats.peak_rss_mb(pid) for role, pid in pids.items()}

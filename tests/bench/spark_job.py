@@ -41,10 +41,12 @@ def ensure_built() -> None:
 
 
 def run(out_dir: Path, name: str, source_url: str, source_table: str, target_url: str, target_table: str, *,
-        segments: int, expected_items: int, server_pids: dict[str, int], timeout: float) -> dict:
-    """Run the migrator once; the result says `ok` False with a `reason` when anything is off."""
+        segments: int, expected_items: int, server_pids: dict[str, int], timeout: float,
+        top: dict | None = None) -> dict:
+    """Run the migrator once (`top`: more top-level config keys, such as renames); the result says `ok` False with
+    a `reason` when anything is off."""
     config = write_config(out_dir / f"{name}.yaml", source_url, source_table, target_url, target_table,
-                          source_extra={"scanSegments": segments}, target_extra={"maxItemsPerBatch": 25})
+                          source_extra={"scanSegments": segments}, target_extra={"maxItemsPerBatch": 25}, top=top)
     result, output = submit(config, out_dir / f"{name}.log", server_pids=server_pids, timeout=timeout,
                             first_write=(target_url, target_table))
     result.update(name=name, segments=segments)

@@ -146,7 +146,8 @@ def test_missing_source_table_is_a_clear_error(moto_source, moto_target, tmp_pat
 @pytest.mark.parametrize("source_extra, top, message", [
     ({"scanSegments": 0}, {}, "migrator: error: source.scanSegments: must be"),
     ({"tabel": "x"}, {}, "migrator: error: source.tabel: unknown key; did you mean 'table'?"),
-    ({}, {"renames": [{"from": "a", "to": "b"}]}, "migrator: error: renames: not supported yet;"),
+    ({}, {"renames": [{"from": "a", "to": "b"}, {"from": "c", "to": "b"}]},
+     "migrator: error: renames[1].to: 'b' is also the new name of 'a' (renames[0])"),
 ])
 def test_bad_config_through_spark_submit_is_one_line_and_status_2(moto_source, moto_target, tmp_path,
                                                                   source_extra, top, message):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 
 import pytest
 import yaml
 
 from migrator.config import (
-    ALTERNATOR_KEYS, Credentials, Endpoint, MigratorConfig, Rename, S3ExportSource, load_config, redact, redacted_yaml,
-    refuse_unbuilt,
+    Credentials, Endpoint, MigratorConfig, Rename, S3ExportSource, load_config, redact, redacted_yaml,
 )
 from migrator.errors import ConfigError
 
@@ -268,7 +266,6 @@ def test_our_own_key_of_the_other_side_says_where_it_belongs(monkeypatch, error)
 def test_a_key_scylla_migrator_accepts_but_that_has_no_effect_here_is_one_warning(load, raw, warning):
     """scylla-migrator ignores these, so they run here too: one warning line naming the key, why, and where."""
     cfg = load(raw)
-    refuse_unbuilt(cfg)
     assert list(cfg.warnings) == [warning]
 
 
@@ -284,7 +281,6 @@ def test_validation_keys_scylla_migrator_requires_warn_only_when_they_ask_for_so
                                   "writetimeToleranceMillis": 1000, "timestampMsTolerance": 0,
                                   "repairWritetimeStrategy": "source", "numericTypePolicy": "Lenient",
                                   "hashColumns": []}))
-    refuse_unbuilt(cfg)
     assert list(cfg.warnings) == []
 
 
@@ -382,10 +378,57 @@ def test_string_key_rejects_numbers(error):
     assert error(config(source={"table": 123})) == "source.table: must be a string, got 123; put it in quotes"
 
 
-def test_duplicate_rename_is_an_error(error):
-    """One attribute cannot be renamed twice."""
+def test_an_attribute_renamed_twice_is_refused(error):
+    """One attribute cannot be renamed twice: the message names both renames."""
     assert error(config(renames=[{"from": "a", "to": "b"}, {"from": "a", "to": "c"}])) == (
-        "renames[1].from: renamed twice, got 'a'; keep one rename per attribute")
+        "renames[1].from: renamed twice, got 'a' (renames[0] renames it too); keep one rename per attribute")
+
+
+def test_two_renames_to_one_name_are_refused(error):
+    """Two attributes cannot become one: the second rename is named, with the first."""
+    assert error(config(renames=[{"from": "a", "to": "x"}, {"from": "b", "to": "x"}])) == (
+        "renames[1].to: 'x' is also the new name of 'a' (renames[0]), got 'b' -> 'x'; two attributes cannot become "
+        "one, give each its own new name")
+
+
+@pytest.mark.parametrize(("renames", "message"), [
+    ([{"from": "a", "to": "b"}, {"from": "b", "to": "c"}],
+     "renames[0].to: 'b' is renamed again by renames[1] ('b' -> 'c'), got 'a' -> 'b'"),
+    ([{"from": "b", "to": "c"}, {"from": "a", "to": "b"}],
+     "renames[1].to: 'b' is renamed again by renames[0] ('b' -> 'c'), got 'a' -> 'b'"),
+    ([{"from": "a", "to": "b"}, {"from": "b", "to": "a"}],
+     "renames[0].to: 'b' is renamed again by renames[1] ('b' -> 'a'), got 'a' -> 'b'"),
+    ([{"from": "a", "to": "b"}, {"from": "b", "to": "c"}, {"from": "c", "to": "a"}],
+     "renames[0].to: 'b' is renamed again by renames[1] ('b' -> 'c'), got 'a' -> 'b'"),
+])
+def test_rename_chains_and_cycles_are_refused(error, renames, message):
+    """A new name that another rename reads as its old name reads two ways: chains, swaps and longer cycles."""
+    assert error(config(renames=renames)) == (
+        f"{message}; a chain or cycle of renames reads two ways (they apply at once to the source's names): rename "
+        "each attribute straight to a name no other rename reads")
+
+
+def test_a_rename_to_its_own_name_is_refused(error):
+    """from == to renames nothing: the config says so rather than carry a no-op."""
+    assert error(config(renames=[{"from": "a", "to": "a"}])) == (
+        "renames[0].to: is the same as from, got 'a'; a rename to its own name changes nothing, remove it")
+
+
+@pytest.mark.parametrize(("rename", "message"), [
+    ({"to": "b"}, "renames[0].from: required; name the source attribute"),
+    ({"from": "a"}, "renames[0].to: required; name the target attribute"),
+    ({"from": "a", "to": 1}, "renames[0].to: must be a string, got 1; put it in quotes"),
+    ({"from": "a", "to": "b", "as": "c"}, "renames[0].as: unknown key"),
+])
+def test_a_rename_needs_from_and_to_as_strings(error, rename, message):
+    """Each rename is {from: OLD, to: NEW}: a missing or odd field is named by its place in the list."""
+    assert error(config(renames=[rename])).startswith(message)
+
+
+def test_renames_that_touch_distinct_names_parse_in_order(load):
+    """Independent renames, a key attribute's among them, parse as given."""
+    cfg = load(config(renames=[{"from": "id", "to": "pk"}, {"from": "ts", "to": "sk"}, {"from": "n", "to": "name"}]))
+    assert cfg.renames == (Rename("id", "pk"), Rename("ts", "sk"), Rename("n", "name"))
 
 
 def test_validation_choice_keys_are_checked(error):
@@ -554,25 +597,12 @@ def test_a_key_is_declared_once_per_place():
     assert len(places) == len(set(places))
 
 
-# ---- refuse_unbuilt ------------------------------------------------------------------------------------------
+# ---- configs that run as they are ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("side", ["source", "target"])
-@pytest.mark.parametrize("key", ALTERNATOR_KEYS)
-def test_refuse_unbuilt_accepts_every_alternator_key(load, side, key):
-    """Every Alternator client key runs, the pool's idle time and time to live included."""
-    cfg = load(config(source={"type": "alternator", "endpoint": {"host": "http://old", "port": 8000}}))
-    settings = getattr(cfg, side).alternator
-    attribute = ALTERNATOR_KEYS[key]
-    value = True if isinstance(getattr(settings, attribute), bool) else 1
-    if key == "rack":
-        settings = dataclasses.replace(settings, datacenter="dc1")
-    tuned = dataclasses.replace(getattr(cfg, side), alternator=dataclasses.replace(settings, **{attribute: value}))
-    refuse_unbuilt(dataclasses.replace(cfg, **{side: tuned}))
-
-
-def test_refuse_unbuilt_accepts_stream_changes(load):
-    """streamChanges and skipInitialSnapshotTransfer run now (streams/)."""
-    refuse_unbuilt(load(config(target={"streamChanges": True, "skipInitialSnapshotTransfer": True})))
+def test_stream_changes_and_skip_initial_snapshot_transfer_parse(load):
+    """streamChanges and skipInitialSnapshotTransfer are read into the target's settings."""
+    cfg = load(config(target={"streamChanges": True, "skipInitialSnapshotTransfer": True}))
+    assert cfg.target.stream_changes and cfg.target.skip_initial_snapshot_transfer
 
 
 def test_stream_checkpoint_needs_stream_changes(error):
@@ -582,18 +612,16 @@ def test_stream_checkpoint_needs_stream_changes(error):
         "true to continue the stream, or remove streamCheckpoint")
 
 
-def test_refuse_unbuilt_allows_defaults_written_out(load):
+def test_defaults_written_out_parse_without_warnings(load):
     """Keys written with their default value (compression: false, streamChanges: false) run fine."""
     cfg = load(config(target={"compression": False, "streamChanges": False, "removeConsumedCapacity": True},
                       renames=[]))
-    refuse_unbuilt(cfg)
     assert list(cfg.warnings) == []
 
 
-def test_refuse_unbuilt_accepts_scylla_migrators_config_with_savepoints(load):
+def test_scylla_migrators_config_with_savepoints_parses_without_warnings(load):
     """scylla-migrator's config, savepoints included, runs with no error and no warning."""
     cfg = load(SCYLLA_MIGRATOR_YAML)
-    refuse_unbuilt(cfg)
     assert list(cfg.warnings) == []
 
 
@@ -623,7 +651,6 @@ def test_credentials_left_out_of_a_savepoint_are_refused_with_the_way_to_resume(
 def test_scylla_migrators_savepoints_target_stands_for_savepoints_path(load, target, path):
     """savepoints.target (scylla-migrator's structured form) runs here as the directory or s3:// URL it names."""
     cfg = load(config(savepoints={"target": target, "intervalSeconds": 60}))
-    refuse_unbuilt(cfg)
     assert cfg.savepoints.path == path and list(cfg.warnings) == []
 
 
@@ -631,7 +658,6 @@ def test_savepoints_target_region_is_a_warning(load):
     """S3 savepoints use the driver's region, so target.region has no effect: one warning."""
     cfg = load(config(savepoints={"target": {"type": "s3", "bucket": "b", "region": "eu-west-1"},
                                   "intervalSeconds": 60}))
-    refuse_unbuilt(cfg)
     assert list(cfg.warnings) == ["savepoints.target.region: has no effect; S3 savepoints use the driver's AWS "
                                   "region (AWS_REGION); set it there"]
 
