@@ -55,6 +55,10 @@ def ttl_source(moto_source, prefix: str) -> tuple[str, list[dict], list[dict]]:
     return table, items, kept
 
 
+def renamed(item: dict) -> dict:
+    return {("expires_at" if name == "expires" else name): value for name, value in item.items()}
+
+
 def by_id(items: list[dict]) -> list[dict]:
     return sorted(items, key=lambda item: item["id"]["S"])
 
@@ -66,13 +70,14 @@ def summed(pattern: str, output: str) -> int:
 def test_expired_items_are_skipped_counted_and_the_validator_leaves_them_unchecked(moto_source, moto_target,
                                                                                    tmp_path):
     """The copy writes every item but the expired ones, each line counts them (unit, task, driver total, verdict),
-    the created target gets TTL on the same attribute; the validator then finds nothing missing and counts the
-    expired source items it did not check."""
+    the created target gets TTL on the same attribute under its new name (renames); the validator then finds
+    nothing missing and counts the expired source items it did not check."""
     source_table, items, kept = ttl_source(moto_source, "ttl")
     target_table = fresh_table_name("ttl-copy")
     skipped = len(items) - len(kept)
     config = write_config(tmp_path / "ttl.yaml", moto_source.url, source_table, moto_target.url, target_table,
-                          source_extra={"scanSegments": 4, "maxMapTasks": 2})
+                          source_extra={"scanSegments": 4, "maxMapTasks": 2},
+                          top={"renames": [{"from": "expires", "to": "expires_at"}]})
     report = tmp_path / "report.json"
 
     run = run_submit(config, "--master", "local[2]")
@@ -80,13 +85,13 @@ def test_expired_items_are_skipped_counted_and_the_validator_leaves_them_uncheck
     out = run.stdout
     assert run.returncode == 0, describe(out)
     target = client_for(moto_target)
-    assert by_id(scan_all(target, target_table)) == by_id(kept)
+    assert by_id(scan_all(target, target_table)) == by_id([renamed(item) for item in kept])
     assert (f"source TTL: enabled on 'expires' (table '{source_table}'); items whose TTL has passed are skipped "
             "(source.skipExpiredItems: false copies them)") in out
-    assert f"target TTL: enabled on 'expires' of the new table '{target_table}', as on source table '{source_table}'" \
-        in out
+    assert (f"target TTL: enabled on 'expires_at' of the new table '{target_table}', as on source table "
+            f"'{source_table}'") in out
     assert target.describe_time_to_live(TableName=target_table)["TimeToLiveDescription"] == {
-        "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     assert summed(r"migrator task \d+: segment \d+/4 transferred \d+ items, (\d+) expired \(TTL\) skipped", out) \
         == skipped
     assert summed(r"migrator task \d+: segments \[[\d, ]*\] transferred \d+ items in .*; (\d+) expired \(TTL\) "
