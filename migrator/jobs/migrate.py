@@ -232,8 +232,9 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
 
     `verify(written)` (target.verifyCount) counts the target before the verdict: a reason for FAILED, or None."""
     for r in sorted(results, key=lambda r: r.task):
-        logger.info("task %d: %d %ss, %d items in %.1f s%s", r.task, len(r.segments), kind, r.written + r.deleted,
-                    r.seconds, f", {r.rejected} refused by the target" if r.rejected else "")
+        logger.info("task %d: %d %ss, %d items in %.1f s%s%s", r.task, len(r.segments), kind, r.written + r.deleted,
+                    r.seconds, f", {r.rejected} refused by the target" if r.rejected else "",
+                    f", {r.expired} expired (TTL) skipped" if r.expired else "")
     scanned = sum(r.scanned for r in results)
     deleted = sum(r.deleted for r in results)
     puts = sum(r.written for r in results)

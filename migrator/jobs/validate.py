@@ -15,11 +15,12 @@ from pathlib import Path
 
 from migrator import logs, schema
 from migrator.dynamo.database import database_for
-from migrator.config import DynamoTable, MigratorConfig, Validation
+from migrator.config import DynamoSource, DynamoTable, MigratorConfig, Validation
 from migrator.errors import ConfigError, SchemaError
 from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
 from migrator.validation.sampling import SampleLimit, SamplePlan, plan_sample
 from migrator.readers.segments import SegmentPlan, plan_segments
+from migrator.transforms import ttl
 from migrator.transforms.renames import announce_renames, renamed_table
 from migrator.dynamo.throttle import job_budget, lookup_limit, scan_limit, smallest
 from migrator.validation.passes import PassResult, ValidationSettings, check_source_segments, check_target_segments
@@ -63,13 +64,14 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
     announce_renames(source_info, renames, "source items are compared under the new names, target keys looked up "
                                            "on the source under the old ones")
     schema.check_same_key_schema(renamed_table(source_info, renames), target_info)  # the target has the new names
+    ttl_attribute = _source_ttl(source, src)
 
     settings = ValidationSettings(
         source=source, source_table=src.table, target=target, target_table=dst.table,
         key_names=source_info.key_names, tolerance=str(Decimal(repr(options.floating_point_tolerance))),
         examples_per_task=options.failures_to_fetch, copy_missing=options.copy_missing_rows,
         copy_differing=options.copy_differing_rows, delete_extra=options.delete_extra_rows,
-        renames=renames,
+        renames=renames, ttl_attribute=ttl_attribute,
         scan_filter=ScanFilter.of(src),
         batch_size=dst.max_items_per_batch or DEFAULT_BATCH_SIZE,
     )
@@ -154,6 +156,14 @@ def _describe(connection, table: str, side: str) -> schema.TableInfo:
         raise SchemaError(f"{side} table {table!r} does not exist at {connection.name}; check {side}.table and "
                           f"{side}.endpoint")
     return info
+
+
+def _source_ttl(connection, src: DynamoSource) -> str | None:
+    """The source's TTL attribute when its expired items are left unchecked, as the copy skips them
+    (source.skipExpiredItems, default true); without that key, every item is checked and TTL is not read."""
+    if not src.skip_expired_items:
+        return None
+    return ttl.source_attribute(connection.boto3_client(), src.table, connection.name, True, validating=True)
 
 
 def _with_budgets(settings: ValidationSettings, config: MigratorConfig, sc, plans: _Plans, source_info,

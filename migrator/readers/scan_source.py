@@ -9,6 +9,7 @@ returns only the matching items, and each answer's ScannedCount says how many it
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from migrator.codec import ScanPage
 from migrator.readers.scan import prefetch, scan_answers
 from migrator.readers.segments import plan_segments, segment_ranges, segments_record
 from migrator.readers.source import UnitPlan
+from migrator.transforms import ttl
 from migrator.transforms.filters import ScanFilter, probe
 
 logger = logging.getLogger("migrator.jobs.migrate")  # these lines were the job's and keep its logger name
@@ -134,12 +136,16 @@ class TableScan:
         log_database("source", self.settings, self.database)
 
     def describe(self) -> schema.TableInfo:
-        """The table's schema and size (SchemaError when it does not exist)."""
+        """The table's schema, size and TTL attribute (SchemaError when it does not exist); logs what happens to
+        its expired items."""
         table = self.settings.table
-        self.info = schema.describe(self.database.boto3_client(), table, "source")
-        if self.info is None:
+        client = self.database.boto3_client()
+        info = schema.describe(client, table, "source")
+        if info is None:
             raise SchemaError(f"source table {table!r} does not exist at {self.database.name}; check source.table "
                               "and source.endpoint")
+        attribute = ttl.source_attribute(client, table, self.database.name, self.settings.skip_expired_items)
+        self.info = dataclasses.replace(info, ttl_attribute=attribute)
         return self.info
 
     def plan(self, default_parallelism: int) -> UnitPlan:

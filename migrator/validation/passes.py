@@ -35,6 +35,7 @@ from migrator.items import key_id, key_of, key_projection, renamed
 from migrator.readers.batch_get import BatchGetter
 from migrator.readers.scan import first_items, prefetch, scan_pages
 from migrator.transforms.filters import UNMATCHED, ScanFilter
+from migrator.transforms.transform import expired
 from migrator.progress import ProgressAddress
 from migrator.validation.sampling import SampleLimit
 from migrator.dynamo.throttle import shared_limiter
@@ -43,6 +44,7 @@ from migrator.writers.batch_writer import BatchWriter
 logger = logging.getLogger("migrator.task")
 
 MISSING, DIFFERING, EXTRA = "missing", "differing", "extra"
+EXPIRED = "expired"
 Reader = Callable[..., Iterator[list[dict]]]  # pages(segment, quota[, scan_filter]) of one table, see _reader
 
 
@@ -105,6 +107,7 @@ class PassResult:
     copied: int = 0
     rewritten: int = 0
     deleted: int = 0
+    expired: int = 0  # source items not checked: their TTL has passed, so the copy skipped them
     seconds: float = 0.0
     examples: tuple[Example, ...] = field(default=())
 
@@ -122,7 +125,7 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
     target_keys = s.target_key_names
     source_api = s.source.api(retry=s.retry)
     target_api = s.target.api(max_connections=2 * s.in_flight, retry=s.retry)
-    counts = dict.fromkeys(("checked", MISSING, DIFFERING, "copied", "rewritten"), 0)
+    counts = dict.fromkeys(("checked", MISSING, DIFFERING, "copied", "rewritten", EXPIRED), 0)
     examples: list[Example] = []
     repairing = s.copy_missing or s.copy_differing
     with source_api, target_api, \
@@ -132,6 +135,10 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
             _writer(target_api, s, repairing, running) as writer:
 
         def check(page: list[dict]) -> None:
+            if s.ttl_attribute is not None:
+                live = _unexpired(page, s.ttl_attribute)
+                counts[EXPIRED] += len(page) - len(live)
+                page = live
             expected = [renamed(item, renames, s.key_names) for item in page]  # what the target should hold
             found = getter.get([key_of(item, target_keys) for item in expected])
             for item in expected:
@@ -161,7 +168,7 @@ def check_source_segments(settings: ValidationSettings, segments: Iterable[int],
         )
     result = PassResult("source", task, tuple(done), counts["checked"], missing=counts[MISSING],
                         differing=counts[DIFFERING], copied=counts["copied"], rewritten=counts["rewritten"],
-                        seconds=time.monotonic() - started, examples=tuple(examples))
+                        expired=counts[EXPIRED], seconds=time.monotonic() - started, examples=tuple(examples))
     log_summary(result, sample=limit is not None)
     return result
 
@@ -244,10 +251,11 @@ def _check_segments(side: str, task: int, segments: Iterable[int], total_segment
 
 def log_summary(result: PassResult, sample: bool = False) -> None:
     """The per-task line README documents: `validator task 3: source segments [3, 7] checked 5120 items in 3.0 s:
-    0 missing, 1 differing` (a target pass counts extra items instead; a sample says `sample of N segments`)."""
+    0 missing, 1 differing` (a target pass counts extra items instead; a sample says `sample of N segments`; a
+    source pass that left expired items out adds `, 12 expired (TTL) not checked`)."""
     if result.side == "source":
         counts = {MISSING: result.missing, DIFFERING: result.differing, "copied": result.copied,
-                  "rewritten": result.rewritten}
+                  "rewritten": result.rewritten, EXPIRED: result.expired}
     else:
         counts = {EXTRA: result.extra, "deleted": result.deleted}
     if sample:
@@ -276,7 +284,15 @@ def _counts_text(counts: dict[str, int]) -> str:
     """`0 missing, 1 differing`; repair counts only when not zero."""
     parts = [f"{counts[k]} {k}" for k in (MISSING, DIFFERING, EXTRA) if k in counts]
     parts += [f"{counts[k]} {k}" for k in ("copied", "rewritten", "deleted") if counts.get(k)]
+    if counts.get(EXPIRED):
+        parts.append(f"{counts[EXPIRED]} expired (TTL) not checked")
     return ", ".join(parts)
+
+
+def _unexpired(page: list[dict], ttl_attribute: str) -> list[dict]:
+    """The items of `page` the copy did not skip as expired (transforms/transform.expired)."""
+    now = time.time()
+    return [item for item in page if not expired(item.get(ttl_attribute), now)]
 
 
 def _reader(api: DynamoApi, table: str, total: int, limiter, report_capacity: bool, page_limit: int | None,

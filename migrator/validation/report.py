@@ -31,6 +31,7 @@ class Totals:
     copied: int
     rewritten: int
     deleted: int
+    expired: int = 0  # source items not checked because their TTL has passed (the copy skips them)
 
     @property
     def identical(self) -> bool:
@@ -45,6 +46,7 @@ def add_up(results: Sequence[PassResult]) -> Totals:
         missing=sum(r.missing for r in source), differing=sum(r.differing for r in source),
         extra=sum(r.extra for r in target), copied=sum(r.copied for r in source),
         rewritten=sum(r.rewritten for r in source), deleted=sum(r.deleted for r in target),
+        expired=sum(r.expired for r in source),
     )
 
 
@@ -72,13 +74,13 @@ def report(results: Sequence[PassResult], *, context: dict, failures_to_fetch: i
            seconds: float, sample: bool) -> int:
     """Log the totals, the examples and the verdict, write the JSON report; 0 when identical, else 1."""
     for r in sorted(results, key=lambda r: (r.side != "source", r.task)):
-        logger.info("task %d: %s pass, %d segments, %d items checked in %.1f s", r.task, r.side, len(r.segments),
-                    r.checked, r.seconds)
+        logger.info("task %d: %s pass, %d segments, %d items checked in %.1f s%s", r.task, r.side, len(r.segments),
+                    r.checked, r.seconds, f", {r.expired} expired (TTL) not checked" if r.expired else "")
     totals = add_up(results)
     source, target = context["source"]["table"], context["target"]["table"]
     what = "sampled" if sample else "checked"
-    logger.info("validator total: source %r: %d items %s: %d missing on the target, %d differing",
-                source, totals.source_checked, what, totals.missing, totals.differing)
+    logger.info("validator total: source %r: %d items %s: %d missing on the target, %d differing%s",
+                source, totals.source_checked, what, totals.missing, totals.differing, _expired_text(totals))
     logger.info("validator total: target %r: %d items %s: %d extra (not on the source%s)",
                 target, totals.target_checked, what, totals.extra,
                 ", or not matching source.filterExpression" if "filter" in context else "")
@@ -99,7 +101,8 @@ def report(results: Sequence[PassResult], *, context: dict, failures_to_fetch: i
         **context,
         "counts": {"sourceItemsChecked": totals.source_checked, "targetItemsChecked": totals.target_checked,
                    "missing": totals.missing, "differing": totals.differing, "extra": totals.extra,
-                   "copied": totals.copied, "rewritten": totals.rewritten, "deleted": totals.deleted},
+                   "copied": totals.copied, "rewritten": totals.rewritten, "deleted": totals.deleted,
+                   "expired": totals.expired},
         "examples": [{"kind": e.kind, "key": e.key, "differences": list(e.differences)} for e in examples],
         "examplesLeftOut": found - len(examples),
         "tasks": [{k: v for k, v in asdict(r).items() if k != "examples"} for r in results],
@@ -116,12 +119,19 @@ def verdict(totals: Totals, sample: bool, filtered: bool = False) -> str:
     if totals.identical:
         if sample:
             return (f"IDENTICAL in the sample - {totals.source_checked} sampled {source} are on the target with "
-                    f"equal values, and {totals.target_checked} sampled target items exist on the source")
+                    f"equal values, and {totals.target_checked} sampled target items exist on the source"
+                    f"{_expired_text(totals)}")
         return (f"IDENTICAL - all {totals.source_checked} {source} are on the target with equal values, and "
-                f"all {totals.target_checked} target items exist on the source")
+                f"all {totals.target_checked} target items exist on the source{_expired_text(totals)}")
     what = "sampled" if sample else "checked"
     return (f"DIFFERENT - {totals.missing} missing, {totals.differing} differing, {totals.extra} extra "
-            f"({totals.source_checked} source and {totals.target_checked} target items {what})")
+            f"({totals.source_checked} source and {totals.target_checked} target items {what}"
+            f"{_expired_text(totals)})")
+
+
+def _expired_text(totals: Totals) -> str:
+    """`; 12 expired (TTL) not checked`: source items whose TTL has passed, which the copy skips."""
+    return f"; {totals.expired} expired (TTL) not checked" if totals.expired else ""
 
 
 def example_line(example: Example) -> str:

@@ -16,6 +16,7 @@ from migrator.dynamo.api import RetryPolicy
 from migrator.dynamo.database import Database, database_for, log_database
 from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited, job_budget
 from migrator.readers.source import UnitPlan
+from migrator.transforms import ttl
 from migrator.writers.batch_writer import BatchWriter, Refused
 from migrator.writers.sink import Refusal
 
@@ -116,10 +117,14 @@ class TableWrite:
         log_database("target", self.settings, self.database)
 
     def prepare(self, source: schema.TableInfo, resuming: bool = False) -> bool:
-        """Create the table like `source` when it is missing (True), else check its keys (False); a table holds
-        the items of an earlier run as it is, so `resuming` changes nothing."""
-        self.info, created = schema.ensure_target(self.database.boto3_client(), source, self.settings.table,
-                                                  self.settings.billing_mode)
+        """Create the table like `source` (the source under the target's names) when it is missing, with the
+        source's TTL setting (True); else check its keys, and warn when its TTL differs (False). A table holds the
+        items of an earlier run as it is, so `resuming` changes nothing."""
+        client = self.database.boto3_client()
+        self.info, created = schema.ensure_target(client, source, self.settings.table, self.settings.billing_mode)
+        if source.ttl_attribute is not None:
+            on_target = ttl.enable_on_target if created else ttl.check_target
+            on_target(client, self.settings.table, source.ttl_attribute, source.name, self.database.name)
         return created
 
     def budget(self, concurrent: int) -> Budget:

@@ -94,7 +94,8 @@ def test_identical_tables_exit_0_with_all_counts_0(moto_source, moto_target, tmp
     document = json.loads(report.read_text())
     assert document["verdict"] == "identical" and document["examples"] == []
     assert document["counts"] == {"sourceItemsChecked": len(items), "targetItemsChecked": len(items), "missing": 0,
-                                  "differing": 0, "extra": 0, "copied": 0, "rewritten": 0, "deleted": 0}
+                                  "differing": 0, "extra": 0, "copied": 0, "rewritten": 0, "deleted": 0,
+                                  "expired": 0}
     assert "dummy-secret" not in run.stdout and "dummy-secret" not in report.read_text()
     log_text = "".join(p.read_text() for p in events.rglob("*") if p.is_file())
     assert "dummy-secret" not in log_text

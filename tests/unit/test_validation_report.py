@@ -45,7 +45,7 @@ def test_identical_tables_exit_0_and_the_report_says_so(tmp_path, caplog):
     document = json.loads(path.read_text())
     assert document["verdict"] == "identical" and document["mode"] == "full"
     assert document["counts"] == {"sourceItemsChecked": 15, "targetItemsChecked": 15, "missing": 0, "differing": 0,
-                                  "extra": 0, "copied": 0, "rewritten": 0, "deleted": 0}
+                                  "extra": 0, "copied": 0, "rewritten": 0, "deleted": 0, "expired": 0}
     assert document["examples"] == [] and document["source"]["table"] == "src"
 
 
