@@ -6,39 +6,21 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrator.dynamo.api import DynamoApi
 from migrator.codec import ScanPage, checked, loads, raw_scan_page, scan_page
 from migrator.errors import MigratorError, RequestError, TransferError
 from migrator.dynamo.throttle import ASSUMED_ITEM_BYTES, RateLimiter, Unlimited, read_units
 
+if TYPE_CHECKING:
+    from migrator.transforms.filters import ScanFilter
 
-def scan_pages(
-    api: DynamoApi,
-    table: str,
-    segment: int,
-    total_segments: int,
-    *,
-    limit: int | None = None,
-    projection: dict | None = None,
-    scan_filter=None,
-    limiter: RateLimiter | Unlimited = Unlimited(),
-    report_capacity: bool = False,
-    raw: bool = False,
-) -> Iterator[list]:
-    """Yield the Items of every Scan page of `segment` (of `total_segments`), in server order.
 
-    Items are dicts, or with `raw` the JSON fragments the server sent (see codec.py), which a copy writes out
-    unchanged. Scans are eventually consistent: a bulk copy does not need to pay twice the read capacity for
-    strong reads. Each page is charged to `limiter` after it arrives: the capacity the server reports, else
-    0.5 RCU per started 4 KB of the answer. `limit` caps the items of each page (not of the scan), so that one
-    page is a small bite of the budget; `projection` holds ProjectionExpression and ExpressionAttributeNames to
-    read only some attributes (see `items.key_projection`); `scan_filter` (transforms/filters.ScanFilter) lets
-    the server return only the items its FilterExpression matches.
-    """
-    answers = scan_answers(api, table, segment, total_segments, limit=limit, projection=projection,
-                           scan_filter=scan_filter, limiter=limiter, report_capacity=report_capacity, raw=raw)
+def scan_pages(api: DynamoApi, table: str, segment: int, total_segments: int, **options) -> Iterator[list]:
+    """The Items of every Scan page of `segment` (of `total_segments`), in server order; `options` are
+    `scan_answers`'s."""
+    answers = scan_answers(api, table, segment, total_segments, **options)
     with contextlib.closing(answers):  # closing these pages stops the scan at once
         for page in answers:
             yield page.items
@@ -52,12 +34,22 @@ def scan_answers(
     *,
     limit: int | None = None,
     projection: dict | None = None,
-    scan_filter=None,
+    scan_filter: ScanFilter | None = None,
     limiter: RateLimiter | Unlimited = Unlimited(),
     report_capacity: bool = False,
     raw: bool = False,
 ) -> Iterator[ScanPage]:
-    """`scan_pages`, yielding whole answers: the items with the answer's ScannedCount (a filter's left-outs)."""
+    """Every Scan answer of `segment` (of `total_segments`), in server order: its Items, with its ScannedCount (the
+    items a filter left out are ScannedCount - Count).
+
+    Items are dicts, or with `raw` the JSON fragments the server sent (see codec.py), which a copy writes out
+    unchanged. Scans are eventually consistent: a bulk copy does not need to pay twice the read capacity for
+    strong reads. Each page is charged to `limiter` after it arrives: the capacity the server reports, else
+    0.5 RCU per started 4 KB of the answer. `limit` caps the items of each page (not of the scan), so that one
+    page is a small bite of the budget; `projection` holds ProjectionExpression and ExpressionAttributeNames to
+    read only some attributes (see `items.key_projection`); `scan_filter` (transforms/filters.ScanFilter) lets
+    the server return only the items its FilterExpression matches.
+    """
     decode = raw_scan_page if raw else scan_page
     request: dict[str, Any] = {"TableName": table, "Segment": segment, "TotalSegments": total_segments}
     if limit is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from migrator.demo.servers import HOST, free_port
-from migrator.logs import TASK_SUMMARY
+from migrator.logs import TASK_SUMMARY, VALIDATOR_SUMMARY
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -61,6 +61,18 @@ def task_counts(output: str) -> dict[int, tuple[list[int], int]]:
     found = {}
     for task, segments, items in TASK_SUMMARY.findall(output):
         found[int(task)] = ([int(s) for s in segments.split(",") if s.strip()], int(items))
+    return found
+
+
+def validator_counts(output: str) -> dict[str, int]:
+    """The validator's per-task summary lines added up: items checked per side, missing, differing, extra."""
+    found = {"source": 0, "target": 0, "missing": 0, "differing": 0, "extra": 0}
+    for _task, side, _segments, checked, rest in VALIDATOR_SUMMARY.findall(output):
+        found[side] += int(checked)
+        for part in rest.split(", "):
+            number, name = part.split(" ", 1)
+            if name in found:
+                found[name] += int(number)
     return found
 
 

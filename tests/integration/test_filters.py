@@ -10,9 +10,8 @@ import pytest
 
 from migrator.demo.sample_data import create_table, fill_table, scan_all
 from migrator.demo.servers import client_for
-from migrator.logs import VALIDATOR_SUMMARY
 from tests.conftest import fresh_table_name
-from tests.integration.spark_run import describe, run_submit, task_counts, write_config
+from tests.integration.spark_run import describe, run_submit, task_counts, validator_counts, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -37,18 +36,6 @@ def people() -> tuple[list[dict], set[str]]:
               + [person(f"n{i:02d}", None, "active") for i in range(3)]
               + [person(f"s{i:02d}", {"N": "40"}, None) for i in range(2)])
     return matching + others, {item["id"]["S"] for item in matching}
-
-
-def validator_counts(output: str) -> dict[str, int]:
-    """The validator's per-task lines added up: items checked per side, and the differences."""
-    found = {"source": 0, "target": 0, "missing": 0, "differing": 0, "extra": 0}
-    for _task, side, _segments, checked, rest in VALIDATOR_SUMMARY.findall(output):
-        found[side] += int(checked)
-        for part in rest.split(", "):
-            number, name = part.split(" ", 1)
-            if name in found:
-                found[name] += int(number)
-    return found
 
 
 def test_a_filtered_migration_copies_the_matching_items_and_the_validator_checks_them(moto_source, moto_target,

@@ -11,9 +11,8 @@ import pytest
 from migrator.demo import sample_items
 from migrator.demo.sample_data import create_table, fill_table, scan_all
 from migrator.demo.servers import client_for
-from migrator.logs import VALIDATOR_SUMMARY
 from tests.conftest import fresh_table_name
-from tests.integration.spark_run import describe, run_submit, write_config
+from tests.integration.spark_run import describe, run_submit, validator_counts, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -38,18 +37,6 @@ def tables(moto_source, moto_target, prefix: str, source_items: list[dict], targ
 
 def validate(config, *args: str):
     return run_submit("--validate", config, *args)
-
-
-def counts_of(run) -> dict[str, int]:
-    """The per-task summary lines added up: checked per side, missing, differing, extra."""
-    found = {"source": 0, "target": 0, "missing": 0, "differing": 0, "extra": 0}
-    for _task, side, _segments, checked, rest in VALIDATOR_SUMMARY.findall(run.stdout):
-        found[side] += int(checked)
-        for part in rest.split(", "):
-            number, name = part.split(" ", 1)
-            if name in found:
-                found[name] += int(number)
-    return found
 
 
 def injected(items: list[dict]) -> tuple[list[dict], dict]:
@@ -88,7 +75,8 @@ def test_identical_tables_exit_0_with_all_counts_0(moto_source, moto_target, tmp
                    "--conf", "spark.eventLog.rolling.enabled=false")
 
     assert run.returncode == 0, describe(run.stdout)
-    assert counts_of(run) == {"source": len(items), "target": len(items), "missing": 0, "differing": 0, "extra": 0}
+    assert validator_counts(run.stdout) == {"source": len(items), "target": len(items), "missing": 0,
+                                            "differing": 0, "extra": 0}
     assert (f"validator verdict: IDENTICAL - all {len(items)} source items are on the target with equal values, and "
             f"all {len(items)} target items exist on the source") in run.stdout
     document = json.loads(report.read_text())
@@ -128,7 +116,7 @@ def test_injected_differences_are_counted_and_shown_exactly(moto_source, moto_ta
     assert run.returncode == 1, describe(run.stdout)
     assert "validation: compareTimestamps, ttlToleranceMillis accepted for scylla-migrator configs and ignored" \
         in run.stdout
-    assert counts_of(run) == {"source": 300, "target": 300, "missing": 1, "differing": 2, "extra": 1}
+    assert validator_counts(run.stdout) == {"source": 300, "target": 300, "missing": 1, "differing": 2, "extra": 1}
     assert "validator verdict: DIFFERENT - 1 missing, 2 differing, 1 extra (300 source and 300 target items checked)" \
         in run.stdout
     price, new_price = items[20]["price"]["N"], target_items[19]["price"]["N"]
@@ -168,7 +156,7 @@ def test_repair_then_validate_again_exits_0(moto_source, moto_target, tmp_path):
     assert (f"validator repair: target {target_table!r}: 1 missing copied, 2 differing rewritten, 1 extra deleted; "
             "run the validator again to confirm") in repaired.stdout
     assert again.returncode == 0, describe(again.stdout)
-    assert counts_of(again) == {"source": 300, "target": 300, "missing": 0, "differing": 0, "extra": 0}
+    assert validator_counts(again.stdout) == {"source": 300, "target": 300, "missing": 0, "differing": 0, "extra": 0}
     assert json.loads((tmp_path / "again.json").read_text())["verdict"] == "identical"
 
 
@@ -185,7 +173,7 @@ def test_sample_of_a_whole_small_table_finds_the_difference(moto_source, moto_ta
 
     assert run.returncode == 1, describe(run.stdout)
     assert "sample of 2000 items on each side: all of 200 segments" in run.stdout
-    assert counts_of(run) == {"source": 200, "target": 200, "missing": 0, "differing": 1, "extra": 0}
+    assert validator_counts(run.stdout) == {"source": 200, "target": 200, "missing": 0, "differing": 1, "extra": 0}
     document = json.loads(report.read_text())
     assert document["mode"] == "sample" and document["sample"]["totalSegments"] == 200
     assert document["examples"] == [{"kind": "differing", "key": {"id": {"S": "item-0123"}}, "differences": [
