@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Context, Decimal, InvalidOperation
 
 from migrator.codec import dumps
-from migrator.transforms.transform import RenameConflict
+from migrator.transforms.transform import renamed_attributes
 
 _WIDE = Context(prec=60)  # DynamoDB numbers have up to 38 significant digits
 
@@ -55,8 +55,4 @@ def renamed(item: Mapping, renames: Mapping[str, str], key_names: Sequence[str] 
     naming its key (`key_names`: the item's key attributes), as the migration does."""
     if not renames:
         return dict(item)
-    result = {renames.get(name, name): value for name, value in item.items()}
-    if len(result) < len(item):  # renames are one to one (config/parse.py): the item held a new name already
-        old, new = next((old, new) for old, new in renames.items() if old in item and new in item)
-        raise RenameConflict.of(key_of(item, [name for name in key_names if name in item]), old, new)
-    return result
+    return renamed_attributes(item, renames, key_names)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,13 +51,21 @@ else:
 class RenameConflict(MigratorError):
     """An item holds an attribute under a rename's new name as well as its old one."""
 
-    @classmethod
-    def of(cls, key: dict, old: str, new: str) -> RenameConflict:
-        """The error for the item with `key` (its decoded key attributes; empty when unknown)."""
+
+def renamed_attributes(attributes: Mapping, names: Mapping[str, str], key_names: Sequence[str] = (),
+                       decode: Callable[[Any], Any] = lambda value: value) -> dict:
+    """`attributes` (an item's top-level {name: value}) under their new names (`names`: {old: new}); the values are
+    kept as they are. An item that holds both names of a rename raises RenameConflict, naming the item by its
+    `key_names` attributes (their values given to `decode` first: raw fragments are shown as JSON)."""
+    renamed = {names.get(name, name): value for name, value in attributes.items()}
+    if len(renamed) < len(attributes):  # renames are one to one (config/parse.py): the item held a new name already
+        old, new = next((old, new) for old, new in names.items() if old in attributes and new in attributes)
+        key = {name: decode(attributes[name]) for name in key_names if name in attributes}
         shown = dumps(key).decode() if key else "(no key attributes)"
-        return cls(f"the item with key {shown} has both {old!r} and {new!r}, and renames map {old!r} to {new!r}: "
-                   f"one value would overwrite the other; remove {new!r} from such items, or rename {old!r} to a "
-                   "name no item uses")
+        raise RenameConflict(f"the item with key {shown} has both {old!r} and {new!r}, and renames map {old!r} to "
+                             f"{new!r}: one value would overwrite the other; remove {new!r} from such items, or "
+                             f"rename {old!r} to a name no item uses")
+    return renamed
 
 
 def expired(value: Any, now: float) -> bool:
@@ -119,17 +127,7 @@ class Transform:
         return [self._renamed(_split_item(raw)) for raw in keys]
 
     def _renamed(self, attributes: dict) -> bytes:
-        names = self._names
-        renamed = {names.get(name, name): value for name, value in attributes.items()}
-        if len(renamed) < len(attributes):  # renames are one to one: an item held a new name already
-            new = next(new for old, new in self.renames if old in attributes and new in attributes)
-            self._conflict(attributes, new)
-        return dumps(renamed)
-
-    def _conflict(self, attributes: dict, new: str) -> None:
-        old = next(old for old, to in self.renames if to == new)
-        key = {name: _decode(attributes[name]) for name in self.key_names if name in attributes}
-        raise RenameConflict.of(key, old, new)
+        return dumps(renamed_attributes(attributes, self._names, self.key_names, _decode))
 
 
 IDENTITY = Transform()
