@@ -191,3 +191,8 @@ class MigratorConfig:
     validation: Validation | None = None
     raw: dict = field(default=None, repr=False, compare=False)  # the YAML as loaded
     warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # keys that have no effect here
+
+    @property
+    def rename_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The renames as (source name, target name) pairs, the form the transform and the validator take."""
+        return tuple((r.from_name, r.to_name) for r in self.renames)

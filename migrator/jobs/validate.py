@@ -60,7 +60,7 @@ def run(spark, config: MigratorConfig, *, sample_size: int | None = None, report
     logger.info("target: %s table %r at %s (region %s)", dst.type, dst.table, target.name, target.region)
     source_info = _describe(source, src.table, "source")
     target_info = _describe(target, dst.table, "target")
-    renames = tuple((r.from_name, r.to_name) for r in config.renames)
+    renames = config.rename_pairs
     announce_renames(source_info, renames, "source items are compared under the new names, target keys looked up "
                                            "on the source under the old ones")
     schema.check_same_key_schema(renamed_table(source_info, renames), target_info)  # the target has the new names

@@ -23,5 +23,5 @@ def for_job(config: MigratorConfig, source: TableInfo) -> Transform:
     """The transform of this job's items: its renames, and the source's TTL attribute unless
     source.skipExpiredItems is false (an export source has none)."""
     skip_expired = getattr(config.source, "skip_expired_items", False)
-    return Transform(renames=tuple((r.from_name, r.to_name) for r in config.renames),
+    return Transform(renames=config.rename_pairs,
                      ttl_attribute=source.ttl_attribute if skip_expired else None, key_names=source.key_names)
