@@ -152,7 +152,7 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
         rejected = writer.rejected - rejected_before
         logger.info(
             "migrator task %d: %s transferred %d items%s", task, unit.label, count - rejected - skipped,
-            _skipped_text(rejected, skipped, reader.filtered_out - filtered_before, unit=True),
+            skipped_text(rejected, skipped, reader.filtered_out - filtered_before, unit=True),
         )
         if on_unit_done is not None and not rejected:
             on_unit_done(unit.id, count)
@@ -165,16 +165,16 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
     logger.info("migrator task %d: %s transferred %d items in %.1f s (%s)%s", task,
                 unit_list(source.unit_kind, done), writer.written + writer.deleted, seconds, cpu_summary(cpu, scanned),
-                _skipped_text(writer.rejected, expired, reader.filtered_out).replace(", ", "; ", 1))
+                skipped_text(writer.rejected, expired, reader.filtered_out).replace(", ", "; ", 1))
     return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds,
                       cpu_seconds=cpu, rejected=writer.rejected, deleted=writer.deleted, expired=expired,
                       filtered_out=reader.filtered_out,
                       rejected_items=tuple(rejects.items) if rejects is not None else ())
 
 
-def _skipped_text(rejected: int, expired: int, filtered_out: int, unit: bool = False) -> str:
-    """What a unit's line (`unit`) or the task's line adds to its count: `, 3 expired (TTL) skipped, 120 left out
-    by source.filterExpression`."""
+def skipped_text(rejected: int, expired: int, filtered_out: int, unit: bool = False) -> str:
+    """What a unit's line (`unit`), a task's line or the driver's line for a task adds to its count: `, 3 expired
+    (TTL) skipped, 120 left out by source.filterExpression`."""
     parts = []
     if rejected:
         parts.append(f"{rejected} refused by the target" + (" (kept for the dead-letter file)" if unit else ""))

@@ -26,7 +26,7 @@ from migrator.readers.source import UnitPlan
 from migrator.savepoints.stores import open_store
 from migrator.savepoints.writer import SavepointWriter
 from migrator.streams.setup import StreamControl, prepare as prepare_stream
-from migrator.transfer import TaskResult, TransferSettings, cpu_summary, transfer
+from migrator.transfer import TaskResult, TransferSettings, cpu_summary, skipped_text, transfer
 from migrator.transforms import Transform, for_job, renamed_table
 from migrator.transforms.renames import announce_renames
 from migrator.writers import dead_letter
@@ -232,9 +232,8 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
 
     `verify(written)` (target.verifyCount) counts the target before the verdict: a reason for FAILED, or None."""
     for r in sorted(results, key=lambda r: r.task):
-        logger.info("task %d: %d %ss, %d items in %.1f s%s%s", r.task, len(r.segments), kind, r.written + r.deleted,
-                    r.seconds, f", {r.rejected} refused by the target" if r.rejected else "",
-                    f", {r.expired} expired (TTL) skipped" if r.expired else "")
+        logger.info("task %d: %d %ss, %d items in %.1f s%s", r.task, len(r.segments), kind, r.written + r.deleted,
+                    r.seconds, skipped_text(r.rejected, r.expired, 0))
     scanned = sum(r.scanned for r in results)
     deleted = sum(r.deleted for r in results)
     puts = sum(r.written for r in results)
