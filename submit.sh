@@ -2,6 +2,10 @@
 # Run a migration, or validate one, with spark-submit.
 #   ./submit.sh CONFIG [spark-submit options]   e.g. ./submit.sh config.yaml --master spark://host:7077
 #   ./submit.sh CONFIG --resume SAVEPOINT ...    skip what a savepoint (a file, or the newest in a directory) has done
+#   ./submit.sh CONFIG --report PATH ...         also write a JSON run report there, and an HTML page beside it
+#   ./submit.sh CONFIG --progress-interval S     a progress line every S seconds (default 10; 0: none)
+#   ./submit.sh CONFIG --plan                    write nothing: print the tables, the tasks, the budgets, the expected
+#                                                duration and the capacity units the copy would consume
 #   ./submit.sh --validate CONFIG [--sample N] [--report PATH] [spark-submit options]
 #                                                compare the target with the source (exit 0 same, 1 different, 2 error)
 #   ./submit.sh --demo                           build if needed, then migrate a sample table between two local servers
@@ -15,8 +19,9 @@ ROOT=$(cd "$(dirname "$0")" && pwd)
 VENV=$ROOT/.venv
 
 usage() {
-  echo "usage: ./submit.sh [spark-submit options] CONFIG [spark-submit options] | ./submit.sh --validate CONFIG" \
-       "[--sample N] [--report PATH] [spark-submit options] | ./submit.sh --demo" >&2
+  echo "usage: ./submit.sh [spark-submit options] CONFIG [--plan] [--report PATH] [--progress-interval S]" \
+       "[spark-submit options] | ./submit.sh --validate CONFIG [--sample N] [--report PATH] [spark-submit options]" \
+       "| ./submit.sh --demo" >&2
   exit 2
 }
 
@@ -42,17 +47,22 @@ spark_args=()
 validate=""
 validate_only=""
 config=""
-case "$1" in -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "$1" in -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 while [ $# -gt 0 ]; do
   case "$1" in
     --validate) validate=1; app_args+=(--validate); shift ;;
-    --sample|--report)
+    --plan) app_args+=(--plan); shift ;;
+    --sample)
       [ $# -ge 2 ] || usage
       validate_only=$1; app_args+=("$1" "$2"); shift 2 ;;
+    --report|--progress-interval)
+      [ $# -ge 2 ] || { echo "submit.sh: $1 needs a value" >&2; exit 2; }
+      app_args+=("$1" "$2"); shift 2 ;;
+    --report=*|--progress-interval=*) app_args+=("$1"); shift ;;
     --resume)
       [ $# -ge 2 ] || { echo "submit.sh: --resume needs a savepoint file or a directory of savepoints" >&2; exit 2; }
       app_args+=(--resume "$2"); shift 2 ;;
-    --sample=*|--report=*) validate_only=${1%%=*}; app_args+=("$1"); shift ;;
+    --sample=*) validate_only=${1%%=*}; app_args+=("$1"); shift ;;
     --resume=*) app_args+=(--resume "${1#--resume=}"); shift ;;
     --master|--deploy-mode|--class|--name|--jars|--packages|--exclude-packages|--repositories|--py-files|--files \
     |--archives|--conf|-c|--properties-file|--driver-memory|--driver-java-options|--driver-library-path \

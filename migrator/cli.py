@@ -11,6 +11,7 @@ With `--validate`: 0 the tables hold the same items, 1 they differ, 2 any error 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import re
 import sys
@@ -44,17 +45,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="with --validate: check about N random items each way (default: validation.sampleSize, "
                              "else every item)")
     parser.add_argument("--report", metavar="PATH",
-                        help="with --validate: write the JSON report here (default: validation.reportPath, else "
-                             "validation-report-<UTC time>.json)")
+                        help="write the JSON report here: a migration's run report, with an HTML page beside it "
+                             "(default: progress.reportPath, else none); with --validate the validation report "
+                             "(default: validation.reportPath, else validation-report-<UTC time>.json)")
+    parser.add_argument("--plan", action="store_true",
+                        help="write nothing: describe both tables, the segments and tasks, the budgets, the expected "
+                             "duration and the capacity units the copy would consume")
+    parser.add_argument("--progress-interval", type=float, metavar="SECONDS",
+                        help="a progress line this often while the copy runs; 0 turns them off (default: "
+                             "progress.intervalSeconds, else 10)")
     parser.add_argument("--version", action="version", version=f"migrator {__version__}")
     args = parser.parse_args(argv)
-    if not args.validate:
-        for name in ("sample", "report"):
-            if getattr(args, name) is not None:
-                raise ConfigError(f"arguments: --{name} only applies to --validate; add --validate or remove it")
+    if not args.validate and args.sample is not None:
+        raise ConfigError("arguments: --sample only applies to --validate; add --validate or remove it")
     if args.sample is not None and args.sample < 1:
         raise ConfigError(f"arguments: --sample must be a positive number of items, got {args.sample}")
+    if args.plan and (args.validate or args.resume or args.report):
+        other = "--validate" if args.validate else "--resume" if args.resume else "--report"
+        raise ConfigError(f"arguments: --plan writes nothing and runs nothing, so {other} does not apply; remove one")
+    if args.progress_interval is not None and not 0 <= args.progress_interval <= 3600:
+        raise ConfigError(f"arguments: --progress-interval must be 0 to 3600 seconds (0: no progress lines), got "
+                          f"{args.progress_interval:g}")
     return args
+
+
+def with_options(config, args: argparse.Namespace):
+    """The config with the command line's --progress-interval and a migration's --report in its progress section."""
+    changes = {}
+    if args.progress_interval is not None:
+        changes["interval_seconds"] = args.progress_interval
+    if args.report is not None and not args.validate:
+        changes["report_path"] = args.report
+    return dataclasses.replace(config, progress=dataclasses.replace(config.progress, **changes)) if changes else config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.validate:
                 raise ConfigError("arguments: --resume only applies to a migration; remove it or --validate")
             config = resume_config(config, path, args.resume)
+        config = with_options(config, args)
         if config.savepoints is not None and not args.validate:
             open_store(config.savepoints.path).check()
         logger.info("migrator %s; config %s:\n%s", __version__, path, redacted_yaml(config).rstrip())

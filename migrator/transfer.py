@@ -61,6 +61,9 @@ class TaskResult:
     deleted: int = 0  # deletes acknowledged (Changes pages)
     expired: int = 0  # items skipped because their TTL had passed (transforms/transform.py)
     filtered_out: int = 0  # items the source server read but source.filterExpression left out (ScannedCount - Count)
+    unit_items: tuple[int, ...] = ()  # items copied of each unit, in the order of `segments`
+    bytes_read: int = 0  # DynamoDB JSON bytes of the items read
+    bytes_written: int = 0  # DynamoDB JSON bytes of the items written
 
 
 def transfer(settings: TransferSettings, units: Iterable[Unit], task: int,

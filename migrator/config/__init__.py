@@ -18,14 +18,15 @@ from migrator.config.keys import ALTERNATOR_KEYS, accepted_key_paths
 from migrator.config.load import load_config, parse_config, parse_yaml, read_yaml
 from migrator.config.model import (
     ALTERNATOR, DYNAMODB, S3_EXPORT, TYPE_ALIASES, TYPES, AlternatorSettings, AssumeRole, Credentials, DynamoSource,
-    DynamoTable, DynamoTarget, Endpoint, MigratorConfig, Rename, S3ExportSource, S3ExportTarget, Savepoints,
+    DynamoTable, DynamoTarget, Endpoint, MigratorConfig, Progress, Rename, S3ExportSource, S3ExportTarget, Savepoints,
     SourceSettings, TargetSettings, Validation,
 )
 from migrator.config.secrets import redact, redacted_yaml
 
 __all__ = [
     "ALTERNATOR", "ALTERNATOR_KEYS", "DYNAMODB", "S3_EXPORT", "TYPES", "TYPE_ALIASES", "AlternatorSettings",
-    "AssumeRole", "Credentials", "DynamoSource", "DynamoTable", "DynamoTarget", "Endpoint", "MigratorConfig", "Rename",
-    "S3ExportSource", "S3ExportTarget", "Savepoints", "SourceSettings", "TargetSettings", "Validation",
-    "accepted_key_paths", "load_config", "parse_config", "parse_yaml", "read_yaml", "redact", "redacted_yaml",
+    "AssumeRole", "Credentials", "DynamoSource", "DynamoTable", "DynamoTarget", "Endpoint", "MigratorConfig",
+    "Progress", "Rename", "S3ExportSource", "S3ExportTarget", "Savepoints", "SourceSettings", "TargetSettings",
+    "Validation", "accepted_key_paths", "load_config", "parse_config", "parse_yaml", "read_yaml", "redact",
+    "redacted_yaml",
 ]

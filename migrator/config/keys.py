@@ -2,8 +2,8 @@
 
 The YAML keeps scylla-migrator's camelCase keys, so an existing `config.dynamodb.yaml` works unchanged. A place is
 where a mapping's keys are read: "" (the top level), `source.<type>` and `target.<type>`, `endpoint`, `credentials`,
-`assumeRole`, `tableDescription`, `renames`, `savepoints`, `savepoints.target.<type>`, `validation`. Keys are checked
-in the order of `KEYS`; defaults are those of the attributes (`migrator.config.model`). The parser
+`assumeRole`, `tableDescription`, `renames`, `savepoints`, `savepoints.target.<type>`, `validation`, `progress`.
+Keys are checked in the order of `KEYS`; defaults are those of the attributes (`migrator.config.model`). The parser
 (`migrator.config.parse`) and the docs test (`accepted_key_paths`) both read this table.
 """
 
@@ -174,6 +174,7 @@ KEYS: tuple[Key, ...] = (
     Key("skipFiles", ("",), attribute="skip_files"),  # an export's data files done (savepoints write it)
     Key("streamCheckpoint", ("",), attribute="stream_checkpoint"),  # written by savepoints (streams/shards.py)
     Key("validation", ("",), attribute="validation", inner=("validation",)),
+    Key("progress", ("",), attribute="progress", inner=("progress",)),
     Key("skipTokenRanges", (), no_effect={
         "": "it lists the CQL token ranges a run has done, read only with a Cassandra or Scylla source"}),
     Key("skipParquetFiles", (), no_effect={
@@ -187,6 +188,9 @@ KEYS: tuple[Key, ...] = (
     Key("prefix", (SAVEPOINTS_S3,), as_str),
     Key("enableParquetFileTracking", (), no_effect={
         "savepoints": "it tracks Parquet files, read only with a Parquet source"}),
+    # ---- progress ---------------------------------------------------------------------------------------------
+    Key("intervalSeconds", ("progress",), partial(as_float, low=0.0, high=3600.0), "interval_seconds"),
+    Key("reportPath", ("progress",), as_str, "report_path"),
     # ---- validation (compareTimestamps and its tolerances warn of nothing: scylla-migrator requires them) -----
     Key("compareTimestamps", ("validation",), as_bool, "compare_timestamps"),
     Key("ttlToleranceMillis", ("validation",), _millis, "ttl_tolerance_millis"),

@@ -163,6 +163,15 @@ class Savepoints:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """The `progress` section: the driver's live progress lines and the run report. These defaults apply when it is
+    absent; `--progress-interval` and `--report` override them."""
+
+    interval_seconds: float = 10.0  # a progress line this often while a job runs; 0: none
+    report_path: str | None = None  # the JSON run report (an HTML page beside it); None: no report
+
+
+@dataclass(frozen=True)
 class Validation:
     """The `validation` section; these defaults apply when it is absent."""
 
@@ -189,6 +198,7 @@ class MigratorConfig:
     skip_files: frozenset[str] = frozenset()  # an export source's data files done, by key
     stream_checkpoint: dict | None = None  # a savepoint's streamCheckpoint (streams/shards.py reads it)
     validation: Validation | None = None
+    progress: Progress = Progress()
     raw: dict = field(default=None, repr=False, compare=False)  # the YAML as loaded
     warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # keys that have no effect here
 

@@ -19,7 +19,8 @@ from migrator.config.keys import (
 )
 from migrator.config.model import (
     ALTERNATOR, DYNAMODB, S3_EXPORT, TYPE_ALIASES, TYPES, AlternatorSettings, DynamoSource, DynamoTarget, Endpoint,
-    MigratorConfig, Rename, S3ExportSource, S3ExportTarget, Savepoints, SourceSettings, TargetSettings, Validation,
+    MigratorConfig, Progress, Rename, S3ExportSource, S3ExportTarget, Savepoints, SourceSettings, TargetSettings,
+    Validation,
 )
 from migrator.config.secrets import NOT_STORED
 from migrator.config.values import (
@@ -44,6 +45,7 @@ def build_config(raw: Mapping) -> MigratorConfig:
         skip_files=_skip_files(raw.get("skipFiles"), source),
         stream_checkpoint=_stream_checkpoint(raw.get("streamCheckpoint"), target),
         validation=_validation(raw.get("validation"), warnings),
+        progress=_progress(raw.get("progress")),
         raw=copy.deepcopy(dict(raw)),
         warnings=tuple(warnings),
     )
@@ -360,3 +362,11 @@ def _validation(raw: Any, warnings: list[str]) -> Validation | None:
     warnings += [f"validation.{key}: has no effect; {no_effect[key]}" for key, value in values.items()
                  if key in no_effect and value not in (False, [], "source", "Lenient")]
     return Validation(**attributes("validation", values))
+
+
+def _progress(raw: Any) -> Progress:
+    if raw is None:
+        return Progress()
+    values = _fields(as_mapping(raw, "progress", "write {intervalSeconds: 10, reportPath: run-report.json}"),
+                     "progress", "progress")
+    return Progress(**attributes("progress", values))

@@ -23,6 +23,7 @@ from migrator.jobs.target_count import CountCheck
 from migrator.progress.reporter import ProgressReporter
 from migrator.readers.scan_source import TableScan
 from migrator.readers.source import UnitPlan
+from migrator.reports.record import RunRecord
 from migrator.savepoints.stores import open_store
 from migrator.savepoints.writer import SavepointWriter
 from migrator.streams.setup import StreamControl, prepare as prepare_stream
@@ -55,15 +56,17 @@ def choose(config: MigratorConfig) -> tuple[TableScan, TableWrite]:
     return source(config.source, config), sink(config.target)
 
 
-def run(spark, config: MigratorConfig) -> int:
+def run(spark, config: MigratorConfig, record: RunRecord | None = None) -> int:
     """Copy the source into the target, then, with target.streamChanges, replay its stream (jobs/replicate.py).
     0 when every scanned item was written (and the replay stopped because it caught up), else 1; a signal raises
-    Interrupted."""
+    Interrupted. `record` (the run report's) is filled in on the way."""
     src, dst = config.source, config.target
+    record = record if record is not None else RunRecord(config)
     source, sink = choose(config)
+    record.source, record.target = source.title, sink.title
     source.announce()
     sink.announce()
-    source_info = source.describe()
+    source_info = record.source_info = source.describe()
     dead_letter_path = getattr(dst, "dead_letter_path", None)  # a table target's key
     dead_letters = dead_letter.check_directory(dead_letter_path) if dead_letter_path else None
     streaming = isinstance(dst, DynamoTarget) and dst.stream_changes
@@ -72,6 +75,8 @@ def run(spark, config: MigratorConfig) -> int:
                      f"written to {sink.title} under the new names")
     sc = spark.sparkContext
     plan = source.plan(sc.defaultParallelism)
+    record.unit_kind, record.units_total, record.units_planned = plan.kind, plan.total, len(plan.units)
+    record.partitions = plan.partitions
     created = sink.prepare(renamed_table(source_info, transform.renames), resuming=bool(plan.done))
     stream = None
     if streaming:  # before the snapshot: no change made during it may be missed
@@ -88,18 +93,20 @@ def run(spark, config: MigratorConfig) -> int:
         status = 0
     elif not plan.units:
         sink.finish(plan)
-        logger.info("migrator verdict: OK - nothing to copy, all %d %ss are done", plan.total, plan.kind)
+        _verdict(record, logging.INFO, "OK - nothing to copy, all %d %ss are done", plan.total, plan.kind)
         status = 0
     else:
-        status = _snapshot(sc, config, source, sink, transform, plan, writer, created, dead_letters,
+        record.phases.append("snapshot")
+        status = _snapshot(sc, config, source, sink, transform, plan, writer, created, dead_letters, record,
                            final=not streaming)
     if stream is None or status != 0:
         return status
+    record.phases.append("stream replay")
     return Replication(sc, config, stream[1], stream[0], sink, writer, transform).run()
 
 
 def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, transform: Transform, plan: UnitPlan,
-              writer: SavepointWriter | None, created: bool, dead_letters, *, final: bool) -> int:
+              writer: SavepointWriter | None, created: bool, dead_letters, record: RunRecord, *, final: bool) -> int:
     """The parallel copy of the plan's units and its verdict; `final` writes the last savepoint after it."""
     dst = config.target
     concurrent = min(plan.partitions, sc.defaultParallelism)
@@ -111,11 +118,11 @@ def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, t
     sc.setJobDescription(f"migrate {source.title} -> {sink.title}: {len(plan.units)} of {plan.total} {plan.kind}s "
                          f"in {plan.partitions} tasks")
     started = time.monotonic()
-    results = _run_job(sc, config, plan, settings, writer)
+    results = record.results = _run_job(sc, config, plan, settings, writer, record)
     rejected_file = None
     if dead_letters is not None and any(r.rejected_items for r in results):
         rejected_file = dead_letter.write(dead_letters, dst.table, (i for r in results for i in r.rejected_items))
-    seconds = time.monotonic() - started
+    seconds = record.seconds = time.monotonic() - started
     count_check = None
     if getattr(dst, "verify_count", False):
         # exact only for a table this run created and filled whole: an existing one may hold other items
@@ -124,7 +131,7 @@ def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, t
     status = report(results, source.count_line(sum(r.scanned for r in results), plan.skipped), source.label,
                     sink.label, seconds, kind=plan.kind, rejected_file=rejected_file,
                     verify=partial(count_check.shortfall, sc) if count_check else None,
-                    filtered=bool(getattr(config.source, "filter_expression", None)))
+                    filtered=bool(getattr(config.source, "filter_expression", None)), record=record)
     if writer is not None:
         for result in results:
             if result.written + result.deleted + result.expired == result.scanned:
@@ -145,8 +152,9 @@ def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, t
 
 
 def _run_job(sc, config: MigratorConfig, plan: UnitPlan, settings: TransferSettings,
-             writer: SavepointWriter | None) -> list[TaskResult]:
-    """Run the Spark job; with a writer, record progress as tasks report it and write savepoints on the way."""
+             writer: SavepointWriter | None, record: RunRecord) -> list[TaskResult]:
+    """Run the Spark job; with a writer, record progress as tasks report it and write savepoints on the way.
+    `record.live` gets the job's live progress."""
 
     def on_stop(why: str) -> None:
         logger.warning("stopping the job: %s", why)
@@ -223,7 +231,8 @@ def _transfer_partition(settings: TransferSettings, partition):
 
 def report(results: list[TaskResult], source_count: str, source_label: str, target_label: str, seconds: float, *,
            kind: str = "segment", rejected_file: Path | None = None,
-           verify: Callable[[int], str | None] | None = None, filtered: bool = False) -> int:
+           verify: Callable[[int], str | None] | None = None, filtered: bool = False,
+           record: RunRecord | None = None) -> int:
     """Log the per-task counts, their sum, the source's count (`source_count`: the source's count_line) and the
     verdict; return the exit status. `kind` names the units (segment, file); `filtered`: source.filterExpression
     is set, so the counts say how many items it matched.
@@ -264,21 +273,29 @@ def report(results: list[TaskResult], source_count: str, source_label: str, targ
                     "them within days); %d scanned = %d written + %d expired%s", expired, scanned, written, expired,
                     f" + {rejected} refused" if rejected else "")
     if written + rejected + expired != scanned:
-        logger.error("migrator verdict: FAILED - %d %s but %d written%s", scanned,
+        _verdict(record, logging.ERROR, "FAILED - %d %s but %d written%s", scanned,
                      "items matched source.filterExpression" if filtered else "items scanned", written,
                      f" and {expired} skipped as expired" if expired else "")
         return 1
     if rejected:
-        logger.error("migrator verdict: FAILED - %d items rejected by the target, written to %s; the other %d of %d "
-                     "scanned items were written", rejected, rejected_file, written, scanned)
+        _verdict(record, logging.ERROR, "FAILED - %d items rejected by the target, written to %s; the other %d of %d "
+                 "scanned items were written", rejected, rejected_file, written, scanned)
         return 1
     failure = verify(puts) if verify is not None else None  # the target holds at least the items put
     if failure is not None:
-        logger.error("migrator verdict: FAILED - %s", failure)
+        _verdict(record, logging.ERROR, "FAILED - %s", failure)
         return 1
     if expired:
-        logger.info("migrator verdict: OK - all %d %s were written or skipped as expired (%d written, "
-                    "%d expired)", scanned, items, written, expired)
+        _verdict(record, logging.INFO, "OK - all %d %s were written or skipped as expired (%d written, %d expired)",
+                 scanned, items, written, expired)
     else:
-        logger.info("migrator verdict: OK - all %d %s were written", scanned, items)
+        _verdict(record, logging.INFO, "OK - all %d %s were written", scanned, items)
     return 0
+
+
+def _verdict(record: RunRecord | None, level: int, message: str, *args: object) -> None:
+    """Log the verdict line, `migrator verdict: OK - ...`, and keep its text in the run's record."""
+    text = message % args
+    logger.log(level, "migrator verdict: %s", text)
+    if record is not None:
+        record.verdict = text

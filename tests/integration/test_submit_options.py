@@ -65,6 +65,8 @@ def workdir(tmp_path):
      ["--validate", "--sample", "5", "--report", "r.json"]),
     (["--validate", "config.yaml", "--sample=5", "--report=r.json"], [],
      ["--validate", "--sample=5", "--report=r.json"]),
+    (["config.yaml", "--report", "run.json", "--progress-interval=2", "--plan"], [],
+     ["--report", "run.json", "--progress-interval=2", "--plan"]),
     (["config.yaml", "--validate"], [], ["--validate"]),
 ])
 def test_options_before_or_after_the_config_reach_spark_submit_and_the_application(workdir, args, spark, app):
@@ -90,6 +92,7 @@ def test_no_master_given_means_local_in_every_order(workdir):
     (["config.yaml", "other.yaml"], "submit.sh: two configs given, 'config.yaml' and 'other.yaml'; give one YAML "
                                     "config"),
     (["--sample", "5", "config.yaml"], "submit.sh: --sample only applies to --validate; add --validate or remove it"),
+    (["config.yaml", "--report"], "submit.sh: --report needs a value"),
     (["config.yaml", "--resume"], "submit.sh: --resume needs a savepoint file or a directory of savepoints"),
 ])
 def test_bad_arguments_in_any_order_are_one_line_and_status_2(workdir, args, message):

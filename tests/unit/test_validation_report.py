@@ -75,7 +75,9 @@ def test_report_path_defaults_to_a_timestamped_name_in_the_current_directory():
 
 @pytest.mark.parametrize("argv, message", [
     (["--sample", "5"], "arguments: --sample only applies to --validate"),
-    (["--report", "r.json"], "arguments: --report only applies to --validate"),
+    (["--plan", "--report", "r.json"], "arguments: --plan writes nothing and runs nothing, so --report does not"),
+    (["--plan", "--validate"], "arguments: --plan writes nothing and runs nothing, so --validate does not"),
+    (["--progress-interval", "-1"], "arguments: --progress-interval must be 0 to 3600 seconds"),
     (["--validate", "--sample", "0"], "arguments: --sample must be a positive number of items, got 0"),
     (["--validate", "--sample", "many"], "arguments: argument --sample: invalid int value: 'many'"),
 ])
@@ -85,6 +87,20 @@ def test_validator_arguments_are_checked(argv, message):
         parse_args(argv)
     assert str(error.value).startswith(message)
     assert error.value.exit_status == 2
+
+
+def test_migration_options_reach_the_config():
+    """--report PATH and --progress-interval S of a migration land in the config's progress section."""
+    from migrator.cli import with_options
+    from migrator.config import parse_config
+
+    config = parse_config({"source": {"type": "dynamodb", "table": "a"}, "target": {"type": "dynamodb", "table": "b"},
+                           "progress": {"intervalSeconds": 30, "reportPath": "from-config.json"}}, "config.yaml")
+    assert (config.progress.interval_seconds, config.progress.report_path) == (30, "from-config.json")
+    changed = with_options(config, parse_args(["--report", "run.json", "--progress-interval", "2.5"]))
+    assert (changed.progress.interval_seconds, changed.progress.report_path) == (2.5, "run.json")
+    validating = with_options(config, parse_args(["--validate", "--report", "check.json"]))
+    assert validating.progress.report_path == "from-config.json"  # the validation report's path, not the run's
 
 
 def test_validator_arguments_are_parsed():
