@@ -3,8 +3,9 @@
 #   ./build.sh         .venv with the package and its test tools; dist/ with what spark-submit ships to a cluster:
 #                        dist/main.py (the application), dist/migrator.zip (--py-files),
 #                        dist/migrator-env.tar.gz (--archives: Python dependencies for executors that lack them)
-#   ./build.sh test    build, then run the whole test suite (unit and integration); arguments go to pytest, so
-#                      ./build.sh test tests/unit -q runs only those
+#   ./build.sh test    build, then run the whole test suite (unit and integration) in two pytest processes at once
+#                      (tests/suite.py); arguments go to a single pytest instead, so ./build.sh test tests/unit -q
+#                      runs only those
 #   ./build.sh lint    set up .venv, then run the linter (ruff) over migrator/ and tests/; arguments go to ruff
 #   ./build.sh bench   build, then run the benchmark (tests/bench); extra arguments go to it, see --help
 #   ./build.sh spark35 build, then install Spark 3.5 (pyspark==3.5.*) with the runtime dependencies into
@@ -110,10 +111,31 @@ spark35() {
   echo "$want" > "$SPARK35/.stamp"
 }
 
+# Whether pytest with these arguments may collect tests/integration/test_spark35.py: only paths under tests/unit or
+# tests/bench rule it out (the value after -p, -k, -m, -o is not a path).
+may_collect_spark35() {
+  local arg skip="" paths=""
+  for arg in "$@"; do
+    if [ -n "$skip" ]; then skip=""; continue; fi
+    case "$arg" in
+      -p|-k|-m|-o|-c|-W|--basetemp|--rootdir|--deselect|--ignore) skip=1 ;;
+      -*) ;;
+      tests/unit*|./tests/unit*|tests/bench*|./tests/bench*) paths=1 ;;
+      *) return 0 ;;
+    esac
+  done
+  [ -z "$paths" ]
+}
+
 export PATH="$VENV/bin:$ROOT/node_modules/.bin:$PATH"
 export SPARK_LOCAL_IP=127.0.0.1
 case "${1:-}" in
-  test) shift; exec "$VENV/bin/python" -m pytest "$@" ;;  # no path given: pyproject.toml's testpaths, tests/
+  test)
+    shift
+    # The whole suite, in two pytest processes at once (tests/suite.py); with arguments, pytest as given.
+    if [ $# -eq 0 ]; then spark35; exec "$VENV/bin/python" -m tests.suite; fi
+    if may_collect_spark35 "$@"; then spark35; fi
+    exec "$VENV/bin/python" -m pytest "$@" ;;
   bench) shift; exec "$VENV/bin/python" -m tests.bench "$@" ;;
   spark35) spark35 ;;
   "") ;;
