@@ -103,6 +103,18 @@ def counts(report: Path) -> dict[str, int]:
     return found
 
 
+def file_seconds(report: Path) -> dict[str, float]:
+    """Seconds per test file (tests/unit as a whole; setup, call and teardown) from a JUnit XML report."""
+    found: dict[str, float] = {}
+    if not report.exists():
+        return found
+    for case in ET.parse(report).getroot().iter("testcase"):  # noqa: S314 - pytest's own report
+        name = case.get("classname", "").split(".")
+        path = "/".join(name[:3]) + ".py" if len(name) >= 3 and name[1] != "unit" else UNIT
+        found[path] = found.get(path, 0.0) + float(case.get("time", 0))
+    return found
+
+
 def stop(processes: list[subprocess.Popen]) -> None:
     """End each still-running process group we started, by its id."""
     for process in processes:
@@ -179,6 +191,13 @@ def main(argv: list[str]) -> int:
             total[key] += found[key]
         print(f"suite: {name}: {found['passed']} passed, {found['failed']} failed, {found['skipped']} skipped "
               f"in {took:.0f} s (pytest exit status {status})")
+    measured: dict[str, float] = {}
+    for _, report, _, _ in runs:
+        for path, seconds in file_seconds(report).items():
+            measured[path] = measured.get(path, 0.0) + seconds
+    print("suite: seconds per file (for SECONDS in tests/suite.py): " + ", ".join(
+        f"{path.removeprefix('tests/integration/')} {seconds:.0f}"
+        for path, seconds in sorted(measured.items(), key=lambda p: -p[1])))
     failed = any(status not in (0, 5) for *_, status in runs)  # 5: that process had no test to run
     if failed:
         print(f"suite: the failed tests' folders are kept in {work}")
