@@ -32,12 +32,13 @@ if [ -x "$VENV/bin/python" ] && [ "$(identity "$VENV/bin/python")" != "$python_i
   rm -rf "$VENV"
 fi
 
-# The venv is reused while pyproject.toml is unchanged, apart from the linter's settings ([tool.ruff*] tables).
+# The venv is reused while what pip installs from pyproject.toml ([project], [build-system]) is unchanged; the
+# linter's and pytest's settings ([tool.*]) do not count.
 deps_hash=$("$PYTHON" - <<'PY'
-import hashlib, re
-text = open("pyproject.toml", encoding="utf-8").read()
-text = re.sub(r"^\[tool\.ruff[^\n]*\n(?:(?!\[).*\n?)*", "", text, flags=re.M).rstrip("\n") + "\n"
-print(hashlib.sha256(text.encode()).hexdigest()[:16])
+import hashlib, json, tomllib
+doc = tomllib.load(open("pyproject.toml", "rb"))
+installed = {key: doc.get(key) for key in ("build-system", "project")}
+print(hashlib.sha256(json.dumps(installed, sort_keys=True).encode()).hexdigest()[:16])
 PY
 )
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.deps-hash" 2>/dev/null)" != "$deps_hash" ]; then
