@@ -31,34 +31,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = "tests/unit"
 SHARDS = 2
-# Seconds per test file (tests/unit as a whole) in one pytest process on this 2-core machine, from a fresh-clone CI
-# run's --durations=0 (setup + call + teardown). Only the deal between the shards uses them: a file missing here
-# counts as DEFAULT_SECONDS; add it after its first run.
+# Seconds per test file (tests/unit as a whole; setup, call and teardown), as a fresh-clone CI run of this suite on
+# this 2-core machine measured them with the two shards running at once (its "seconds per file" line). Only the
+# deal between the shards uses them: a file missing here counts as DEFAULT_SECONDS; add it after its first run.
 SECONDS = {
-    "tests/integration/test_savepoints.py": 215,
-    "tests/integration/test_migration.py": 155,
-    "tests/integration/test_stream_replay.py": 113,
-    "tests/integration/test_export_source.py": 103,
-    "tests/integration/test_export_target.py": 98,
-    "tests/integration/test_faults.py": 75,
-    "tests/integration/test_tls_and_proxies.py": 73,
-    "tests/integration/test_checked_answers.py": 68,
-    "tests/integration/test_validate.py": 59,
-    "tests/integration/test_renames.py": 48,
-    "tests/integration/test_filters.py": 46,
-    "tests/integration/test_refused_items.py": 40,
-    "tests/integration/test_secrets.py": 39,
+    "tests/integration/test_savepoints.py": 165,
+    "tests/integration/test_stream_replay.py": 126,
+    "tests/integration/test_migration.py": 115,
+    "tests/integration/test_export_source.py": 91,
+    "tests/integration/test_export_target.py": 84,
+    "tests/integration/test_validate.py": 75,
+    "tests/integration/test_faults.py": 72,
+    "tests/integration/test_tls_and_proxies.py": 69,
+    "tests/integration/test_checked_answers.py": 59,
+    "tests/integration/test_filters.py": 45,
+    "tests/integration/test_renames.py": 44,
+    "tests/integration/test_verify_count.py": 35,
     "tests/integration/test_cluster.py": 33,
-    "tests/integration/test_verify_count.py": 30,
-    "tests/integration/test_export_incremental.py": 29,
-    "tests/integration/test_alternator.py": 30,  # 164 in all; its rate tests run solo
-    UNIT: 27,
-    "tests/integration/test_ttl.py": 26,
-    "tests/integration/test_spark35.py": 16,
-    "tests/integration/test_scylla_migrator_keys.py": 13,
-    "tests/integration/test_local_servers.py": 11,
-    "tests/integration/test_bad_configs.py": 11,
-    "tests/integration/test_submit_options.py": 11,
+    "tests/integration/test_secrets.py": 32,
+    "tests/integration/test_ttl.py": 29,
+    "tests/integration/test_export_incremental.py": 27,
+    "tests/integration/test_alternator.py": 25,  # 139 with its solo rate tests, which run after the shards
+    "tests/integration/test_refused_items.py": 23,
+    UNIT: 21,
+    "tests/integration/test_local_servers.py": 17,
+    "tests/integration/test_submit_options.py": 15,
+    "tests/integration/test_scylla_migrator_keys.py": 10,
+    "tests/integration/test_bad_configs.py": 9,
+    "tests/integration/test_spark35.py": 9,
 }
 DEFAULT_SECONDS = 40  # about one spark-submit run
 
