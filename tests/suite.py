@@ -139,19 +139,24 @@ def file_seconds(report: Path) -> dict[str, float]:
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
-    """End each still-running process group we started, by its id."""
-    for process in processes:
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    for process in processes:
+    """End each still-running pytest we started, by its process group: SIGINT first, as Ctrl-C, so that pytest tears
+    its fixtures down (the servers it started); SIGKILL to what is left after 30 s."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         try:
-            process.wait(timeout=20)
+            os.killpg(process.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+    for process in running:
+        try:
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # members left: the group id cannot have been reused
+        except ProcessLookupError:
+            pass
+        process.wait()
 
 
 def relay_shard(shard: Shard, lock: threading.Lock) -> None:
@@ -198,6 +203,8 @@ def main(argv: list[str]) -> int:
     if argv:
         print("usage: python -m tests.suite [--plan]", file=sys.stderr)
         return 2
+    # SIGTERM (CI stopping the run) unwinds like Ctrl-C, so that the pytest processes are ended with us.
+    signal.signal(signal.SIGTERM, lambda number, _frame: sys.exit(128 + number))
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="migrator-suite-"))  # kept when a test failed: its tmp_path folders
     try:
