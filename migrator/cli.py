@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import platform
 import re
 import sys
 
@@ -157,11 +158,14 @@ def _spark_conf(key: str) -> str | None:
 
 
 def _start_spark(config, app: str):
+    from pyspark import __version__ as pyspark_version
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(f"{app}: {config.source.label} -> {config.target.label}")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    # Which Spark ran a job is the first question about a cluster's run (3.5 and 4.x are both supported).
+    logger.info("Spark %s, PySpark %s, Python %s", spark.version, pyspark_version, platform.python_version())
     logger.info("Spark UI: %s (application %s)", spark.sparkContext.uiWebUrl, spark.sparkContext.applicationId)
     return spark
 

@@ -70,6 +70,7 @@ def test_writes_spread_over_the_nodes_and_survive_a_node_that_stops(dynalite_pai
     assert sum(n for _, n in task_counts(run.stdout).values()) == len(items)
 
 
+@pytest.mark.solo  # a lower bound on the rate: tests/suite.py runs it with the machine to itself
 def test_write_rate_holds_the_job_budget_across_concurrent_tasks(dynalite_pair, tmp_path):
     """writeThroughput 300 x 1.0, 3 tasks at once for over 20 s: the target sees 300 WCU/s +-15%."""
     source_server, target_server = dynalite_pair
@@ -94,6 +95,7 @@ def test_write_rate_holds_the_job_budget_across_concurrent_tasks(dynalite_pair, 
     assert count(target, target_table) == len(items)
 
 
+@pytest.mark.solo  # a lower bound on the rate: tests/suite.py runs it with the machine to itself
 def test_read_rate_holds_the_job_budget_across_concurrent_tasks(dynalite_pair, tmp_path):
     """readThroughput 20 x 1.0 on an Alternator source, 3 tasks at once for over 20 s: 20 RCU/s +-15%."""
     source_server, target_server = dynalite_pair
@@ -117,6 +119,7 @@ def test_read_rate_holds_the_job_budget_across_concurrent_tasks(dynalite_pair, t
     assert count(target, target_table) == len(items)
 
 
+@pytest.mark.solo  # a lower bound on the rate: tests/suite.py runs it with the machine to itself
 def test_write_rate_holds_the_budget_when_more_tasks_run_than_default_parallelism_says(dynalite_pair, tmp_path):
     """spark.default.parallelism 1 under local[4]: 4 tasks run at once, each takes a quarter, not the whole budget;
     the target sees writeThroughput 300 WCU/s +-10%."""
@@ -142,6 +145,7 @@ def test_write_rate_holds_the_budget_when_more_tasks_run_than_default_parallelis
     assert count(target, target_table) == len(items)
 
 
+@pytest.mark.solo  # a lower bound on the rate: tests/suite.py runs it with the machine to itself
 def test_the_validator_reads_each_table_within_its_read_budget(dynalite_pair, tmp_path):
     """readThroughput 200 x 1.0: the source's Scan and BatchGetItem reads and the target's lookups, each measured at
     a proxy in front of its table, stay within 200 RCU/s +10%; the lookups, which set the pace, use at least 80%."""

@@ -7,6 +7,7 @@ slow proxies keep each run going while the test reads the Spark UI's REST API. T
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from pathlib import Path
 
@@ -51,10 +52,17 @@ def spark_ui_pages(port: int) -> dict[str, str] | None:
     return pages
 
 
+def ui_port(log: Path) -> int | None:
+    """The port of the run's Spark UI, from the driver's `Spark UI: http://HOST:PORT` line; None until logged."""
+    found = re.search(r"Spark UI: https?://[^\s:/]+:(\d+)", output_of(log))
+    return int(found.group(1)) if found else None
+
+
 def run_watching_the_ui(log: Path, *args: str) -> tuple[int, dict[str, str]]:
-    """./submit.sh ARGS with the Spark UI on a free port; (exit status, UI pages read while the job ran)."""
-    port = free_port()
-    with submitted(log, *args, "--conf", f"spark.ui.port={port}", env=ENVIRONMENT) as run:
+    """./submit.sh ARGS with the Spark UI on a free port; (exit status, UI pages read while the job ran). The port
+    is read back from the driver's log: Spark takes the next one if another process took it first."""
+    with submitted(log, *args, "--conf", f"spark.ui.port={free_port()}", env=ENVIRONMENT) as run:
+        port = wait_until(lambda: ui_port(log), "the driver's Spark UI line", run, log)
         pages = wait_until(lambda: spark_ui_pages(port), "the Spark UI's environment page", run, log)
         status = run.wait(timeout=300)
     return status, pages

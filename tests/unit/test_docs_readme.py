@@ -37,7 +37,8 @@ def test_readme_names_every_build_and_submit_command():
     """Every command build.sh and submit.sh accept is in the README."""
     for command in ("./build.sh test", "./submit.sh --demo", "./submit.sh config.yaml", "./build.sh\n",
                     "./submit.sh --validate config.yaml", "--sample 10000", "--report check.json",
-                    "./submit.sh config.yaml --resume", "./build.sh bench", "./build.sh lint"):
+                    "./submit.sh config.yaml --resume", "./build.sh bench", "./build.sh lint", "./build.sh spark35",
+                    "PYTHON=/usr/bin/python3.11 ./build.sh"):
         assert command in README, command
 
 
