@@ -220,3 +220,28 @@ def test_a_scan_expects_the_item_count_in_its_share_of_segments():
 
 def test_durations_read_as_people_say_them():
     assert [duration(s) for s in (0.4, 45, 175, 3780)] == ["0 s", "45 s", "2 min 55 s", "1 h 3 min"]
+
+
+def test_the_replay_logs_a_progress_line_once_an_interval_has_passed(caplog, monkeypatch):
+    """After a round, a replay line with the changes so far, changes/s since the last line and the lag; none
+    before the interval has passed, none with interval 0."""
+    from migrator.jobs import replicate
+
+    replay = replicate.Replication.__new__(replicate.Replication)
+    replay.config = SimpleNamespace(progress=SimpleNamespace(interval_seconds=10))
+    replay.totals = replicate._Totals(rounds=7, records=2500, retried=(3, 0, 0), shards={"a", "b"})
+    replay.state = SimpleNamespace(open_shards=1)
+    now = [1000.0]
+    monkeypatch.setattr(replicate.time, "monotonic", lambda: now[0])
+    replay._progress_at = (990.0, 500)
+    with caplog.at_level(logging.INFO, logger="migrator.jobs.replicate"):
+        replay._log_progress([], caught_up=True)
+        replay.totals.records = 2600
+        now[0] += 5
+        replay._log_progress([], caught_up=True)
+    assert caplog.messages == ["migrator progress: stream replay: 2,500 changes replayed, 200 changes/s, caught up; "
+                               "round 7, 2 shards (1 open); 3 throttled, 0 other retries"]
+    replay.config.progress.interval_seconds = 0
+    now[0] += 60
+    replay._log_progress([], caught_up=True)
+    assert len(caplog.messages) == 1
