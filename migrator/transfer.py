@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from migrator.dynamo.throttle import shared_limiter
 from migrator.errors import ItemRejected, MigratorError, TransferError
 from migrator.progress import ProgressAddress
+from migrator.progress.sender import SEND_SECONDS, Tally
 from migrator.readers.source import Changes, Source, Unit, UnitId, unit_list
 from migrator.transforms import IDENTITY, Transform
 from migrator.writers.sink import Refusal, Sink
@@ -40,6 +41,8 @@ class TransferSettings:
     keep_rejected: bool = False  # send items the target refuses back in the TaskResult (a dead-letter file is set)
     shares: ProgressAddress | None = None  # where to ask how many tasks run now (see progress/share.py)
     tasks_at_once: int = 1  # the static estimate of that number, used when the driver cannot be asked
+    counts: ProgressAddress | None = None  # where to send the task's live counts (progress.intervalSeconds > 0)
+    counts_seconds: float = SEND_SECONDS  # how often
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class TaskResult:
 
 def transfer(settings: TransferSettings, units: Iterable[Unit], task: int,
              on_unit_done: Callable[[UnitId, int], None] | None = None,
-             running_tasks: Callable[[], int] | None = None) -> TaskResult:
+             running_tasks: Callable[[], int] | None = None, tally: Tally | None = None) -> TaskResult:
     """Copy `units` and log one line per unit and a summary line (the format README documents).
 
     Returns only once every item is acknowledged by the target. Failures raise TransferError naming the
@@ -76,7 +79,8 @@ def transfer(settings: TransferSettings, units: Iterable[Unit], task: int,
     target refuses (ItemRejected) fails the task too, unless `settings.keep_rejected`: it is then returned in the
     result. `on_unit_done(unit_id, items)` is called once a unit's items are all written and acknowledged (not for
     a unit with refused items, so that a resume copies it again).
-    `running_tasks()` says how many tasks share the budgets now (default: `settings.tasks_at_once`).
+    `running_tasks()` says how many tasks share the budgets now (default: `settings.tasks_at_once`). `tally`
+    gets the counts as they grow, page by page, for the live progress (progress/sender.py).
     """
     started, cpu_started = time.monotonic(), time.process_time()
     units = list(units)
@@ -88,13 +92,17 @@ def transfer(settings: TransferSettings, units: Iterable[Unit], task: int,
     write_limiter = shared_limiter(sink.units_per_second, running)
     rejects = _Rejects(task, sink.description) if settings.keep_rejected else None
     opened: list = []  # so that a failed task's retries are counted too
+    tally = tally if tally is not None else Tally()
     try:
         with _open(lambda: source.open(read_limiter), where) as reader, \
                 _open(lambda: sink.open(write_limiter, rejects.add if rejects is not None else None), where) as writer:
             opened += (reader, writer)
+            tally.sides = (reader, writer)
             result = _transfer(settings, units, task, reader, writer, rejects, started, cpu_started,
-                               on_unit_done, running, (read_limiter, write_limiter))
+                               on_unit_done, running, (read_limiter, write_limiter), tally)
     finally:
+        if tally.sides:
+            tally.close_sides()
         retried = tuple(map(sum, zip((0, 0, 0), *(side.retried for side in opened))))
         if any(retried):  # failed tasks too: their retries often explain the failure
             logger.info("migrator task %d: %d throttled requests retried, %d other retries, "
@@ -114,7 +122,7 @@ def _open(make: Callable, where: str):
 
 def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, writer, rejects: _Rejects | None,
               started: float, cpu_started: float, on_unit_done: Callable[[UnitId, int], None] | None,
-              running_tasks: Callable[[], int], limiters: tuple) -> TaskResult:
+              running_tasks: Callable[[], int], limiters: tuple, tally: Tally) -> TaskResult:
     source, sink = settings.source, settings.sink
     if source.units_per_second or sink.units_per_second:
         logger.info(
@@ -125,7 +133,9 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
         )
     apply, apply_keys = settings.transform.apply, settings.transform.apply_keys
     done: list[UnitId] = []
+    unit_items: list[int] = []
     scanned = expired = 0
+    bytes_before = (tally.bytes_read, tally.bytes_written)
     for unit in units:
         rejected_before = writer.rejected
         filtered_before = reader.filtered_out
@@ -137,12 +147,21 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
             with contextlib.closing(reader.pages(unit)) as pages:  # closing stops the reader if the writer fails
                 for page in pages:
                     puts, deletes = (page.puts, page.deletes) if isinstance(page, Changes) else (page, ())
-                    count += len(puts) + len(deletes)
+                    read = len(puts) + len(deletes)
+                    count += read
                     kept = apply(puts)
-                    skipped += len(puts) - len(kept)
+                    dropped = len(puts) - len(kept)
+                    skipped += dropped
+                    tally.scanned += read
+                    tally.expired += dropped
+                    tally.bytes_read += sum(map(len, puts))
+                    tally.bytes_written += sum(map(len, kept))
                     writer.put_raw(kept)
                     if deletes:
-                        writer.delete_raw(apply_keys(deletes))
+                        keys = apply_keys(deletes)
+                        tally.bytes_read += sum(map(len, deletes))
+                        tally.bytes_written += sum(map(len, keys))
+                        writer.delete_raw(keys)
             writer.flush()
         except ItemRejected as exc:
             raise TransferError(f"{_where(unit, settings)}: {exc}; fix the item, or set target.deadLetterPath to "
@@ -153,6 +172,8 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
         expired += skipped
         done.append(unit.id)
         rejected = writer.rejected - rejected_before
+        unit_items.append(count - rejected - skipped)
+        tally.unit_done()
         logger.info(
             "migrator task %d: %s transferred %d items%s", task, unit.label, count - rejected - skipped,
             skipped_text(rejected, skipped, reader.filtered_out - filtered_before, unit=True),
@@ -171,7 +192,9 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
                 skipped_text(writer.rejected, expired, reader.filtered_out).replace(", ", "; ", 1))
     return TaskResult(task=task, segments=tuple(done), scanned=scanned, written=writer.written, seconds=seconds,
                       cpu_seconds=cpu, rejected=writer.rejected, deleted=writer.deleted, expired=expired,
-                      filtered_out=reader.filtered_out,
+                      filtered_out=reader.filtered_out, unit_items=tuple(unit_items),
+                      bytes_read=tally.bytes_read - bytes_before[0],
+                      bytes_written=tally.bytes_written - bytes_before[1],
                       rejected_items=tuple(rejects.items) if rejects is not None else ())
 
 

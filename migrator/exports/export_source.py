@@ -28,6 +28,7 @@ from migrator.errors import ConfigError
 from migrator.exports import data_file
 from migrator.exports.bucket import ExportBucket, export_bucket
 from migrator.exports.manifest import FULL_EXPORT, INCREMENTAL_EXPORT, DataFile, Summary, parse_files, parse_summary
+from migrator.progress.live import Expected
 from migrator.readers.source import Unit, UnitId, UnitPlan
 
 logger = logging.getLogger("migrator.jobs.migrate")  # the job's lines, as readers/scan_source.py logs them
@@ -171,6 +172,10 @@ class ExportRead:
                         sum(u.file.item_count for u in units), len(done), len(groups))
         return FilePlan(kind=ExportFile.kind, total=total, units=tuple(units), done=frozenset(done),
                         partitions=max(1, len(groups)), unit_id=self._unit_id, record=self.record, groups=groups)
+
+    def expected(self, plan: UnitPlan) -> Expected:
+        """What this run should read, for the progress lines: the manifest's item counts of the files to copy."""
+        return Expected(sum(u.file.item_count for u in plan.units), "the export's manifest")
 
     def record(self, done: frozenset[UnitId]) -> dict:
         """What a savepoint writes for the files done: their keys as the manifest lists them."""

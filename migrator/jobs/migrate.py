@@ -18,9 +18,11 @@ from migrator.exports.export_sink import ExportWrite
 from migrator.exports.export_source import ExportRead
 from migrator.jobs.interrupts import SHUTDOWN, StopOnSignals
 from migrator.jobs.replicate import Replication
-from migrator.jobs.shares import log_budgets, log_peak, progress_server, running_tasks
+from migrator.jobs.shares import active_tasks, log_budgets, log_peak, progress_server, running_tasks
 from migrator.jobs.target_count import CountCheck
+from migrator.progress.live import Expected, LiveProgress
 from migrator.progress.reporter import ProgressReporter
+from migrator.progress.sender import SEND_SECONDS, CountsSender, Tally
 from migrator.readers.scan_source import TableScan
 from migrator.readers.source import UnitPlan
 from migrator.reports.record import RunRecord
@@ -118,7 +120,7 @@ def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, t
     sc.setJobDescription(f"migrate {source.title} -> {sink.title}: {len(plan.units)} of {plan.total} {plan.kind}s "
                          f"in {plan.partitions} tasks")
     started = time.monotonic()
-    results = record.results = _run_job(sc, config, plan, settings, writer, record)
+    results = record.results = _run_job(sc, config, plan, settings, writer, record, source.expected(plan))
     rejected_file = None
     if dead_letters is not None and any(r.rejected_items for r in results):
         rejected_file = dead_letter.write(dead_letters, dst.table, (i for r in results for i in r.rejected_items))
@@ -152,9 +154,10 @@ def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, t
 
 
 def _run_job(sc, config: MigratorConfig, plan: UnitPlan, settings: TransferSettings,
-             writer: SavepointWriter | None, record: RunRecord) -> list[TaskResult]:
+             writer: SavepointWriter | None, record: RunRecord, expected: Expected) -> list[TaskResult]:
     """Run the Spark job; with a writer, record progress as tasks report it and write savepoints on the way.
-    `record.live` gets the job's live progress."""
+    With progress.intervalSeconds, `record.live` gets the job's live progress (`expected`: the source's total),
+    which logs a line every interval and a last one when the job ends, whatever the outcome."""
 
     def on_stop(why: str) -> None:
         logger.warning("stopping the job: %s", why)
@@ -162,21 +165,32 @@ def _run_job(sc, config: MigratorConfig, plan: UnitPlan, settings: TransferSetti
             writer.save("signal", why)
             logger.warning("%s", _resume_hint(writer))
 
+    interval = config.progress.interval_seconds
+    live = record.live = LiveProgress(expected, plan.total, units_skipped=plan.skipped, unit_kind=plan.kind,
+                                      interval=interval, active_tasks=partial(active_tasks, sc)) if interval else None
+    results: list[TaskResult] = []
     with contextlib.ExitStack() as stack:
         budgets = settings.source.units_per_second > 0 or settings.sink.units_per_second > 0
-        if writer is not None or budgets:
+        if writer is not None or budgets or live is not None:
             on_done = writer.unit_done if writer is not None else None
-            server = stack.enter_context(progress_server(sc, plan.unit_id, on_done))
+            server = stack.enter_context(progress_server(sc, plan.unit_id, on_done,
+                                                         live.on_counts if live is not None else None))
             settings = dataclasses.replace(settings, progress=server.address if writer is not None else None,
-                                           shares=server.address if budgets else None)
+                                           shares=server.address if budgets else None,
+                                           counts=server.address if live is not None else None,
+                                           counts_seconds=min(SEND_SECONDS, interval))
             if budgets:
                 stack.callback(log_peak, server)
+            if live is not None:
+                live.channel = f"{server.address.host}:{server.address.port}"
+                stack.callback(live.finish, results)  # the last line, also when the job fails
+                live.start()
         if writer is not None:
             writer.start(config.savepoints.interval_seconds)
             stack.callback(writer.stop)
         stop = stack.enter_context(StopOnSignals(sc, on_stop, jvm_hook=writer is not None))
         try:
-            results = (
+            results += (
                 sc.parallelize(plan.assignments(), plan.partitions)
                 .mapPartitions(partial(_transfer_partition, settings))
                 .collect()
@@ -220,10 +234,15 @@ def _transfer_partition(settings: TransferSettings, partition):
     reporter = (ProgressReporter(settings.progress, task, unit_kind=settings.source.unit_kind)
                 if settings.progress is not None else None)
     running = running_tasks(context, settings.shares, task, settings.tasks_at_once)
+    tally = Tally()
+    sender = (CountsSender(settings.counts, task, context.taskAttemptId() if context is not None else 0, tally,
+                           settings.counts_seconds).start() if settings.counts is not None else None)
     try:
         for units in partition:
-            yield transfer(settings, units, task, on_unit_done=reporter, running_tasks=running)
+            yield transfer(settings, units, task, on_unit_done=reporter, running_tasks=running, tally=tally)
     finally:
+        if sender is not None:
+            sender.close()
         if reporter is not None:
             reporter.close()
         running.close()

@@ -7,7 +7,8 @@ shard has been caught up for `target.streamCutoverSeconds` a line says it is saf
 replay runs until SIGINT or SIGTERM (after the current round, exit 128 + signal) or, with
 `target.streamStopWhenCaughtUp`, until that line (exit 0). A change that cannot be written, or changes trimmed
 before they were applied, fail the job (exit 1). Savepoints record the checkpoint every `intervalSeconds`, on a
-signal, on failure and at the end.
+signal, on failure and at the end. Every `progress.intervalSeconds` (0: never), after a round, one progress line
+gives the changes applied so far, changes/s since the last such line, and the lag.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Replication:
         self._cutover_said = False
         self._idle: list[int] = []  # the rounds since the last line, when they found nothing
         self._idle_started = 0.0  # when the first of them ran
+        self._progress_at = (time.monotonic(), 0)  # (when, changes) at the last progress line
 
     def run(self) -> int:
         """Replay until stopped; the exit status (0 when stopped because caught up)."""
@@ -124,6 +126,7 @@ class Replication:
             if self.writer is not None and progress:
                 self.writer.stream_advanced(self.state.to_doc())
             self._log_round(progress, caught_up)
+            self._log_progress(progress, caught_up)
             if not self.state.ready() and status != "ENABLED":
                 raise ChangesLost(
                     f"stream of table {self.table!r} is {status or 'gone'}: every change it recorded is applied, "
@@ -175,6 +178,19 @@ class Replication:
         logger.info("stream round %d: %d puts, %d deletes from %d shards (%d open); %s", n,
                     sum(p.puts for p in progress), sum(p.deletes for p in progress), len(progress),
                     self.state.open_shards, lag)
+
+    def _log_progress(self, progress: list[ShardProgress], caught_up: bool) -> None:
+        """The replay's progress line, when progress.intervalSeconds have passed since the last one."""
+        interval, (when, changes) = self.config.progress.interval_seconds, self._progress_at
+        now, t = time.monotonic(), self.totals
+        if not interval or now - when < interval:
+            return
+        self._progress_at = (now, t.records)
+        logger.info("migrator progress: stream replay: %s changes replayed, %s changes/s, %s; round %d, %d shards "
+                    "(%d open); %s throttled, %s other retries", f"{t.records:,}",
+                    f"{(t.records - changes) / (now - when):,.0f}",
+                    "caught up" if caught_up else f"lag {self._lag(progress):.1f} s", t.rounds, len(t.shards),
+                    self.state.open_shards, f"{t.retried[0]:,}", f"{t.retried[1]:,}")
 
     def _log_idle(self) -> None:
         """The line for the rounds since the last line that found nothing new, if any."""

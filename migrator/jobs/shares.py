@@ -1,5 +1,6 @@
-"""Spark wiring of the budgets' shares, for both jobs: the driver's server that counts running tasks, the budget
-lines of the log, and each task attempt's registration (see progress/share.py)."""
+"""Spark wiring of the budgets' shares and the live progress, for both jobs: the driver's server that counts running
+tasks and takes their counts, the budget lines of the log, each task attempt's registration (see
+progress/share.py) and Spark's count of the tasks running now."""
 
 from __future__ import annotations
 
@@ -14,12 +15,22 @@ from migrator.dynamo.throttle import Budget
 logger = logging.getLogger(__name__)
 
 
-def progress_server(sc, unit_id=None, on_done=None) -> ProgressServer:
-    """The driver's server for unit reports (`unit_id`: the plan's UnitPlan.unit_id) and budget shares, on the
-    driver's address (executors reach it)."""
+def progress_server(sc, unit_id=None, on_done=None, on_counts=None) -> ProgressServer:
+    """The driver's server for unit reports (`unit_id`: the plan's UnitPlan.unit_id), budget shares and live
+    counts, on the driver's address (executors reach it)."""
     conf = sc.getConf()
     host = conf.get("spark.driver.host", "127.0.0.1")
-    return ProgressServer(conf.get("spark.driver.bindAddress", None) or host, host, unit_id, on_done)
+    return ProgressServer(conf.get("spark.driver.bindAddress", None) or host, host, unit_id, on_done, on_counts)
+
+
+def active_tasks(sc) -> int:
+    """The tasks running now, by Spark's status tracker; 0 when it cannot say (the context is going down): the
+    count only decides whether the progress lines warn that no counts arrive."""
+    try:
+        tracker = sc.statusTracker()
+        return sum(info.numActiveTasks for info in map(tracker.getStageInfo, tracker.getActiveStageIds()) if info)
+    except Exception:  # noqa: BLE001 - py4j errors while Spark stops; no warning is better than a wrong one
+        return 0
 
 
 def log_budgets(budgets: tuple[tuple[str, Budget, str], ...], expected_tasks: int) -> None:

@@ -11,6 +11,10 @@ The same server counts the tasks that run now, for the throughput budgets' share
 `TOKEN end ATTEMPT` when it ends (answer `ok`); a connection that closes ends the attempts it started, so a task
 whose worker dies stops counting.
 
+Live progress (`sender.py` on the task side, `live.py` on the driver): while a task runs, it sends its attempt's
+cumulative counts every few seconds and at the end of each unit, `TOKEN prog TASK ATTEMPT V1 V2 ...` (the values
+in the order of `counts.FIELDS`); the answer is `ok`. The driver keeps the newest attempt's counts of each task.
+
 Both task sides talk over one `client.LineConnection`: a line out, a line back.
 """
 
@@ -19,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from migrator.progress.counts import FIELDS, Counts
 from migrator.readers.source import UnitId
 
-MAX_LINE = 200  # bytes; a report is about 50
+MAX_LINE = 400  # bytes; a unit report is about 50, a `prog` line up to about 300
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ def encode_report(token: str, unit: UnitId, items: int) -> bytes:
     return f"{token} {unit} {items}\n".encode("ascii")
 
 
-RUN, END = "run", "end"
+RUN, END, PROG = "run", "end", "prog"
 
 
 def encode_running(token: str, verb: str, attempt: str) -> bytes:
@@ -62,3 +67,21 @@ def parse_report(line: bytes, unit_id: Callable[[str], UnitId] = int) -> tuple[s
     if items < 0:
         raise ValueError("segment and items must not be negative")
     return token, unit_id(parts[1]), items
+
+
+def encode_counts(token: str, task: int, attempt: int, counts: Counts) -> bytes:
+    return f"{token} {PROG} {task} {attempt} {' '.join(map(str, counts.values()))}\n".encode("ascii")
+
+
+def parse_counts(line: bytes) -> tuple[str, int, int, Counts] | None:
+    """(token, task, attempt, counts) from a `prog` line; None when the line is not one; ValueError when it is a
+    malformed one (a wrong number of fields, a negative or non-integer value)."""
+    parts = line.decode("ascii").split()
+    if len(parts) < 2 or parts[1] != PROG:
+        return None
+    if len(parts) != 4 + len(FIELDS):
+        raise ValueError(f"expected 'TOKEN {PROG} TASK ATTEMPT' and {len(FIELDS)} counts, got {len(parts)} fields")
+    numbers = [int(part) for part in parts[2:]]
+    if min(numbers) < 0:
+        raise ValueError("task, attempt and counts must not be negative")
+    return parts[0], numbers[0], numbers[1], Counts(*numbers[2:])

@@ -1,5 +1,5 @@
-"""The driver's progress server: a thread with a TCP socket that records each finished unit a task reports and
-counts the tasks that run now (for the throughput budgets' shares)."""
+"""The driver's progress server: a thread with a TCP socket that records each finished unit a task reports, counts
+the tasks that run now (for the throughput budgets' shares) and hands on the tasks' live counts (`prog` lines)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import socketserver
 import threading
 from collections.abc import Callable
 
-from migrator.progress import MAX_LINE, RUN, ProgressAddress, UnitId, parse_report, parse_running
+from migrator.progress import MAX_LINE, RUN, ProgressAddress, UnitId, parse_counts, parse_report, parse_running
+from migrator.progress.counts import Counts
 
 logger = logging.getLogger(__name__)
 
@@ -21,15 +22,17 @@ class ProgressServer:
 
     Every valid report calls `on_done(unit_id, items)`; a line with a wrong token, a malformed line or a unit that
     `unit_id` (the run's UnitPlan.unit_id) does not know is refused, logged with its cause, and its connection
-    closed. `running` is the
+    closed. Every valid `prog` line calls `on_counts(task, attempt, counts)`. `running` is the
     number of task attempts registered now (`run` lines whose `end` has not come and whose connection is open),
     `peak_running` the most at any time. Use as a context manager, or `start()` and `stop()`.
     """
 
     def __init__(self, bind_host: str, advertised_host: str, unit_id: Callable[[str], UnitId] | None = None,
-                 on_done: Callable[[UnitId, int], None] | None = None) -> None:
+                 on_done: Callable[[UnitId, int], None] | None = None,
+                 on_counts: Callable[[int, int, Counts], None] | None = None) -> None:
         self.unit_id = unit_id
         self.on_done = on_done
+        self.on_counts = on_counts
         self._token = secrets.token_hex(16)
         family = socket.getaddrinfo(bind_host, 0, type=socket.SOCK_STREAM)[0][0]
         server_class = type("_Server", (_Server,), {"address_family": family})
@@ -54,8 +57,8 @@ class ProgressServer:
     def start(self) -> ProgressServer:
         self._thread.start()
         host, port = self._server.server_address[:2]
-        logger.info("progress server listening on %s:%d for unit reports (segments, files) and budget shares", host,
-                    port)
+        logger.info("progress server listening on %s:%d for unit reports (segments, files), budget shares and live "
+                    "counts", host, port)
         return self
 
     def stop(self) -> None:
@@ -73,14 +76,21 @@ class ProgressServer:
         """Act on one line: (answer, None) if accepted, else (None, why it was refused). `attempts`: those started
         on this connection."""
         try:
-            running = parse_running(line)
-            token, unit, items = ("", 0, 0) if running else parse_report(line, self.unit_id or str)
+            counts = parse_counts(line)
+            running = None if counts else parse_running(line)
+            token, unit, items = ("", 0, 0) if counts or running else parse_report(line, self.unit_id or str)
         except (ValueError, UnicodeDecodeError) as exc:
             return None, f"malformed report ({exc})"
         except LookupError as exc:  # a well-formed id of no unit of this run
             return None, str(exc)
-        if not hmac.compare_digest((running[0] if running else token).encode(), self._token.encode()):
+        token = counts[0] if counts else running[0] if running else token
+        if not hmac.compare_digest(token.encode(), self._token.encode()):
             return None, "wrong token"
+        if counts:
+            if self.on_counts is None:
+                return None, "this run keeps no live counts (progress.intervalSeconds is 0)"
+            self.on_counts(*counts[1:])
+            return b"ok\n", None
         if running:
             return self._count(running[1], running[2], attempts), None
         if self.on_done is None:

@@ -22,6 +22,7 @@ from migrator.dynamo.api import RetryPolicy
 from migrator.dynamo.database import Database, database_for, log_database
 from migrator.dynamo.throttle import Budget, RateLimiter, Unlimited, job_budget, scan_limit
 from migrator.errors import SchemaError
+from migrator.progress.live import Expected
 from migrator.codec import ScanPage
 from migrator.readers.scan import prefetch, scan_answers
 from migrator.readers.segments import plan_segments, segment_ranges, segments_record
@@ -167,6 +168,16 @@ class TableScan:
                         units=tuple(ScanSegment(s, plan.total) for s in plan.segments),
                         done=frozenset(self.skip_segments), partitions=plan.partitions,
                         unit_id=partial(segment_id, total=plan.total), record=partial(segments_record, plan.total))
+
+    def expected(self, plan: UnitPlan) -> Expected:
+        """What this run should read, for the progress lines: DescribeTable's ItemCount (or, when the server says
+        0, its TableSizeBytes), in the share of the segments this run scans."""
+        info, share = self.info, len(plan.units) / plan.total if plan.total else 1.0
+        if info.item_count > 0:
+            return Expected(round(info.item_count * share), "DescribeTable ItemCount, about")
+        if info.size_bytes > 0:
+            return Expected(None, "DescribeTable TableSizeBytes, about", round(info.size_bytes * share))
+        return Expected(None)
 
     def check_filter(self) -> None:
         """source.filterExpression, if any, tried on the table: one Scan of one item (filters.probe)."""

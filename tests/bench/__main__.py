@@ -8,6 +8,8 @@ Steps of one run, each on fresh tables of two local dynalite servers (source and
   spark_empty     the migrator on an empty table: Spark's start-up cost
   migrator        ./submit.sh CONFIG --master local[2]: times, CPU, RSS, target count
   renames         the same copy with three renames (the hash key and two attributes): the tasks' CPU per item
+  progress_off    the same copy with progress.intervalSeconds 0: what live progress costs (progress_cost.py)
+  progress_hook   the per-page work transfer() does for live progress, timed here on raw items
   plain_boto3     a one-process boto3 copy (Scan pages + batch_writer), items/s
 Then the stream replay figure (stream_figure.py): a backlog of changes in a moto table's stream, replayed into
 dynalite, against moto's GetRecords ceiling and the target's ingest ceiling.
@@ -28,7 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from migrator.demo import servers
-from tests.bench import ceilings, export_figure, plain_copy, process_stats, report, spark_job, stream_figure, workload
+from tests.bench import (
+    ceilings, export_figure, plain_copy, process_stats, progress_cost, report, spark_job, stream_figure, workload,
+)
 from tests.bench.steps import say, step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the scaling comparison of two saved runs, and run nothing")
     parser.add_argument("--skip-plain", action="store_true", help="leave out the plain boto3 copy")
     parser.add_argument("--skip-renames", action="store_true", help="leave out the copy with three renames")
+    parser.add_argument("--skip-progress", action="store_true",
+                        help="leave out the copy without live progress and the progress hook's timing")
     parser.add_argument("--skip-ceilings", action="store_true", help="leave out the ingest and scan ceilings")
     parser.add_argument("--stream-changes", type=int, default=50_000,
                         help="changes in the stream replay figure's backlog (default 50000)")
@@ -177,11 +183,21 @@ def measure(items: int, args: argparse.Namespace) -> dict:
 
         def migrate() -> dict:
             try:
-                return spark_job.run(out, "migrator", source.url, TABLE, target.url, f"{TABLE}-copy",
-                                     segments=args.segments, expected_items=items, server_pids=pids,
-                                     timeout=600 + items / 500)
+                result = spark_job.run(out, "migrator", source.url, TABLE, target.url, f"{TABLE}-copy",
+                                       segments=args.segments, expected_items=items, server_pids=pids,
+                                       timeout=600 + items / 500)
+                result["sender_cpu_s"] = progress_cost.sender_cpu_s(Path(result["log"]).read_text(errors="replace"))
+                return result
             finally:
                 workload.delete_table(target.url, f"{TABLE}-copy")
+
+        def progress_off() -> dict:
+            try:
+                return spark_job.run(out, "progress-off", source.url, TABLE, target.url, f"{TABLE}-quiet",
+                                     segments=args.segments, expected_items=items, server_pids=pids,
+                                     timeout=600 + items / 500, top={"progress": {"intervalSeconds": 0}})
+            finally:
+                workload.delete_table(target.url, f"{TABLE}-quiet")
 
         def renamed() -> dict:
             try:
@@ -211,6 +227,9 @@ def measure(items: int, args: argparse.Namespace) -> dict:
         step(steps, "spark_empty", empty, quiet_wait=wait)
         spark_job.ensure_built()
         step(steps, "migrator", migrate, "seed", quiet_wait=wait)
+        if not args.skip_progress:
+            step(steps, "progress_off", progress_off, "seed", quiet_wait=wait)
+            step(steps, "progress_hook", lambda: {"us_per_item": progress_cost.page_hook_us_per_item()})
         if not args.skip_renames:
             step(steps, "renames", renamed, "seed", quiet_wait=wait)
         if not args.skip_plain:

@@ -16,6 +16,7 @@ RENAMES_CPU_GOAL = 1.5  # tasks' CPU per item with three renames / without (issu
 STREAM_RATIO_GOAL = 0.8
 STREAM_CPU_GOAL_US = 30.0
 SCALING_GOAL = 10.5
+PROGRESS_GOAL_US = 1.0  # live progress, per item (issue 15)
 
 
 def figures(items: int, steps: dict) -> list[dict]:
@@ -79,6 +80,7 @@ def figures(items: int, steps: dict) -> list[dict]:
         _met(_div(renamed_cpu, task_cpu), "<=", RENAMES_CPU_GOAL), 2)
     add("  its items/s, Spark start-up excluded", _div(items, renames.get("job_s")) if good.get("renames") else None,
         "items/s")
+    rows += progress_rows(items, steps, task_cpu)
     worker_rss = _role(roles, "python-worker", "peak_rss_mb")
     add("peak RSS of one Python worker", worker_rss, "MB", f"<= {WORKER_RSS_GOAL_MB:.0f}",
         _met(worker_rss, "<=", WORKER_RSS_GOAL_MB))
@@ -89,6 +91,32 @@ def figures(items: int, steps: dict) -> list[dict]:
     add("CPU of other programs during the migrator run (cores)",
         _div(run.get("other_cpu_s"), run.get("wall_s")) if run_ok else None, "cores", digits=2)
     return rows
+
+
+def progress_rows(items: int, steps: dict, task_cpu: float | None) -> list[dict]:
+    """What live progress costs per item: measured directly on the task side (held against the goal), and as the
+    difference of two whole runs, with and without it (noise-sized: printed only). See progress_cost.py."""
+    run, off, hook = (steps.get(k, {}) for k in ("migrator", "progress_off", "progress_hook"))
+    sender = _per_item(run.get("sender_cpu_s"), 0, items) if run.get("ok") else None
+    hook_us = hook.get("us_per_item") if hook.get("ok") else None
+    direct = sender + hook_us if sender is not None and hook_us is not None else None
+    off_ok = off.get("ok", False)
+    off_task = _per_item(off.get("task_cpu_s"), 0, items) if off_ok else None
+    whole = task_cpu - off_task if task_cpu is not None and off_task is not None else None
+    tree = _per_item(run.get("cpu_s"), off.get("cpu_s"), items) if run.get("ok") and off_ok else None
+    return [_row("live progress, task side: sender threads' CPU per item", sender, "us/item", digits=3),
+            _row("live progress, task side: per-page hook (tally, bytes) per item", hook_us, "us/item", digits=3),
+            _row("live progress, task side in all (direct)", direct, "us/item", f"< {PROGRESS_GOAL_US:.0f}",
+                 None if direct is None else direct < PROGRESS_GOAL_US, 3),
+            _row("live progress, whole runs: tasks' CPU per item, on - off (noisy)", whole, "us/item", digits=2),
+            _row("live progress, whole runs: spark-submit tree CPU per item, on - off (noisy)", tree, "us/item",
+                 digits=2),
+            _row("  the tasks' CPU per item without live progress", off_task, "us/item")]
+
+
+def _row(name, value, unit, goal=None, met=None, digits=1) -> dict:
+    return {"figure": name, "value": None if value is None else round(value, digits), "unit": unit, "goal": goal,
+            "met": met}
 
 
 def stream_figures(changes: int, steps: dict) -> list[dict]:

@@ -151,6 +151,7 @@ def test_skip_files_leave_out_files_done_and_record_gives_their_keys(moto_source
     assert "skipping 2 of 5 data files already done (skipFiles); 3 remain" in caplog.text
     assert plan.record(frozenset({1, 3, 4})) == {"skipFiles": [keys[1], keys[3], keys[4]]}
     assert plan.unit_id("4") == 4
+    assert read.expected(plan) == (40 + 5 + 30, "the export's manifest", None)  # the files to copy
     with pytest.raises(LookupError):
         plan.unit_id("5")
     with pytest.raises(ValueError):

@@ -11,7 +11,7 @@ from functools import partial
 import pytest
 
 from migrator.demo.servers import free_port
-from migrator.progress import ProgressAddress, encode_report, parse_report
+from migrator.progress import MAX_LINE, ProgressAddress, encode_report, parse_report
 from migrator.progress.reporter import ProgressReporter
 from migrator.progress.server import ProgressServer
 from migrator.readers.scan_source import segment_id
@@ -81,7 +81,7 @@ def test_a_report_with_the_wrong_token_is_refused_and_the_task_warns_once(server
     (b"not a report\n", "malformed report"),
     (b"TOKEN 8 1\n", "segment 8 is not below the run's 8 segments"),
     (b"TOKEN -1 1\n", "malformed report"),
-    (b"x" * 300 + b"\n", "line too long"),
+    (b"x" * (MAX_LINE + 100) + b"\n", "line too long"),
 ])
 def test_malformed_or_out_of_range_lines_are_refused(server, caplog, line, why):
     """Only well-formed reports of a segment of this run count; the server says why it refused."""
