@@ -106,8 +106,14 @@ def _tasks(record: RunRecord) -> tuple[list[dict[str, Any]], str]:
 
 
 def _result_entry(r) -> dict[str, Any]:
-    """One TaskResult; `units` pairs each unit with its items when the task sent them (`unit_items`)."""
-    per_unit = list(r.unit_items) if len(r.unit_items) == len(r.segments) else [None] * len(r.segments)
+    """One TaskResult; `units` pairs each unit with its items when the task sent them (`unit_items`), or when the
+    task had one unit (its items are the task's); else the unit's items are unknown (None)."""
+    if len(r.unit_items) == len(r.segments):
+        per_unit = list(r.unit_items)
+    elif len(r.segments) == 1:
+        per_unit = [r.written + r.deleted]
+    else:
+        per_unit = [None] * len(r.segments)
     return {
         "task": r.task, "items": r.written + r.deleted, "scanned": r.scanned, "written": r.written,
         "deleted": r.deleted, "refused": r.rejected, "expired": r.expired, "filteredOut": r.filtered_out,

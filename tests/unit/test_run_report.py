@@ -78,8 +78,10 @@ def finished_record(cfg, table: str = "src") -> RunRecord:
 
 
 def test_a_finished_run_has_per_task_and_per_unit_counts_that_add_up_to_the_totals():
-    """Tasks in order with their counts; units paired with their items (unknown when the task sent none)."""
-    doc = build(finished_record(config()), Outcome(SUCCEEDED, 0), ended=1_700_000_004.5)
+    """Tasks in order with their counts; units paired with their items (unknown when a task of several units sent
+    none)."""
+    record = finished_record(config())
+    doc = build(record, Outcome(SUCCEEDED, 0), ended=1_700_000_004.5)
     assert doc["outcome"] == SUCCEEDED and doc["exitStatus"] == 0 and doc["failure"] is None
     assert doc["started"] == "2023-11-14T22:13:20.000Z" and doc["ended"] == "2023-11-14T22:13:24.500Z"
     assert doc["seconds"] == 4.5 and doc["copySeconds"] == 3.0
@@ -87,6 +89,9 @@ def test_a_finished_run_has_per_task_and_per_unit_counts_that_add_up_to_the_tota
     assert [t["task"] for t in doc["tasks"]] == [0, 1]
     assert doc["tasks"][1]["units"] == [{"unit": 1, "items": 70}, {"unit": 3, "items": 50}]
     assert doc["tasks"][0]["units"] == [{"unit": 0, "items": None}, {"unit": 2, "items": None}]
+    one_unit = dataclasses.replace(record.results[0], segments=(5,), unit_items=())
+    assert build(dataclasses.replace(record, results=[one_unit]), Outcome(SUCCEEDED, 0))["tasks"][0]["units"] == \
+        [{"unit": 5, "items": 120}]
     totals = doc["totals"]
     assert totals["items"] == 300 == sum(t["items"] for t in doc["tasks"])
     assert (totals["throttled"], totals["retries"], totals["unprocessedResent"]) == (3, 1, 2)
