@@ -21,7 +21,7 @@ SUCCEEDED, FAILED, STOPPED = "succeeded", "failed", "stopped"
 FROM_RESULTS = "the Spark job's task results"
 FROM_LIVE = ("the tasks' last progress reports: the Spark job did not end, so these are the counts last reported, "
              "not final ones")
-FROM_NOTHING = "none: the run ended before any task reported"
+FROM_NOTHING = "none: neither a task result nor a progress report reached the driver"
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def render(doc: dict[str, Any]) -> str:
         parts.append(f'<p class="verdict">migrator verdict: {escape(doc["verdict"])}</p>')
     if doc.get("failure"):
         parts.append(f'<p class="failure">{escape(doc["failure"])}</p>')
-    parts += [_figures(doc), f'<p class="note">Counts from {escape(doc["countsFrom"])}.</p>',
+    parts += [_figures(doc), f'<p class="note">Counts from: {escape(doc["countsFrom"])}.</p>',
               "<h2>Throughput</h2>", _line_chart(doc["throughput"]["samples"]),
               "<h2>Items per task</h2>", _bars(doc["tasks"]), _task_table(doc["tasks"]),
               "<h2>Config (secrets redacted)</h2>",
@@ -126,7 +126,7 @@ def _line_chart(samples: list[dict[str, Any]]) -> str:
 def _bars(tasks: list[dict[str, Any]]) -> str:
     """One horizontal bar per task, its length the task's items, the figure at its end."""
     if not tasks:
-        return '<p class="note">No task counts: the run ended before any task reported.</p>'
+        return '<p class="note">No task counts: neither a task result nor a progress report reached the driver.</p>'
     most = max(t["items"] for t in tasks) or 1
     room = WIDTH - BAR_LABEL - 90
     height = len(tasks) * (BAR_HEIGHT + BAR_GAP) + BAR_GAP

@@ -85,7 +85,6 @@ def test_a_successful_run_writes_a_report_with_the_total_the_tasks_and_the_serie
         assert all(sum(u["items"] for u in t["units"]) == t["items"] for t in doc["tasks"])
         assert doc["totals"]["bytesWritten"] > 0
     html = (tmp_path / "run.html").read_text()
-    print(run.stdout, text, sep="\n")  # -s shows a real run's lines and report, for the README
     page = Svgs(html)
     assert SECRET not in html and "<script" not in html
     assert page.count("tasks", "rect", "bar") == len(doc["tasks"])
