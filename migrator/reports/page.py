@@ -63,7 +63,7 @@ def _figures(doc: dict[str, Any]) -> str:
     totals, expected = doc["totals"], doc["expected"]
     shown = [
         ("items copied", _number(totals["items"])),
-        (f"expected ({expected['from']})", _number(expected["items"])),
+        (f"expected ({expected['from']})" if expected["items"] else "expected", _number(expected["items"])),
         ("duration", f"{doc['seconds']:.1f} s"),
         ("items/s", _number(totals["itemsPerSecond"])),
         ("retries", _number(totals["retries"])),
