@@ -20,6 +20,9 @@ import sys
 from migrator import __version__, logs
 from migrator.config import load_config, redacted_yaml
 from migrator.errors import ConfigError, Interrupted, MigratorError
+from migrator.reports.document import FAILED, STOPPED, SUCCEEDED, Outcome
+from migrator.reports.files import check_report_path, write_run_report
+from migrator.reports.record import RunRecord
 from migrator.savepoints.resume import resume_config
 from migrator.savepoints.stores import open_store
 
@@ -102,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("arguments: --resume only applies to a migration; remove it or --validate")
             config = resume_config(config, path, args.resume)
         config = with_options(config, args)
+        if config.progress.report_path is not None and not args.validate:
+            check_report_path(config.progress.report_path)
         if config.savepoints is not None and not args.validate:
             open_store(config.savepoints.path).check()
         logger.info("migrator %s; config %s:\n%s", __version__, path, redacted_yaml(config).rstrip())
@@ -112,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 from migrator.jobs import validate
 
                 return validate.run(spark, config, sample_size=args.sample, report_path=args.report)
-            from migrator.jobs import migrate
-
-            return migrate.run(spark, config)
+            return _migrate(spark, config)
         except Interrupted:
             interrupted = True
             raise
@@ -143,6 +146,60 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("the Spark job failed: %s", cause)
         print(f"migrator: error: the Spark job failed: {cause}", file=sys.stderr)
         return VALIDATE_ERROR if _validating(args) else 1
+
+
+def _migrate(spark, config) -> int:
+    """The migration; with progress.reportPath, its run report is written when it ends, whatever the outcome. A
+    report that cannot be written is an error: exit status 1 when the run itself succeeded."""
+    from migrator.jobs import migrate
+
+    if config.progress.report_path is None:
+        return migrate.run(spark, config)
+    record = RunRecord(config)
+    try:
+        status = migrate.run(spark, config, record=record)
+    except BaseException as exc:
+        _write_report(record, _outcome(exc))  # the run's own error is the one that propagates
+        raise
+    if status == 0:
+        outcome = Outcome(SUCCEEDED, 0)
+    elif status >= 128:  # a live migration stopped by a signal after its round
+        outcome = Outcome(STOPPED, status, f"stopped by signal {status - 128}")
+    else:
+        outcome = Outcome(FAILED, status, record.verdict or f"exit status {status}")
+    if not _write_report(record, outcome) and status == 0:
+        print(f"migrator: error: the run succeeded but its report {config.progress.report_path!r} could not be "
+              "written; see the error above", file=sys.stderr)
+        return 1
+    return status
+
+
+def _outcome(exc: BaseException) -> Outcome:
+    """How a run that raised `exc` ended, with the message the CLI prints for it."""
+    if isinstance(exc, Interrupted):
+        return Outcome(STOPPED, exc.exit_status, str(exc))
+    if isinstance(exc, MigratorError):
+        return Outcome(FAILED, exc.exit_status, str(exc))
+    if isinstance(exc, KeyboardInterrupt):
+        return Outcome(STOPPED, 130, "stopped by SIGINT (KeyboardInterrupt)")
+    cause = _task_failure(exc) if isinstance(exc, Exception) else None
+    if cause is not None:
+        return Outcome(FAILED, 1, f"the Spark job failed: {cause}")
+    return Outcome(FAILED, 1, f"{type(exc).__name__}: {exc}")
+
+
+def _write_report(record: RunRecord, outcome: Outcome) -> bool:
+    """Write the run report; False, after an error line naming the path and the cause, when it cannot be."""
+    try:
+        write_run_report(record, outcome)
+        return True
+    except Exception as exc:  # noqa: BLE001 - an error line, and the run's own outcome still decides the status
+        if isinstance(exc, MigratorError):
+            logger.error("%s", exc)
+        else:
+            logger.error("cannot write the run report %r: %s: %s", record.config.progress.report_path,
+                         type(exc).__name__, exc)
+    return False
 
 
 def _validating(args: argparse.Namespace | None) -> bool:

@@ -1,0 +1,116 @@
+"""The run report end to end through ./submit.sh: a successful run's JSON and HTML carry the total, the per-task
+counts and the items/s series without the config's secrets; a failed run's report says what failed."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from importlib.util import find_spec
+
+import pytest
+
+from migrator.demo.sample_data import create_table, fill_table
+from migrator.demo.servers import client_for, start_dynalite
+from migrator.reports.document import FAILED, FROM_LIVE, FROM_NOTHING, FROM_RESULTS, SUCCEEDED
+from tests.conftest import fresh_table_name
+from tests.integration.spark_run import describe, run_submit, write_config
+from tests.integration.test_refused_items import BAD, GOOD, KEYS
+
+pytestmark = pytest.mark.integration
+
+SECRET = "dummy-secret"  # write_config's secretKey on both sides
+ITEMS = [{"pk": {"S": f"p{i % 50:03d}"}, "sk": {"N": str(i)}, "v": {"S": "x" * 40}} for i in range(300)]
+# helper A's live progress (progress/live.py) fills the items/s series and the per-unit counts
+LIVE_PROGRESS = find_spec("migrator.progress.live") is not None
+
+
+class Svgs(HTMLParser):
+    """The page's SVG shapes by the class of their <svg>, and its text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.shapes: list[tuple[str, str, str | None]] = []
+        self.text: list[str] = []
+        self._svg: str | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "svg":
+            self._svg = attributes.get("class")
+        elif self._svg is not None:
+            self.shapes.append((self._svg, tag, attributes.get("class")))
+
+    def handle_endtag(self, tag):
+        if tag == "svg":
+            self._svg = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def count(self, svg: str, tag: str, cls: str) -> int:
+        return self.shapes.count((svg, tag, cls))
+
+
+def test_a_successful_run_writes_a_report_with_the_total_the_tasks_and_the_series(moto_source, moto_target,
+                                                                                   tmp_path):
+    """--report PATH --progress-interval 1, a 3-second copy (writeThroughput 100): the JSON's total is the
+    source's item count and the tasks add up to it; no secret in JSON or HTML; the page has the chart and bars."""
+    source_table, target_table = fresh_table_name("report"), fresh_table_name("report-copy")
+    create_table(client_for(moto_source), source_table, **KEYS)
+    assert fill_table(client_for(moto_source), source_table, ITEMS) == len(ITEMS)
+    config = write_config(tmp_path / "report.yaml", moto_source.url, source_table, moto_target.url, target_table,
+                          source_extra={"scanSegments": 4},
+                          target_extra={"writeThroughput": 100, "throughputWritePercent": 1.0})
+    path = tmp_path / "run.json"
+
+    run = run_submit(config, "--master", "local[2]", "--report", str(path), "--progress-interval", "1")
+
+    assert run.returncode == 0, describe(run.stdout)
+    assert f"migrator run report: {path} (and {tmp_path / 'run.html'})" in run.stdout
+    text = path.read_text()
+    doc = json.loads(text)
+    assert (doc["outcome"], doc["exitStatus"], doc["failure"]) == (SUCCEEDED, 0, None)
+    assert doc["verdict"] == f"OK - all {len(ITEMS)} scanned items were written"
+    assert doc["countsFrom"] == FROM_RESULTS
+    assert doc["totals"]["items"] == len(ITEMS) == sum(t["items"] for t in doc["tasks"])
+    assert doc["totals"]["tasks"] == len(doc["tasks"]) == doc["plan"]["partitions"]
+    assert sorted(u["unit"] for t in doc["tasks"] for u in t["units"]) == [0, 1, 2, 3]
+    assert doc["plan"]["unitsTotal"] == 4 and doc["source"]["title"] == f"dynamodb table {source_table!r}"
+    assert doc["config"]["source"]["credentials"]["secretKey"] == "<redacted>" and SECRET not in text
+    assert doc["started"] < doc["ended"] and doc["seconds"] >= doc["copySeconds"] > 0
+    samples = doc["throughput"]["samples"]
+    if LIVE_PROGRESS:
+        assert len(samples) >= 2 and samples[-1]["copied"] <= len(ITEMS), samples
+        assert all(sum(u["items"] for u in t["units"]) == t["items"] for t in doc["tasks"])
+        assert doc["totals"]["bytesWritten"] > 0
+    html = (tmp_path / "run.html").read_text()
+    page = Svgs(html)
+    assert SECRET not in html and "<script" not in html
+    assert page.count("tasks", "rect", "bar") == len(doc["tasks"])
+    assert page.count("throughput", "circle", "point") == len(samples)
+    assert f"{len(ITEMS)}" in " ".join(page.text) and "items copied" in " ".join(page.text)
+
+
+def test_a_failed_run_writes_a_report_that_says_what_failed(moto_source, tmp_path_factory, tmp_path):
+    """An item the target (dynalite) refuses, no deadLetterPath: exit 1, and the report's outcome is failed with
+    the error line the CLI printed, naming the target table and the segment."""
+    source_table, target_table = fresh_table_name("report-refused"), fresh_table_name("report-refused-copy")
+    create_table(client_for(moto_source), source_table, **KEYS)
+    assert fill_table(client_for(moto_source), source_table, GOOD + BAD) == len(GOOD) + len(BAD)
+    path = tmp_path / "failed-run.json"
+    with start_dynalite(tmp_path_factory.mktemp("dynalite")) as dynalite:
+        config = write_config(tmp_path / "refused.yaml", moto_source.url, source_table, dynalite.url, target_table,
+                              source_extra={"scanSegments": 1}, top={"progress": {"reportPath": str(path)}})
+        run = run_submit(config, "--master", "local[1]", "--progress-interval", "1")
+
+    assert run.returncode == 1, describe(run.stdout)
+    doc = json.loads(path.read_text())
+    assert (doc["outcome"], doc["exitStatus"]) == (FAILED, 1)
+    assert f"migrator: error: {doc['failure']}" in run.stdout.splitlines(), describe(run.stdout)
+    assert f"segment 0/1 of source table {source_table!r}" in doc["failure"]
+    assert f"target table {target_table!r} refused the item with key" in doc["failure"]
+    assert doc["verdict"] is None and doc["phases"] == ["snapshot"]
+    assert doc["countsFrom"] in (FROM_LIVE, FROM_NOTHING) and (doc["tasks"] != []) == (doc["countsFrom"] == FROM_LIVE)
+    html = (tmp_path / "failed-run.html").read_text()
+    assert "failed" in html and "refused the item with key" in html
