@@ -2,7 +2,8 @@
 # Build the migrator.
 #   ./build.sh         .venv with the package and its test tools; dist/ with what spark-submit ships to a cluster:
 #                        dist/main.py (the application), dist/migrator.zip (--py-files),
-#                        dist/migrator-env.tar.gz (--archives: Python dependencies for executors that lack them)
+#                        dist/migrator-env.tar.gz (--archives: Python dependencies for executors that lack them),
+#                        dist/log4j2.properties (the driver's quiet console: Spark's INFO lines off, conf/)
 #   ./build.sh test    build, then run the whole test suite (unit and integration); arguments go to pytest, so
 #                      ./build.sh test tests/unit -q runs only those
 #   ./build.sh lint    set up .venv, then run the linter (ruff) over migrator/ and tests/; arguments go to ruff
@@ -54,6 +55,7 @@ from migrator.cli import main
 
 raise SystemExit(main())
 PY
+cp conf/log4j2.properties dist/log4j2.properties
 rm -f dist/migrator.zip
 (cd "$ROOT" && "$VENV/bin/python" - <<'PY'
 import pathlib, zipfile
@@ -80,7 +82,7 @@ PY
   build/exec-env/bin/python -m pip install --quiet --disable-pip-version-check $runtime_deps
   "$VENV/bin/venv-pack" --quiet -p build/exec-env -o dist/migrator-env.tar.gz --force
 fi
-log "built dist/main.py, dist/migrator.zip, dist/migrator-env.tar.gz"
+log "built dist/main.py, dist/migrator.zip, dist/migrator-env.tar.gz, dist/log4j2.properties"
 
 export PATH="$VENV/bin:$ROOT/node_modules/.bin:$PATH"
 export SPARK_LOCAL_IP=127.0.0.1
