@@ -41,8 +41,8 @@ def test_the_plan_prints_tables_tasks_budgets_units_and_duration_and_writes_noth
     text = "\n".join(lines)
     assert f"source: dynamodb table {source_table!r}" in lines, text
     assert "  keys: id HASH S; indexes: none" in lines, text
-    assert "  DescribeTable: ItemCount 300, TableSizeBytes 0 (0 B); approximate: AWS refreshes them about every " \
-           "six hours" in lines, text
+    assert ("  DescribeTable: ItemCount 300, TableSizeBytes 0 (0 B); approximate: AWS refreshes them about every "
+            "six hours") in lines, text
     assert f"target: alternator table {target_table!r}" in lines, text
     assert any(line.startswith("  does not exist; the copy would create it (the source's under source.renames: "
                                "{'id': 'key'}): keys key HASH S;") for line in lines), text
