@@ -2,7 +2,8 @@
 # Build the migrator.
 #   ./build.sh         .venv with the package and its test tools; dist/ with what spark-submit ships to a cluster:
 #                        dist/main.py (the application), dist/migrator.zip (--py-files),
-#                        dist/migrator-env.tar.gz (--archives: Python dependencies for executors that lack them)
+#                        dist/migrator-env.tar.gz (--archives: Python dependencies for executors that lack them),
+#                        dist/log4j2.properties (the driver's quiet console: Spark's INFO lines off, conf/)
 #   ./build.sh test    build, then run the whole test suite (unit and integration) in two pytest processes at once
 #                      (tests/suite.py); arguments go to a single pytest instead, so ./build.sh test tests/unit -q
 #                      runs only those
@@ -69,6 +70,7 @@ from migrator.cli import main
 
 raise SystemExit(main())
 PY
+cp conf/log4j2.properties dist/log4j2.properties
 rm -f dist/migrator.zip
 (cd "$ROOT" && "$VENV/bin/python" - <<'PY'
 import pathlib, zipfile
@@ -96,7 +98,7 @@ if [ ! -f dist/migrator-env.tar.gz ] || [ "$(identity build/exec-env/bin/python)
   build/exec-env/bin/python -m pip install --quiet --disable-pip-version-check $runtime_deps
   "$VENV/bin/venv-pack" --quiet -p build/exec-env -o dist/migrator-env.tar.gz --force
 fi
-log "built dist/main.py, dist/migrator.zip, dist/migrator-env.tar.gz"
+log "built dist/main.py, dist/migrator.zip, dist/migrator-env.tar.gz, dist/log4j2.properties"
 
 # Spark 3.5, as EMR 7, Dataproc 2.2 and the Databricks LTS runtimes run it: its own venv, whose python is both the
 # driver's and the executors' in the smoke test (the pyspark they import must be the JVM's version).

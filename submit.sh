@@ -28,7 +28,8 @@ usage() {
 # Built, and dist/migrator.zip is not older than the package's sources.
 built() {
   [ -x "$VENV/bin/spark-submit" ] && [ -f "$ROOT/dist/main.py" ] && [ -f "$ROOT/dist/migrator-env.tar.gz" ] \
-    && [ -f "$ROOT/dist/migrator.zip" ] && [ -z "$(find "$ROOT/migrator" -newer "$ROOT/dist/migrator.zip" -print -quit)" ]
+    && [ -f "$ROOT/dist/migrator.zip" ] && [ -z "$(find "$ROOT/migrator" -newer "$ROOT/dist/migrator.zip" -print -quit)" ] \
+    && [ -f "$ROOT/dist/log4j2.properties" ] && [ ! "$ROOT/conf/log4j2.properties" -nt "$ROOT/dist/log4j2.properties" ]
 }
 
 [ $# -ge 1 ] || usage
@@ -116,12 +117,35 @@ if [ -z "${SPARK_HOME:-}" ]; then
   SPARK_HOME=$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
   export SPARK_HOME
 fi
+conf_dir=${SPARK_CONF_DIR:-$SPARK_HOME/conf}
+# A user's own log4j2 configuration: -Dlog4j2.configurationFile among the spark-submit options, in spark-defaults.conf
+# or in a --properties-file, or a log4j2 file in Spark's conf directory (on the driver's classpath; a .template
+# file there is Spark's example, not a configuration).
+user_log4j2() {
+  local arg prev=""
+  for arg in "$@"; do
+    case "$arg" in *log4j2.configurationFile*|*log4j.configurationFile*) return 0 ;; esac
+    if [ "$prev" = "--properties-file" ] && grep -qs "log4j2\{0,1\}\.configurationFile" "$arg"; then return 0; fi
+    prev=$arg
+  done
+  grep -qs "log4j2\{0,1\}\.configurationFile" "$conf_dir/spark-defaults.conf" && return 0
+  local name
+  for name in log4j2-test.properties log4j2-test.xml log4j2.properties log4j2.xml log4j2.yaml log4j2.yml log4j2.json; do
+    [ -f "$conf_dir/$name" ] && return 0
+  done
+  return 1
+}
 # The JVMs only schedule tasks (items never pass through them): the C1 JIT compiler and the serial collector are
 # enough. Measured on a local[2] run: C2's compiling cost 4.5-6 s of CPU, and an empty job's CPU fell from 17 s to
-# 8.7 s. Left alone where the installation's spark-defaults.conf sets these keys; a user's own --conf overrides.
-if ! grep -qs "defaultJavaOptions" "$SPARK_HOME/conf/spark-defaults.conf"; then
+# 8.7 s. The driver logs Spark's WARN lines and above only (dist/log4j2.properties), so that its ~50 INFO lines do
+# not bury the migrator's; a local job's executors run in the driver's JVM, a cluster's log where the cluster keeps
+# its logs. Left alone where the installation's spark-defaults.conf sets these keys; a user's own --conf overrides,
+# and a user's own log4j2 configuration wins (user_log4j2).
+if ! grep -qs "defaultJavaOptions" "$conf_dir/spark-defaults.conf"; then
   jvm_options="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-  opts+=(--conf "spark.driver.defaultJavaOptions=$jvm_options" --conf "spark.executor.defaultJavaOptions=$jvm_options")
+  driver_options=$jvm_options
+  user_log4j2 "$@" || driver_options+=" \"-Dlog4j2.configurationFile=$ROOT/dist/log4j2.properties\""
+  opts+=(--conf "spark.driver.defaultJavaOptions=$driver_options" --conf "spark.executor.defaultJavaOptions=$jvm_options")
 fi
 command=("$SPARK_HOME/bin/spark-submit" "${opts[@]}" "$@" "$ROOT/dist/main.py" ${app_args[@]+"${app_args[@]}"})
 if [ -n "${SUBMIT_DRY_RUN:-}" ]; then

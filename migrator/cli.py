@@ -105,14 +105,19 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("arguments: --resume only applies to a migration; remove it or --validate")
             config = resume_config(config, path, args.resume)
         config = with_options(config, args)
-        if config.progress.report_path is not None and not args.validate:
+        if config.progress.report_path is not None and not args.validate and not args.plan:
             check_report_path(config.progress.report_path)
-        if config.savepoints is not None and not args.validate:
+        if config.savepoints is not None and not args.validate and not args.plan:  # the check writes a probe
             open_store(config.savepoints.path).check()
         logger.info("migrator %s; config %s:\n%s", __version__, path, redacted_yaml(config).rstrip())
-        spark = _start_spark(config, "migrator validate" if args.validate else "migrator")
+        spark = _start_spark(config, "migrator validate" if args.validate else "migrator plan" if args.plan
+                             else "migrator")
         interrupted = False
         try:
+            if args.plan:
+                from migrator.jobs import plan
+
+                return plan.run(spark, config)
             if args.validate:
                 from migrator.jobs import validate
 
@@ -220,11 +225,26 @@ def _start_spark(config, app: str):
 
     builder = SparkSession.builder.appName(f"{app}: {config.source.label} -> {config.target.label}")
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+    if _spark_default_logging(spark.sparkContext):
+        spark.sparkContext.setLogLevel("WARN")
     # Which Spark ran a job is the first question about a cluster's run (3.5 and 4.x are both supported).
     logger.info("Spark %s, PySpark %s, Python %s", spark.version, pyspark_version, platform.python_version())
     logger.info("Spark UI: %s (application %s)", spark.sparkContext.uiWebUrl, spark.sparkContext.applicationId)
     return spark
+
+
+def _spark_default_logging(sc) -> bool:
+    """True when the driver's log4j2 runs Spark's own default profile (INFO): spark-submit was run without
+    submit.sh's dist/log4j2.properties, so Spark's lines go to WARN from here on. A log4j2 configuration of the
+    user's (or ours) is left as it is: the user's levels win."""
+    from py4j.protocol import Py4JError
+
+    try:
+        context = sc._jvm.org.apache.logging.log4j.LogManager.getContext(False)
+        location = str(context.getConfiguration().getConfigurationSource().getLocation())
+    except (Py4JError, AttributeError):  # another logging backend: quiet Spark as before
+        return True
+    return location.endswith("org/apache/spark/log4j2-defaults.properties")
 
 
 _PY_ERROR = re.compile(r"migrator\.errors\.(\w+): (.+)")  # every class of errors.py, ChangesLost too

@@ -117,8 +117,8 @@ def _snapshot(sc, config: MigratorConfig, source: TableScan, sink: TableWrite, t
                                 keep_rejected=dead_letters is not None, tasks_at_once=concurrent)
     log_budgets((("read", read, settings.source.budget_unit), ("write", write, settings.sink.budget_unit)),
                 concurrent)
-    sc.setJobDescription(f"migrate {source.title} -> {sink.title}: {len(plan.units)} of {plan.total} {plan.kind}s "
-                         f"in {plan.partitions} tasks")
+    sc.setJobDescription(f"migrate {source.title} -> {sink.title}, snapshot copy: {len(plan.units)} of {plan.total} "
+                         f"{plan.kind}s in {plan.partitions} tasks")  # the UI's job and stage tables show it
     started = time.monotonic()
     results = record.results = _run_job(sc, config, plan, settings, writer, record, source.expected(plan))
     rejected_file = None

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -74,6 +75,47 @@ def validator_counts(output: str) -> dict[str, int]:
             if name in found:
                 found[name] += int(number)
     return found
+
+
+class SparkUiWatch:
+    """Polls a running job's Spark UI REST API (http://127.0.0.1:PORT/api/v1/applications/ID/jobs and /stages)
+    from a thread, keeping the newest answers: the UI answers only while the application runs. Pass
+    `spark_args` (spark.ui.port) to run_submit."""
+
+    def __init__(self, period: float = 0.2) -> None:
+        self.port = free_port()
+        self.period = period
+        self.jobs: list[dict] = []
+        self.stages: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    @property
+    def spark_args(self) -> tuple[str, ...]:
+        return ("--conf", f"spark.ui.port={self.port}")
+
+    def _get(self, path: str):
+        with urllib.request.urlopen(f"http://{HOST}:{self.port}/api/v1/{path}", timeout=2) as answer:
+            return json.load(answer)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                for app in self._get("applications"):
+                    jobs, stages = self._get(f"applications/{app['id']}/jobs"), \
+                        self._get(f"applications/{app['id']}/stages")
+                    if len(jobs) >= len(self.jobs):
+                        self.jobs, self.stages = jobs, stages
+            except (OSError, ValueError):  # not up yet, or gone
+                pass
+
+    def __enter__(self) -> SparkUiWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def describe(output: str) -> str:

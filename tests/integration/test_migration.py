@@ -12,7 +12,7 @@ from migrator.demo.sample_data import create_table, fill_table, scan_all
 from migrator.demo.sample_items import canonical
 from migrator.demo.servers import client_for
 from tests.conftest import fresh_table_name
-from tests.integration.spark_run import describe, run_submit, task_counts, write_config
+from tests.integration.spark_run import REPO, SparkUiWatch, describe, run_submit, task_counts, write_config
 from tests.integration.unprocessed_proxy import UnprocessedProxy
 
 pytestmark = pytest.mark.integration
@@ -46,8 +46,10 @@ def test_every_attribute_type_arrives_exactly_and_task_counts_add_up(moto_source
     config = write_config(tmp_path / "edge.yaml", moto_source.url, source_table, moto_target.url, target_table,
                           source_extra={"scanSegments": 8, "maxMapTasks": 3})
 
-    run = run_submit(config, "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir=file://{events}",
-                     "--conf", "spark.eventLog.compress=false", "--conf", "spark.eventLog.rolling.enabled=false")
+    with SparkUiWatch() as ui:
+        run = run_submit(config, "--conf", "spark.eventLog.enabled=true", "--conf",
+                         f"spark.eventLog.dir=file://{events}", "--conf", "spark.eventLog.compress=false", "--conf",
+                         "spark.eventLog.rolling.enabled=false", *ui.spark_args)
 
     assert run.returncode == 0, describe(run.stdout)
     assert_same_items(source, source_table, target, target_table, len(items), exact=True)
@@ -65,10 +67,21 @@ def test_every_attribute_type_arrives_exactly_and_task_counts_add_up(moto_source
     descriptions = [json.loads(line)["Properties"].get("spark.job.description", "")
                     for line in log_text.splitlines() if '"Event":"SparkListenerJobStart"' in line]
     assert any(source_table in d and target_table in d and "8 of 8 segments" in d for d in descriptions), descriptions
+    # ... and the UI's REST API, while the job ran: the job and its stage name the tables, the phase and the units.
+    copy = (f"migrate dynamodb table {source_table!r} -> alternator table {target_table!r}, snapshot copy: 8 of 8 "
+            "segments in 3 tasks")
+    assert [job["description"] for job in ui.jobs] == [copy], ui.jobs
+    assert [stage.get("description") for stage in ui.stages] == [copy], ui.stages
+    # The quiet console (dist/log4j2.properties): none of Spark's INFO lines, the migrator's lines all there.
+    spark_info = [line for line in run.stdout.splitlines() if re.match(r"\d\d/\d\d/\d\d [\d:]{8} INFO ", line)]
+    assert spark_info == [], spark_info[:5]
+    assert "Using Spark's default log4j profile" not in run.stdout
     # submit.sh's JVM options (C1 JIT, serial collector) reached the driver, and each task logged its CPU.
     environment = next(json.loads(line) for line in log_text.splitlines()
                        if '"Event":"SparkListenerEnvironmentUpdate"' in line)
     assert environment["Spark Properties"]["spark.driver.defaultJavaOptions"] == \
+        f'-XX:TieredStopAtLevel=1 -XX:+UseSerialGC "-Dlog4j2.configurationFile={REPO}/dist/log4j2.properties"'
+    assert environment["Spark Properties"]["spark.executor.defaultJavaOptions"] == \
         "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
     assert len(re.findall(r"transferred \d+ items in [\d.]+ s \(CPU [\d.]+ s", run.stdout)) == 3, describe(run.stdout)
 

@@ -120,3 +120,56 @@ def test_a_bad_config_through_submit_sh_with_options_first_is_one_line_and_statu
     assert len(lines) == 1 and lines[0].startswith("migrator: error: "), run.stdout
     assert all(fragment in lines[0] for fragment in fragments), lines[0]
     assert "Traceback" not in run.stdout + run.stderr
+
+
+def java_options(args: list[str], cwd: Path, env: dict | None = None) -> dict[str, str]:
+    """The spark.*.defaultJavaOptions submit.sh passes (dry run), by key."""
+    run = subprocess.run([str(REPO / "submit.sh"), *args], cwd=cwd, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SUBMIT_DRY_RUN": "1", **(env or {})})
+    assert run.returncode == 0, run.stderr
+    return dict(word.split("=", 1) for word in shlex.split(run.stdout) if "defaultJavaOptions=" in word)
+
+
+OURS = f'"-Dlog4j2.configurationFile={REPO}/dist/log4j2.properties"'
+
+
+def test_the_driver_gets_the_quiet_log4j2_configuration(workdir):
+    """Spark's INFO lines off on the driver (a local job's executors run in its JVM); the JVM flags on both."""
+    options = java_options(["config.yaml"], workdir)
+    assert options["spark.driver.defaultJavaOptions"] == f"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC {OURS}"
+    assert options["spark.executor.defaultJavaOptions"] == "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    assert (REPO / "dist" / "log4j2.properties").read_text() == (REPO / "conf" / "log4j2.properties").read_text()
+
+
+@pytest.mark.parametrize("args", [
+    ["--driver-java-options", "-Dlog4j2.configurationFile=/etc/mine.properties", "config.yaml"],
+    ["config.yaml", "--conf", "spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=mine.xml"],
+    ["--conf=spark.driver.extraJavaOptions=-Dlog4j.configurationFile=mine.xml", "config.yaml"],
+])
+def test_a_log4j2_file_the_user_names_wins(workdir, args):
+    """A -Dlog4j2.configurationFile among the options: ours is not passed, the JVM flags still are."""
+    options = java_options(args, workdir)
+    assert options["spark.driver.defaultJavaOptions"] == "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("log4j2.properties", "rootLogger.level = info\n", {"spark.driver.defaultJavaOptions":
+                                                        "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+                                                        "spark.executor.defaultJavaOptions":
+                                                        "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}),
+    ("spark-defaults.conf", "spark.driver.defaultJavaOptions -Dx=1\n", {}),
+    ("spark-defaults.conf", "spark.driver.extraJavaOptions -Dlog4j2.configurationFile=/etc/l.xml\n",
+     {"spark.driver.defaultJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+      "spark.executor.defaultJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}),
+    ("log4j2.properties.template", "# Spark's example\n", {"spark.driver.defaultJavaOptions":
+                                                           f"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC {OURS}",
+                                                           "spark.executor.defaultJavaOptions":
+                                                           "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}),
+])
+def test_the_spark_installations_own_log4j2_configuration_wins(workdir, tmp_path, name, text, expected):
+    """SPARK_HOME/conf/log4j2.properties, or spark-defaults.conf naming a log4j2 file or setting defaultJavaOptions:
+    ours is not passed (a .template file is Spark's example, not a configuration)."""
+    home = tmp_path / "spark"
+    (home / "conf").mkdir(parents=True)
+    (home / "conf" / name).write_text(text)
+    assert java_options(["config.yaml"], workdir, env={"SPARK_HOME": str(home)}) == expected

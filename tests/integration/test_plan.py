@@ -1,0 +1,62 @@
+"""./submit.sh CONFIG --plan against moto: the plan's figures for a table of known size, and nothing written."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from migrator.demo.sample_data import create_table, fill_table
+from migrator.demo.servers import client_for
+from tests.conftest import fresh_table_name
+from tests.integration.spark_run import describe, run_submit, write_config
+
+pytestmark = pytest.mark.integration
+
+
+def plan_lines(output: str) -> list[str]:
+    return [line.removeprefix("migrator plan: ") for line in output.splitlines() if line.startswith("migrator plan: ")]
+
+
+def test_the_plan_prints_tables_tasks_budgets_units_and_duration_and_writes_nothing(moto_source, moto_target,
+                                                                                    tmp_path):
+    """300 items of about 1.5 KB, 6 segments of which 2 are done, 2 tasks, budgets of 50 RCU/s and 25 WCU/s:
+    2 WCU per item, 600 WCU, 24 s of writing; no target table, no savepoint."""
+    source_table, target_table = fresh_table_name("plan"), fresh_table_name("plan-copy")
+    source = client_for(moto_source)
+    create_table(source, source_table, [{"AttributeName": "id", "KeyType": "HASH"}],
+                 [{"AttributeName": "id", "AttributeType": "S"}])
+    fill_table(source, source_table, ({"id": {"S": f"k{i:04d}"}, "body": {"S": "x" * 1500}} for i in range(300)))
+    savepoints = tmp_path / "savepoints"
+    config = write_config(tmp_path / "plan.yaml", moto_source.url, source_table, moto_target.url, target_table,
+                          source_extra={"scanSegments": 6, "maxMapTasks": 2, "readThroughput": 100},
+                          target_extra={"writeThroughput": 50},
+                          top={"renames": [{"from": "id", "to": "key"}], "skipSegments": [1, 4],
+                               "savepoints": {"path": str(savepoints), "intervalSeconds": 60}})
+
+    run = run_submit(config, "--plan", "--master", "local[2]")
+
+    assert run.returncode == 0, describe(run.stdout)
+    lines = plan_lines(run.stdout)
+    text = "\n".join(lines)
+    assert f"source: dynamodb table {source_table!r}" in lines, text
+    assert "  keys: id HASH S; indexes: none" in lines, text
+    assert ("  DescribeTable: ItemCount 300, TableSizeBytes 0 (0 B); approximate: AWS refreshes them about every "
+            "six hours") in lines, text
+    assert f"target: alternator table {target_table!r}" in lines, text
+    assert any(line.startswith("  does not exist; the copy would create it (the source's under source.renames: "
+                               "{'id': 'key'}): keys key HASH S;") for line in lines), text
+    assert "segments: 6 segments from source.scanSegments" in lines, text
+    assert "  skipped, done by an earlier run: 2 segments [1, 4]; 4 remain" in lines, text
+    assert any(line.startswith("tasks: 2 Spark tasks (source.maxMapTasks 2), 2 segments each") for line in lines)
+    assert "  task 0: segments [0, 3]" in lines and "  task 1: segments [2, 5]" in lines, text
+    assert any(line.startswith("read budget: 50 RCU/s (source.readThroughput 100 x 0.5)") for line in lines), text
+    assert any(line.startswith("write budget: 25 WCU/s (target.writeThroughput 50 x 0.5)") for line in lines), text
+    read = re.search(r"^read: about (\d+) RCU \(([\d.]+) KB / 4 KB x 0.5", text, re.M)
+    assert read and 55 <= int(read.group(1)) <= 70, text  # 300 x ~1.55 KB of DynamoDB JSON / 4 KB / 2
+    assert any(line.startswith("write: about 600 WCU (300 items x 2 WCU: items of 1.5 KB on average") for line in lines)
+    assert any(line.startswith("duration: at least 24 s at these budgets") for line in lines), text
+    assert lines[-1].startswith("nothing was written"), text
+    # nothing written: no target table, no savepoint directory
+    assert target_table not in client_for(moto_target).list_tables()["TableNames"]
+    assert not savepoints.exists()
