@@ -107,7 +107,7 @@ class BatchGetter:
         """Correct the advance charge to what the answer cost: the capacity it reports, else DynamoDB's rule."""
         if isinstance(self.limiter, Unlimited):
             return
-        consumed = answer.get("ConsumedCapacity") or ()
+        consumed = (answer.get("ConsumedCapacity") or ()) if self._capacity else ()  # moto reports it unasked
         if consumed:
             self.limiter.refund(estimate - sum(c.get("CapacityUnits", 0) for c in consumed))
             return

@@ -60,7 +60,8 @@ def scan_answers(
         request["ReturnConsumedCapacity"] = "TOTAL"
     while True:
         page = api.call("Scan", request, decode, table=table)
-        limiter.charge(page.consumed_units if page.consumed_units is not None else read_units(_read_bytes(page)))
+        reported = page.consumed_units if report_capacity else None  # a figure not asked for is not trusted
+        limiter.charge(reported if reported is not None else read_units(_read_bytes(page)))
         yield page
         if not page.last_key:
             return

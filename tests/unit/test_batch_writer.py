@@ -213,21 +213,38 @@ def test_the_writer_names_its_table_to_the_client():
     assert tables == ["t", "t"]
 
 
+class Recorder:
+    """A limiter that keeps what it was charged: refunds as negative charges."""
+
+    def __init__(self):
+        self.charged = []
+
+    def charge(self, units):
+        self.charged.append(units)
+
+    def refund(self, units):
+        self.charged.append(-units)
+
+
 def test_consumed_capacity_reported_under_the_table_arn_settles_the_charge():
     """ConsumedCapacity filed under the table's ARN corrects the advance charge like one under its name."""
-    charged = []
-
-    class Recorder:
-        def charge(self, units):
-            charged.append(units)
-
-        def refund(self, units):
-            charged.append(-units)
-
     for name in ("t", ARN):
-        charged.clear()
         api = FakeApi(lambda op, doc, name=name: {"UnprocessedItems": {},
-                                                  "ConsumedCapacity": [{"TableName": name, "CapacityUnits": 1.0}]})
-        with BatchWriter(api, "t", batch_size=25, retry=FAST, limiter=Recorder(), report_capacity=True) as writer:
+                                                  "ConsumedCapacity": [{"TableName": name, "CapacityUnits": 5.0}]})
+        limiter = Recorder()
+        with BatchWriter(api, "t", batch_size=25, retry=FAST, limiter=limiter, report_capacity=True) as writer:
             writer.put_many(items(3))
-        assert charged == [3, -2.0]
+        assert limiter.charged == [3, 2.0]  # 1 WCU per item in advance, then 2 more: the reported 5
+
+
+def test_consumed_capacity_not_asked_for_or_below_one_unit_per_item_is_not_trusted():
+    """moto answers ConsumedCapacity 1.0 per batch, asked or not: unasked, the advance charge stands; asked, it is
+    never taken below 1 WCU per item written, the least DynamoDB charges."""
+    for report_capacity in (False, True):
+        api = FakeApi(lambda op, doc: {"UnprocessedItems": {},
+                                       "ConsumedCapacity": [{"TableName": "t", "CapacityUnits": 1.0}]})
+        limiter = Recorder()
+        with BatchWriter(api, "t", batch_size=25, retry=FAST, limiter=limiter,
+                         report_capacity=report_capacity) as writer:
+            writer.put_many(items(10))
+        assert sum(limiter.charged) == 10, (report_capacity, limiter.charged)

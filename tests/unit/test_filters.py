@@ -329,6 +329,24 @@ def test_a_filtered_page_is_charged_for_the_items_read_not_only_those_returned()
     assert charged == [read_units(41 * len(dumps({"Items": [item], "Count": 1, "ScannedCount": 41})))]
 
 
+def test_a_page_is_charged_the_capacity_reported_only_when_it_was_asked_for():
+    """With report_capacity the page costs the answer's CapacityUnits; without, a reported figure (moto sends one
+    unasked) is not trusted and the page costs its size."""
+    answer = {"Items": [{"id": {"S": "x" * 9000}}], "Count": 1, "ScannedCount": 1,
+              "ConsumedCapacity": {"TableName": "t", "CapacityUnits": 0.5}}
+    for report_capacity, expected in ((True, 0.5), (False, read_units(len(dumps(answer))))):
+        charged = []
+
+        class Limiter:
+            def charge(self, units):
+                charged.append(units)
+
+        list(scan_pages(FakeApi(lambda op, doc: answer), "t", 0, 1, limiter=Limiter(), raw=True,
+                        report_capacity=report_capacity))
+        assert charged == [expected], (report_capacity, charged)
+    assert read_units(len(dumps(answer))) == 1.5  # the size's figure differs from the reported one
+
+
 @pytest.mark.parametrize("decode", [scan_page, raw_scan_page])
 def test_scan_pages_carry_the_answers_scanned_count(decode):
     """ScannedCount, on both decoding paths; None when the server leaves it out."""
