@@ -56,7 +56,7 @@ class LiveProgress:
         self._active_tasks = active_tasks
         self._clock = clock
         self._started = clock()
-        self._last = (self._started, 0, 0)  # (when, copied, read) at the last tick
+        self._last = (self._started, 0, 0)  # (when, copied, done) at the last tick
         self._tasks: dict[int, tuple[int, Counts]] = {}
         self._lock = threading.Lock()
         self._received = self._received_at_tick = 0
@@ -106,13 +106,13 @@ class LiveProgress:
         """Log one progress line (and keep its sample); also the once-only warning that no counts arrive."""
         now, total = self._clock(), self.total()
         self._check_silence()
-        when, copied, read = self._last
+        when, copied, done = self._last
         seconds = now - when
         rate = (total.copied - copied) / seconds if seconds > 0 else 0.0
-        read_rate = (_read(total) - read) / seconds if seconds > 0 else 0.0
-        self._last = (now, total.copied, _read(total))
+        done_rate = (_done(total) - done) / seconds if seconds > 0 else 0.0
+        self._last = (now, total.copied, _done(total))
         self._sample(now, total, rate)
-        line = self._line(total, rate, self._eta(total, read_rate, now))
+        line = self._line(total, rate, self._eta(total, done_rate, now))
         logger.info("migrator progress: %s", line)
         return line
 
@@ -145,23 +145,23 @@ class LiveProgress:
             self.expected = round(_read(total) * self._size_bytes / total.bytes_read)
 
     def _line(self, total: Counts, rate: float, eta: str, average: bool = False) -> str:
-        copied, read = total.copied, _read(total)
+        copied, done = total.copied, _done(total)
         units = f"{self.units_done} of {self.units_total} {self.unit_kind}s done"
         if self.expected:
-            shown = f"{read:,} read: " if read != copied else ""
-            head = f"{copied:,} of ~{self.expected:,} items ({shown}{100 * read / self.expected:.1f}%)"
+            shown = f"{done:,} processed: " if done != copied else ""
+            head = f"{copied:,} of ~{self.expected:,} items ({shown}{100 * done / self.expected:.1f}%)"
         else:
             head = f"{copied:,} items"
             units += f" ({100 * self.units_done / self.units_total:.1f}%)" if self.units_total else ""
         speed = f"{rate:,.0f} items/s{' on average' if average else ''}"
         return (f"{head}, {speed}, {eta}; {units}; {total.throttled:,} throttled, {total.retries:,} other retries")
 
-    def _eta(self, total: Counts, read_rate: float, now: float) -> str:
+    def _eta(self, total: Counts, done_rate: float, now: float) -> str:
         if self.expected:
-            left = self.expected - _read(total)
+            left = self.expected - _done(total)
             if left <= 0:
                 return "ETA unknown (past the expected total)"
-            return f"ETA {duration(left / read_rate)}" if read_rate > 0 else "ETA unknown"
+            return f"ETA {duration(left / done_rate)}" if done_rate > 0 else "ETA unknown"
         done = total.units_done  # this run's units, at this run's pace
         left = self.units_total - self.units_skipped - done
         if done <= 0 or left < 0:
@@ -181,6 +181,13 @@ class LiveProgress:
                            "unavailable (can the executors reach the driver? see the tasks' logs); the copy goes "
                            "on and its final count comes with the tasks' results", running, self.channel,
                            SILENT_TICKS * self.interval)
+
+
+def _done(total: Counts) -> int:
+    """Items the copy is through with: copied, refused, skipped as expired or left out by the filter. Items read
+    but not yet acknowledged do not count: a task's page read ahead must not run the percentage ahead of the copy
+    (on a throttled run, whole segments were read while a half was written)."""
+    return total.copied + total.rejected + total.expired + total.filtered_out
 
 
 def _read(total: Counts) -> int:

@@ -334,16 +334,18 @@ def test_a_page_is_charged_the_capacity_reported_only_when_it_was_asked_for():
     unasked) is not trusted and the page costs its size."""
     answer = {"Items": [{"id": {"S": "x" * 9000}}], "Count": 1, "ScannedCount": 1,
               "ConsumedCapacity": {"TableName": "t", "CapacityUnits": 0.5}}
+    class Limiter:
+        def __init__(self):
+            self.charged = []
+
+        def charge(self, units):
+            self.charged.append(units)
+
     for report_capacity, expected in ((True, 0.5), (False, read_units(len(dumps(answer))))):
-        charged = []
-
-        class Limiter:
-            def charge(self, units):
-                charged.append(units)
-
-        list(scan_pages(FakeApi(lambda op, doc: answer), "t", 0, 1, limiter=Limiter(), raw=True,
+        limiter = Limiter()
+        list(scan_pages(FakeApi(lambda op, doc: answer), "t", 0, 1, limiter=limiter, raw=True,
                         report_capacity=report_capacity))
-        assert charged == [expected], (report_capacity, charged)
+        assert limiter.charged == [expected], report_capacity
     assert read_units(len(dumps(answer))) == 1.5  # the size's figure differs from the reported one
 
 

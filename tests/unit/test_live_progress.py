@@ -165,12 +165,24 @@ def test_the_table_size_gives_an_estimate_when_the_item_count_is_zero():
     assert progress.expected == 200
 
 
-def test_the_filtered_out_items_count_as_read_not_copied():
-    """With a filter, the percentage is of the items read; the line says how many were read."""
+def test_the_filtered_out_items_count_as_processed_not_copied():
+    """With a filter, the percentage is of the items processed; the line says how many."""
     progress, clock = live()
     progress.on_counts(0, 1, Counts(scanned=100, written=100, filtered_out=300))
     clock.now += 10
-    assert progress.tick().startswith("100 of ~1,000 items (400 read: 40.0%), 10 items/s, ETA 15 s;")
+    assert progress.tick().startswith("100 of ~1,000 items (400 processed: 40.0%), 10 items/s, ETA 15 s;")
+
+
+def test_items_read_ahead_of_the_writes_do_not_count_as_done():
+    """A throttled task has read its whole segment while half of it is written: the percentage and the ETA are
+    those of the items written (here 1,000 of 2,000 read), not of those read."""
+    progress, clock = live(Expected(2000, "DescribeTable ItemCount, about"))
+    progress.on_counts(0, 1, Counts(scanned=2000, written=1000))
+    clock.now += 10
+    assert progress.tick().startswith("1,000 of ~2,000 items (50.0%), 100 items/s, ETA 10 s;")
+    progress.on_counts(0, 1, Counts(scanned=2000, written=1600, expired=100, rejected=100))
+    clock.now += 10
+    assert progress.tick().startswith("1,600 of ~2,000 items (1,800 processed: 90.0%), 60 items/s, ETA 2 s;")
 
 
 def test_the_last_line_comes_from_the_tasks_results():
