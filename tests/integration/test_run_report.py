@@ -4,6 +4,7 @@ counts and the items/s series without the config's secrets; a failed run's repor
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -78,6 +79,11 @@ def test_a_successful_run_writes_a_report_with_the_total_the_tasks_and_the_serie
     assert doc["started"] < doc["ended"] and doc["seconds"] >= doc["copySeconds"] > 0
     samples = doc["throughput"]["samples"]
     assert len(samples) >= 2 and samples[-1]["copied"] <= len(ITEMS), samples
+    # moto's DescribeTable counts items: each line has the expected total, and its percentage is that of the items
+    # written (a page read ahead is not done yet)
+    lines = re.findall(r"migrator progress: ([\d,]+) of ~300 items \(([\d.]+)%\)", run.stdout)
+    assert len(lines) == len(samples) and lines[-1] == ("300", "100.0"), lines
+    assert all(float(pct) == round(100 * int(copied.replace(",", "")) / 300, 1) for copied, pct in lines), lines
     assert all(sum(u["items"] for u in t["units"]) == t["items"] for t in doc["tasks"])
     assert doc["totals"]["bytesWritten"] > 0 and doc["totals"]["bytesRead"] > 0
     html = (tmp_path / "run.html").read_text()
