@@ -39,6 +39,7 @@ SECONDS = {
     "tests/integration/test_stream_replay.py": 126,
     "tests/integration/test_migration.py": 115,
     "tests/integration/test_export_source.py": 91,
+    "tests/integration/test_progress.py": 60,  # measured alone, before the first shared run
     "tests/integration/test_export_target.py": 84,
     "tests/integration/test_validate.py": 75,
     "tests/integration/test_faults.py": 72,
@@ -52,11 +53,13 @@ SECONDS = {
     "tests/integration/test_ttl.py": 29,
     "tests/integration/test_export_incremental.py": 27,
     "tests/integration/test_alternator.py": 25,  # 139 with its solo rate tests, which run after the shards
+    "tests/integration/test_run_report.py": 30,  # measured alone
     "tests/integration/test_refused_items.py": 23,
     UNIT: 21,
     "tests/integration/test_local_servers.py": 17,
     "tests/integration/test_submit_options.py": 15,
     "tests/integration/test_scylla_migrator_keys.py": 10,
+    "tests/integration/test_plan.py": 10,  # measured alone
     "tests/integration/test_bad_configs.py": 9,
     "tests/integration/test_spark35.py": 9,
 }
