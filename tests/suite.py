@@ -35,33 +35,33 @@ SHARDS = 2
 # this 2-core machine measured them with the two shards running at once (its "seconds per file" line). Only the
 # deal between the shards uses them: a file missing here counts as DEFAULT_SECONDS; add it after its first run.
 SECONDS = {
-    "tests/integration/test_savepoints.py": 165,
-    "tests/integration/test_stream_replay.py": 126,
-    "tests/integration/test_migration.py": 115,
-    "tests/integration/test_export_source.py": 91,
-    "tests/integration/test_progress.py": 60,  # measured alone, before the first shared run
-    "tests/integration/test_export_target.py": 84,
-    "tests/integration/test_validate.py": 75,
-    "tests/integration/test_faults.py": 72,
-    "tests/integration/test_tls_and_proxies.py": 69,
+    "tests/integration/test_savepoints.py": 155,
+    "tests/integration/test_stream_replay.py": 124,
+    "tests/integration/test_migration.py": 110,
+    "tests/integration/test_export_source.py": 89,
+    "tests/integration/test_export_target.py": 87,
+    "tests/integration/test_tls_and_proxies.py": 70,
+    "tests/integration/test_validate.py": 69,
+    "tests/integration/test_faults.py": 63,
     "tests/integration/test_checked_answers.py": 59,
-    "tests/integration/test_filters.py": 45,
-    "tests/integration/test_renames.py": 44,
-    "tests/integration/test_verify_count.py": 35,
-    "tests/integration/test_cluster.py": 33,
-    "tests/integration/test_secrets.py": 32,
-    "tests/integration/test_ttl.py": 29,
-    "tests/integration/test_export_incremental.py": 27,
-    "tests/integration/test_alternator.py": 25,  # 139 with its solo rate tests, which run after the shards
-    "tests/integration/test_run_report.py": 30,  # measured alone
-    "tests/integration/test_refused_items.py": 23,
-    UNIT: 21,
-    "tests/integration/test_local_servers.py": 17,
-    "tests/integration/test_submit_options.py": 15,
-    "tests/integration/test_scylla_migrator_keys.py": 10,
-    "tests/integration/test_plan.py": 10,  # measured alone
-    "tests/integration/test_bad_configs.py": 9,
-    "tests/integration/test_spark35.py": 9,
+    "tests/integration/test_progress.py": 54,
+    "tests/integration/test_renames.py": 43,
+    "tests/integration/test_filters.py": 40,
+    "tests/integration/test_verify_count.py": 38,
+    "tests/integration/test_ttl.py": 33,
+    "tests/integration/test_secrets.py": 30,
+    "tests/integration/test_cluster.py": 28,
+    "tests/integration/test_run_report.py": 25,
+    "tests/integration/test_alternator.py": 25,  # 137 with its solo rate tests, which run after the shards
+    "tests/integration/test_export_incremental.py": 24,
+    "tests/integration/test_refused_items.py": 22,
+    UNIT: 22,
+    "tests/integration/test_bad_configs.py": 15,
+    "tests/integration/test_submit_options.py": 12,
+    "tests/integration/test_local_servers.py": 11,
+    "tests/integration/test_spark35.py": 10,
+    "tests/integration/test_scylla_migrator_keys.py": 9,
+    "tests/integration/test_plan.py": 8,
 }
 DEFAULT_SECONDS = 40  # about one spark-submit run
 
