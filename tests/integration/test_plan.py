@@ -9,7 +9,10 @@ import pytest
 from migrator.demo.sample_data import create_table, fill_table
 from migrator.demo.servers import client_for
 from tests.conftest import fresh_table_name
+from tests.integration.export_files import build_export, new_bucket, s3_client
 from tests.integration.spark_run import describe, run_submit, write_config
+from tests.integration.test_export_source import demo_files, export_config
+from tests.integration.test_export_target import export_config as to_export_config
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +63,55 @@ def test_the_plan_prints_tables_tasks_budgets_units_and_duration_and_writes_noth
     # nothing written: no target table, no savepoint directory
     assert target_table not in client_for(moto_target).list_tables()["TableNames"]
     assert not savepoints.exists()
+
+
+def test_the_plan_of_an_export_import_lists_its_files_and_items_and_writes_nothing(moto_source, moto_target,
+                                                                                   tmp_path):
+    """An S3 export of three data files (200, 0 and 100 items) into a table: the files per task with their
+    manifest counts, no read units, at least 1 WCU per item, the duration at the write budget; no table made."""
+    s3 = s3_client(moto_source.url)
+    export = build_export(s3, new_bucket(s3), demo_files([200, 0, 100]))
+    table = fresh_table_name("plan-export")
+    config = export_config(tmp_path / "plan.yaml", moto_source, export.bucket, export.manifest_key,
+                           moto_target.url, table, target_extra={"writeThroughput": 20})
+
+    run = run_submit(config, "--plan", "--master", "local[2]")
+
+    assert run.returncode == 0, describe(run.stdout)
+    lines = plan_lines(run.stdout)
+    text = "\n".join(lines)
+    assert f"source: dynamodb-s3-export s3://{export.bucket}/{export.manifest_key}" in text, text
+    assert "  export: FULL_EXPORT, 300 items in 3 data files (the manifest's counts, exact)" in lines, text
+    assert "files: 3 data files listed in the manifest" in lines, text
+    tasks = [line for line in lines if re.match(r"  task \d+: files \[", line)]
+    assert sum(int(re.search(r", (\d+) items$", line).group(1)) for line in tasks) == 300, text
+    assert any(line.startswith("read budget: none") for line in lines), text
+    assert "read: none: S3 reads cost no capacity units" in lines, text
+    assert any(line.startswith("write: at least 300 WCU (1 per item") for line in lines), text
+    assert any(line.startswith("duration: at least 30 s at these budgets (writing 30 s;") for line in lines), text
+    assert lines[-1].startswith("nothing was written"), text
+    assert client_for(moto_target).list_tables()["TableNames"].count(table) == 0
+
+
+def test_the_plan_of_an_export_to_a_directory_writes_no_file(moto_source, tmp_path):
+    """A table written as an export to a local directory: the output is said to be empty, the S3 side has no
+    capacity units, and the plan leaves the directory as it found it."""
+    source_table = fresh_table_name("plan-to-export")
+    source = client_for(moto_source)
+    create_table(source, source_table, [{"AttributeName": "id", "KeyType": "HASH"}],
+                 [{"AttributeName": "id", "AttributeType": "S"}])
+    fill_table(source, source_table, ({"id": {"S": f"k{i:03d}"}, "v": {"N": str(i)}} for i in range(50)))
+    output = tmp_path / "export"
+    output.mkdir()
+    config = to_export_config(tmp_path, moto_source.url, source_table, str(output), segments=2)
+
+    run = run_submit(config, "--plan", "--master", "local[2]")
+
+    assert run.returncode == 0, describe(run.stdout)
+    lines = plan_lines(run.stdout)
+    text = "\n".join(lines)
+    assert f"  output: {output}: empty" in lines, text
+    assert "write: none: an S3 export is written without capacity units" in lines, text
+    assert any(line.startswith("read: about ") for line in lines), text
+    assert lines[-1].startswith("nothing was written"), text
+    assert list(output.iterdir()) == []
