@@ -181,8 +181,8 @@ def _migrate(spark, config) -> int:
 
 def _outcome(exc: BaseException) -> Outcome:
     """How a run that raised `exc` ended, with the message the CLI prints for it."""
-    if isinstance(exc, Interrupted):
-        return Outcome(STOPPED, exc.exit_status, str(exc))
+    if isinstance(exc, Interrupted):  # below 128: spark-submit was shutting down, and its status is its own
+        return Outcome(STOPPED, exc.exit_status if exc.exit_status >= 128 else None, str(exc))
     if isinstance(exc, MigratorError):
         return Outcome(FAILED, exc.exit_status, str(exc))
     if isinstance(exc, KeyboardInterrupt):

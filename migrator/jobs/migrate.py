@@ -25,6 +25,8 @@ from migrator.progress.reporter import ProgressReporter
 from migrator.progress.sender import SEND_SECONDS, CountsSender, Tally
 from migrator.readers.scan_source import TableScan
 from migrator.readers.source import UnitPlan
+from migrator.reports.document import STOPPED, Outcome
+from migrator.reports.files import write_run_report
 from migrator.reports.record import RunRecord
 from migrator.savepoints.stores import open_store
 from migrator.savepoints.writer import SavepointWriter
@@ -159,11 +161,15 @@ def _run_job(sc, config: MigratorConfig, plan: UnitPlan, settings: TransferSetti
     With progress.intervalSeconds, `record.live` gets the job's live progress (`expected`: the source's total),
     which logs a line every interval and a last one when the job ends, whatever the outcome."""
 
+    reporting = config.progress.report_path is not None
+
     def on_stop(why: str) -> None:
         logger.warning("stopping the job: %s", why)
         if writer is not None:
             writer.save("signal", why)
             logger.warning("%s", _resume_hint(writer))
+        if reporting and why == SHUTDOWN:
+            _report_on_shutdown(record, f"stopped by {why}; {_resume_hint(writer)}")
 
     interval = config.progress.interval_seconds
     live = record.live = LiveProgress(expected, plan.total, units_skipped=plan.skipped, unit_kind=plan.kind,
@@ -188,7 +194,7 @@ def _run_job(sc, config: MigratorConfig, plan: UnitPlan, settings: TransferSetti
         if writer is not None:
             writer.start(config.savepoints.interval_seconds)
             stack.callback(writer.stop)
-        stop = stack.enter_context(StopOnSignals(sc, on_stop, jvm_hook=writer is not None))
+        stop = stack.enter_context(StopOnSignals(sc, on_stop, jvm_hook=writer is not None or reporting))
         try:
             results += (
                 sc.parallelize(plan.assignments(), plan.partitions)
@@ -210,6 +216,17 @@ def _run_job(sc, config: MigratorConfig, plan: UnitPlan, settings: TransferSetti
                     logger.error("%s", save_error)
             raise
     return results
+
+
+def _report_on_shutdown(record: RunRecord, why: str) -> None:
+    """The run report, written from the JVM's shutdown hook: after `kill PID` spark-submit's JVM exits once its
+    hooks return, without waiting for this driver, so the CLI's report at the end may never be written. Its exit
+    status is spark-submit's (143 after SIGTERM), which this driver cannot see. The CLI writes the report again if
+    it gets that far."""
+    try:
+        write_run_report(record, Outcome(STOPPED, None, why))
+    except Exception as exc:  # noqa: BLE001 - the hook must return: the JVM waits for it to exit
+        logger.error("cannot write the run report while spark-submit shuts down: %s", exc)
 
 
 def _resume_hint(writer: SavepointWriter | None) -> str:

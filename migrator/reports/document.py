@@ -30,7 +30,7 @@ class Outcome:
     failed (the message the CLI prints, or the verdict)."""
 
     outcome: str
-    exit_status: int
+    exit_status: int | None  # None: spark-submit's own, unknown to the driver (its JVM was stopped by a signal)
     failure: str | None = None
 
 

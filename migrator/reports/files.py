@@ -41,10 +41,11 @@ def page_path(path: Path) -> Path:
 def write_run_report(record: RunRecord, outcome: Outcome) -> tuple[Path, Path]:
     """Write the JSON report and its HTML page, log where; MigratorError naming the path when it cannot."""
     path = Path(record.config.progress.report_path)
-    document = build(record, outcome)
     html = page_path(path)
-    _write(path, json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
-    _write(html, render(document))
+    with record.lock:  # the JVM's shutdown hook may write it while the CLI does (jobs/migrate.py)
+        document = build(record, outcome)
+        _write(path, json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+        _write(html, render(document))
     logger.info("migrator run report: %s (and %s)", path, html)
     return path, html
 

@@ -43,7 +43,7 @@ def render(doc: dict[str, Any]) -> str:
         f"<style>{CSS}</style></head><body>",
         f"<h1>Migration: {escape(source)} -&gt; {escape(target)}</h1>",
         f'<p><span class="outcome {escape(doc["outcome"])}">{escape(doc["outcome"])}</span> exit status '
-        f'{doc["exitStatus"]}; started {escape(doc["started"])}, ended {escape(doc["ended"])}</p>',
+        f'{_status(doc["exitStatus"])}; started {escape(doc["started"])}, ended {escape(doc["ended"])}</p>',
     ]
     if doc.get("verdict"):
         parts.append(f'<p class="verdict">migrator verdict: {escape(doc["verdict"])}</p>')
@@ -149,3 +149,7 @@ def _task_table(tasks: list[dict[str, Any]]) -> str:
     rows = "".join("<tr>" + "".join(f"<td>{escape(_number(t[key]))}</td>" for key, _ in TASK_COLUMNS) + "</tr>"
                    for t in tasks)
     return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def _status(status: int | None) -> str:
+    return "that of spark-submit (143 after kill, 130 after Ctrl-C)" if status is None else str(status)

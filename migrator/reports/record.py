@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,3 +31,4 @@ class RunRecord:
     seconds: float | None = None  # the copy's duration
     verdict: str | None = None  # the verdict line's text: `OK - all 2000 scanned items were written`
     phases: list[str] = field(default_factory=list)  # what ran: snapshot, stream replay
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)  # one writer at once

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from html.parser import HTMLParser
 
 import pytest
 
 from migrator.demo.sample_data import create_table, fill_table
 from migrator.demo.servers import client_for, start_dynalite
-from migrator.reports.document import FAILED, FROM_LIVE, FROM_NOTHING, FROM_RESULTS, SUCCEEDED
+from migrator.reports.document import FAILED, FROM_LIVE, FROM_NOTHING, FROM_RESULTS, STOPPED, SUCCEEDED
 from tests.conftest import fresh_table_name
 from tests.integration.spark_run import describe, run_submit, write_config
 from tests.integration.test_refused_items import BAD, GOOD, KEYS
+from tests.integration.test_savepoints import submitted, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +118,38 @@ def test_a_failed_run_writes_a_report_that_says_what_failed(moto_source, tmp_pat
     assert doc["countsFrom"] in (FROM_LIVE, FROM_NOTHING) and (doc["tasks"] != []) == (doc["countsFrom"] == FROM_LIVE)
     html = (tmp_path / "failed-run.html").read_text()
     assert "failed" in html and "refused the item with key" in html
+
+
+def test_a_run_stopped_by_sigterm_writes_a_report_with_the_counts_last_reported(tmp_path_factory, tmp_path):
+    """kill PID (SIGTERM to spark-submit) while a throttled copy runs: exit 143, and the report, written from the
+    JVM's shutdown hook before spark-submit exits, says stopped, with the tasks' last reported counts (the job never
+    ended, so there are no results) and its progress samples. The exit status is spark-submit's, which the driver
+    cannot see."""
+    items = [{"id": {"S": f"k{i:05d}"}, "pad": {"S": "p" * 100}} for i in range(3000)]
+    path = tmp_path / "stopped.json"
+    logs = tmp_path_factory.mktemp("dynalite")
+    with start_dynalite(logs) as source_server, start_dynalite(logs) as target_server:
+        source_table, target_table = fresh_table_name("report-stop"), fresh_table_name("report-stop-copy")
+        create_table(client_for(source_server), source_table, key_schema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     attribute_definitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        fill_table(client_for(source_server), source_table, items)
+        config = write_config(tmp_path / "stop.yaml", source_server.url, source_table, target_server.url,
+                              target_table, source_extra={"scanSegments": 2},
+                              target_extra={"writeThroughput": 100, "throughputWritePercent": 1.0})
+        log = tmp_path / "stop.log"
+        with submitted(config, log, "--master", "local[2]", "--report", str(path), "--progress-interval", "1") as run:
+            wait_until(lambda: re.search(r"migrator progress: [1-9][\d,]* items", log.read_text()),
+                       "a progress line with items copied", run, log)
+            run.send_signal(signal.SIGTERM)
+            assert run.wait(timeout=120) == 143, describe(log.read_text())
+
+    doc = json.loads(path.read_text())
+    assert (doc["outcome"], doc["exitStatus"]) == (STOPPED, None), doc
+    assert doc["failure"].startswith("stopped by spark-submit is shutting down; no savepoints configured"), doc
+    assert doc["countsFrom"] == FROM_LIVE and doc["tasks"], doc
+    assert all(t["units"] is None for t in doc["tasks"])
+    copied = doc["totals"]["items"]
+    assert 0 < copied < len(items) and copied == sum(t["items"] for t in doc["tasks"]), doc["totals"]
+    assert doc["throughput"]["samples"] and doc["throughput"]["samples"][-1]["copied"] <= copied
+    html = (tmp_path / "stopped.html").read_text()
+    assert "stopped" in html and "exit status that of spark-submit (143 after kill" in html and f"{copied:,}" in html

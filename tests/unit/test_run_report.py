@@ -257,6 +257,8 @@ def fake_migrate(monkeypatch):
     (0, None, SUCCEEDED, 0, None),
     (1, None, FAILED, 1, "FAILED - 3 items scanned but 2 written"),
     (0, Interrupted("stopped by SIGTERM; no savepoint written", 143), STOPPED, 143, "stopped by SIGTERM"),
+    (0, Interrupted("stopped by spark-submit is shutting down; ...", 1), STOPPED, None,
+     "stopped by spark-submit is shutting down"),
     (0, TransferError("segment 0/1 of source table 'src' failed"), FAILED, 1, "segment 0/1 of source table"),
     (0, RuntimeError("boom"), FAILED, 1, "RuntimeError: boom"),
 ])
@@ -273,7 +275,9 @@ def test_the_cli_writes_the_report_whatever_the_outcome(tmp_path, fake_migrate, 
     doc = json.loads((tmp_path / "run.json").read_text())
     assert (doc["outcome"], doc["exitStatus"]) == (outcome, exit_status)
     assert (doc["failure"] is None) if failure is None else (failure in doc["failure"])
-    assert (tmp_path / "run.html").exists()
+    html = (tmp_path / "run.html").read_text()
+    shown = "that of spark-submit (143 after kill, 130 after Ctrl-C)" if exit_status is None else exit_status
+    assert f"exit status {shown}; started" in html
 
 
 def test_a_spark_task_failure_is_reported_with_the_cause_the_cli_prints():
