@@ -41,6 +41,7 @@ class StopOnSignals:
         self._hook_thread = None
         self._previous: dict[int, object] = {}
         self._stopper: threading.Thread | None = None
+        self._signalled = threading.Event()
 
     def __enter__(self) -> StopOnSignals:
         if threading.current_thread() is threading.main_thread():
@@ -66,6 +67,11 @@ class StopOnSignals:
         if self._stopper is not None:
             self._stopper.join()
 
+    def saw_signal(self, timeout: float) -> bool:
+        """Whether this driver got SIGINT or SIGTERM, waiting up to `timeout` seconds for it: Ctrl-C reaches the JVM
+        and the driver at once, and the JVM's shutdown hook may call in before the driver's handler has run."""
+        return self._signalled.wait(timeout)
+
     @property
     def exit_status(self) -> int:
         return 128 + self.signum if self.signum else 1
@@ -74,6 +80,7 @@ class StopOnSignals:
         for other in SIGNALS:
             signal.signal(other, signal.SIG_DFL)  # a second signal ends the driver at once
         self.received, self.signum = signal.Signals(signum).name, signum
+        self._signalled.set()
         self._stopper = threading.Thread(target=self._stop, args=(self.received,), name="stop-on-signal",
                                          daemon=True)
         self._stopper.start()

@@ -38,6 +38,7 @@ from migrator.writers import dead_letter
 from migrator.writers.table_sink import TableWrite
 
 logger = logging.getLogger(__name__)
+SIGNAL_WAIT_SECONDS = 1.0  # how long the shutdown hook waits for the driver's own signal handler before the report
 
 # (source.type, target.type) -> the driver sides of the source and the sink. Tables copy into tables; a DynamoDB
 # table can be written as an S3 export, and an export read into a table (config.parse refuses the other pairs).
@@ -168,8 +169,9 @@ def _run_job(sc, config: MigratorConfig, plan: UnitPlan, settings: TransferSetti
         if writer is not None:
             writer.save("signal", why)
             logger.warning("%s", _resume_hint(writer))
-        if reporting and why == SHUTDOWN:
-            _report_on_shutdown(record, f"stopped by {why}; {_resume_hint(writer)}")
+        if reporting and why == SHUTDOWN:  # the signal the driver saw too (Ctrl-C reaches both), if any
+            status = stop.exit_status if stop.saw_signal(SIGNAL_WAIT_SECONDS) else None
+            _report_on_shutdown(record, status, f"stopped by {stop.received or why}; {_resume_hint(writer)}")
 
     interval = config.progress.interval_seconds
     live = record.live = LiveProgress(expected, plan.total, units_skipped=plan.skipped, unit_kind=plan.kind,
@@ -218,13 +220,13 @@ def _run_job(sc, config: MigratorConfig, plan: UnitPlan, settings: TransferSetti
     return results
 
 
-def _report_on_shutdown(record: RunRecord, why: str) -> None:
+def _report_on_shutdown(record: RunRecord, status: int | None, why: str) -> None:
     """The run report, written from the JVM's shutdown hook: after `kill PID` spark-submit's JVM exits once its
-    hooks return, without waiting for this driver, so the CLI's report at the end may never be written. Its exit
-    status is spark-submit's (143 after SIGTERM), which this driver cannot see. The CLI writes the report again if
-    it gets that far."""
+    hooks return, without waiting for this driver, so the CLI's report at the end may never be written. Unless the
+    driver saw a signal too (`status`), the exit status is spark-submit's (143 after SIGTERM), which this driver
+    cannot see. The CLI writes the report again if it gets that far."""
     try:
-        write_run_report(record, Outcome(STOPPED, None, why))
+        write_run_report(record, Outcome(STOPPED, status, why))
     except Exception as exc:  # noqa: BLE001 - the hook must return: the JVM waits for it to exit
         logger.error("cannot write the run report while spark-submit shuts down: %s", exc)
 

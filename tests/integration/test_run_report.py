@@ -4,6 +4,7 @@ counts and the items/s series without the config's secrets; a failed run's repor
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 from html.parser import HTMLParser
@@ -120,11 +121,13 @@ def test_a_failed_run_writes_a_report_that_says_what_failed(moto_source, tmp_pat
     assert "failed" in html and "refused the item with key" in html
 
 
-def test_a_run_stopped_by_sigterm_writes_a_report_with_the_counts_last_reported(tmp_path_factory, tmp_path):
-    """kill PID (SIGTERM to spark-submit) while a throttled copy runs: exit 143, and the report, written from the
-    JVM's shutdown hook before spark-submit exits, says stopped, with the tasks' last reported counts (the job never
-    ended, so there are no results) and its progress samples. The exit status is spark-submit's, which the driver
-    cannot see."""
+@pytest.mark.parametrize("how, status, reported", [("kill PID", 143, None), ("Ctrl-C", 130, 130)])
+def test_a_stopped_run_writes_a_report_with_the_counts_last_reported(tmp_path_factory, tmp_path, how, status,
+                                                                      reported):
+    """kill PID (SIGTERM to spark-submit) or Ctrl-C (SIGINT to the process group) while a throttled copy runs: the
+    report, written from the JVM's shutdown hook before spark-submit exits, says stopped, with the tasks' last
+    reported counts (the job never ended, so there are no results) and its progress samples. After kill PID the
+    exit status is spark-submit's, which the driver cannot see; after Ctrl-C the driver saw SIGINT: 130."""
     items = [{"id": {"S": f"k{i:05d}"}, "pad": {"S": "p" * 100}} for i in range(3000)]
     path = tmp_path / "stopped.json"
     logs = tmp_path_factory.mktemp("dynalite")
@@ -140,16 +143,21 @@ def test_a_run_stopped_by_sigterm_writes_a_report_with_the_counts_last_reported(
         with submitted(config, log, "--master", "local[2]", "--report", str(path), "--progress-interval", "1") as run:
             wait_until(lambda: re.search(r"migrator progress: [1-9][\d,]* items", log.read_text()),
                        "a progress line with items copied", run, log)
-            run.send_signal(signal.SIGTERM)
-            assert run.wait(timeout=120) == 143, describe(log.read_text())
+            if how == "Ctrl-C":
+                os.killpg(run.pid, signal.SIGINT)
+            else:
+                run.send_signal(signal.SIGTERM)
+            assert run.wait(timeout=120) == status, describe(log.read_text())
 
     doc = json.loads(path.read_text())
-    assert (doc["outcome"], doc["exitStatus"]) == (STOPPED, None), doc
-    assert doc["failure"].startswith("stopped by spark-submit is shutting down; no savepoints configured"), doc
+    assert (doc["outcome"], doc["exitStatus"]) == (STOPPED, reported), doc
+    why = "spark-submit is shutting down" if reported is None else "SIGINT"
+    assert doc["failure"].startswith(f"stopped by {why}; no savepoints configured"), doc
     assert doc["countsFrom"] == FROM_LIVE and doc["tasks"], doc
     assert all(t["units"] is None for t in doc["tasks"])
     copied = doc["totals"]["items"]
     assert 0 < copied < len(items) and copied == sum(t["items"] for t in doc["tasks"]), doc["totals"]
     assert doc["throughput"]["samples"] and doc["throughput"]["samples"][-1]["copied"] <= copied
     html = (tmp_path / "stopped.html").read_text()
-    assert "stopped" in html and "exit status that of spark-submit (143 after kill" in html and f"{copied:,}" in html
+    shown = "that of spark-submit (143 after kill" if reported is None else f"{reported};"
+    assert "stopped" in html and f"exit status {shown}" in html and f"{copied:,}" in html
