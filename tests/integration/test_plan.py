@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,13 @@ from tests.integration.test_export_target import export_config as to_export_conf
 pytestmark = pytest.mark.integration
 
 
-def plan_lines(output: str) -> list[str]:
-    return [line.removeprefix("migrator plan: ") for line in output.splitlines() if line.startswith("migrator plan: ")]
+def planned(config: Path) -> tuple[list[str], str]:
+    """./submit.sh CONFIG --plan, which must exit 0: its lines without the `migrator plan: ` prefix, and their text."""
+    run = run_submit(config, "--plan", "--master", "local[2]")
+    assert run.returncode == 0, describe(run.stdout)
+    lines = [line.removeprefix("migrator plan: ") for line in run.stdout.splitlines()
+             if line.startswith("migrator plan: ")]
+    return lines, "\n".join(lines)
 
 
 def test_the_plan_prints_tables_tasks_budgets_units_and_duration_and_writes_nothing(moto_source, moto_target,
@@ -37,11 +43,8 @@ def test_the_plan_prints_tables_tasks_budgets_units_and_duration_and_writes_noth
                           top={"renames": [{"from": "id", "to": "key"}], "skipSegments": [1, 4],
                                "savepoints": {"path": str(savepoints), "intervalSeconds": 60}})
 
-    run = run_submit(config, "--plan", "--master", "local[2]")
+    lines, text = planned(config)
 
-    assert run.returncode == 0, describe(run.stdout)
-    lines = plan_lines(run.stdout)
-    text = "\n".join(lines)
     assert f"source: dynamodb table {source_table!r}" in lines, text
     assert "  keys: id HASH S; indexes: none" in lines, text
     assert ("  DescribeTable: ItemCount 300, TableSizeBytes 0 (0 B); approximate: AWS refreshes them about every "
@@ -75,11 +78,8 @@ def test_the_plan_of_an_export_import_lists_its_files_and_items_and_writes_nothi
     config = export_config(tmp_path / "plan.yaml", moto_source, export.bucket, export.manifest_key,
                            moto_target.url, table, target_extra={"writeThroughput": 20})
 
-    run = run_submit(config, "--plan", "--master", "local[2]")
+    lines, text = planned(config)
 
-    assert run.returncode == 0, describe(run.stdout)
-    lines = plan_lines(run.stdout)
-    text = "\n".join(lines)
     assert f"source: dynamodb-s3-export s3://{export.bucket}/{export.manifest_key}" in text, text
     assert "  export: FULL_EXPORT, 300 items in 3 data files (the manifest's counts, exact)" in lines, text
     assert "files: 3 data files listed in the manifest" in lines, text
@@ -105,11 +105,8 @@ def test_the_plan_of_an_export_to_a_directory_writes_no_file(moto_source, tmp_pa
     output.mkdir()
     config = to_export_config(tmp_path, moto_source.url, source_table, str(output), segments=2)
 
-    run = run_submit(config, "--plan", "--master", "local[2]")
+    lines, text = planned(config)
 
-    assert run.returncode == 0, describe(run.stdout)
-    lines = plan_lines(run.stdout)
-    text = "\n".join(lines)
     assert f"  output: {output}: empty" in lines, text
     assert "write: none: an S3 export is written without capacity units" in lines, text
     assert any(line.startswith("read: about ") for line in lines), text

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from migrator.reports.page import render
 from migrator.reports.record import RunRecord
 from migrator.schema import TableInfo
 from migrator.transfer import TaskResult
+from tests.html_page import Page
 
 SECRET = "wJalrXUtnFEMI-very-secret"
 EVIL = "<script>alert('x')</script>&"
@@ -135,52 +135,6 @@ def test_a_run_that_stopped_before_any_count_has_an_empty_report_that_still_rend
     assert doc["expected"] == {"items": None, "from": "unknown"}
     page = Page.of(render(doc))
     assert page.svg_classes == [] and "No progress samples" in page.text and "stopped" in page.text
-
-
-class Page(HTMLParser):
-    """The parts of the page a reader sees: its text, its SVGs and their shapes, and any script or link."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.text_parts: list[str] = []
-        self.svg_classes: list[str] = []
-        self.shapes: list[tuple[str, str, dict]] = []  # (svg class, tag, attributes)
-        self.external: list[str] = []
-        self._svg: str | None = None
-
-    @classmethod
-    def of(cls, html: str) -> Page:
-        page = cls()
-        page.feed(html)
-        page.close()
-        return page
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.text_parts)
-
-    def handle_starttag(self, tag, attrs):
-        attributes = dict(attrs)
-        if tag == "svg":
-            self._svg = attributes.get("class", "")
-            self.svg_classes.append(self._svg)
-        elif self._svg is not None:
-            self.shapes.append((self._svg, tag, attributes))
-        if tag in ("script", "link", "img", "iframe") or "src" in attributes:
-            self.external.append(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag):
-        if tag == "svg":
-            self._svg = None
-
-    def handle_data(self, data):
-        self.text_parts.append(data)
-
-    def count(self, svg: str, tag: str, cls: str) -> int:
-        return sum(1 for s, t, a in self.shapes if s == svg and t == tag and a.get("class") == cls)
 
 
 def test_the_page_shows_the_verdict_the_total_a_point_per_sample_and_a_bar_per_task():
