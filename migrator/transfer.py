@@ -154,8 +154,9 @@ def _transfer(settings: TransferSettings, units: list[Unit], task: int, reader, 
                     skipped += dropped
                     tally.scanned += read
                     tally.expired += dropped
-                    tally.bytes_read += sum(map(len, puts))
-                    tally.bytes_written += sum(map(len, kept))
+                    read_bytes = sum(map(len, puts))
+                    tally.bytes_read += read_bytes
+                    tally.bytes_written += read_bytes if kept is puts else sum(map(len, kept))  # the identity
                     writer.put_raw(kept)
                     if deletes:
                         keys = apply_keys(deletes)
