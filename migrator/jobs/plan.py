@@ -26,6 +26,7 @@ from migrator.dynamo.throttle import READ_UNIT_BYTES, WRITE_UNIT_BYTES, Budget
 from migrator.errors import SchemaError
 from migrator.exports.export_source import ExportRead
 from migrator.jobs.migrate import choose
+from migrator.progress.live import duration
 from migrator.readers.scan import scan_answers
 from migrator.readers.segments import BYTES_PER_SEGMENT, segment_ranges
 from migrator.readers.source import UnitPlan
@@ -65,15 +66,8 @@ def show_bytes(n: float) -> str:
 
 
 def show_seconds(seconds: float) -> str:
-    """`42 s`, `12 min 5 s`, `3 h 20 min`."""
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    """`7.6 s`, `42 s`, `12 min 5 s`, `3 h 20 min`: the progress lines' durations, with a tenth under 10 s."""
+    return f"{seconds:.1f} s" if seconds < 10 else duration(seconds)
 
 
 @dataclass(frozen=True)
