@@ -41,6 +41,14 @@ class Counts:
 FIELDS = tuple(f.name for f in fields(Counts))
 
 
+def result_counts(r) -> Counts:
+    """A finished task's transfer.TaskResult as Counts (exact, where a task's sent counts may be a page late)."""
+    return Counts(scanned=r.scanned, written=r.written, deleted=r.deleted, rejected=r.rejected, expired=r.expired,
+                  filtered_out=r.filtered_out, throttled=r.throttled_retries, retries=r.other_retries,
+                  resent=r.unprocessed_resent, bytes_read=r.bytes_read, bytes_written=r.bytes_written,
+                  units_done=len(r.segments))
+
+
 @dataclass(frozen=True)
 class Sample:
     """The whole job at one progress tick."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from migrator.progress.counts import Counts, Sample
+from migrator.progress.counts import Counts, Sample, result_counts
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +121,7 @@ class LiveProgress:
         newest counts: a run always shows its final count. Stops the ticker."""
         self.stop()
         for r in results:
-            self.on_counts(r.task, 1 << 62, Counts(
-                scanned=r.scanned, written=r.written, deleted=r.deleted, rejected=r.rejected, expired=r.expired,
-                filtered_out=r.filtered_out, throttled=r.throttled_retries, retries=r.other_retries,
-                resent=r.unprocessed_resent, bytes_read=r.bytes_read, bytes_written=r.bytes_written,
-                units_done=len(r.segments)))
+            self.on_counts(r.task, 1 << 62, result_counts(r))
         now, total = self._clock(), self.total()
         seconds = now - self._started
         rate = total.copied / seconds if seconds > 0 else 0.0

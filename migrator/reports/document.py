@@ -15,6 +15,7 @@ from typing import Any
 
 from migrator import __version__
 from migrator.config.secrets import redact
+from migrator.progress.counts import Counts, result_counts
 from migrator.reports.record import RunRecord
 
 SUCCEEDED, FAILED, STOPPED = "succeeded", "failed", "stopped"
@@ -114,21 +115,16 @@ def _result_entry(r) -> dict[str, Any]:
         per_unit = [r.written + r.deleted]
     else:
         per_unit = [None] * len(r.segments)
-    return {
-        "task": r.task, "items": r.written + r.deleted, "scanned": r.scanned, "written": r.written,
-        "deleted": r.deleted, "refused": r.rejected, "expired": r.expired, "filteredOut": r.filtered_out,
-        "retries": r.other_retries, "throttled": r.throttled_retries, "unprocessedResent": r.unprocessed_resent,
-        "bytesRead": r.bytes_read, "bytesWritten": r.bytes_written,
-        "seconds": round(r.seconds, 3), "cpuSeconds": round(r.cpu_seconds, 3),
-        "unitsDone": len(r.segments),
-        "units": [{"unit": unit, "items": items} for unit, items in zip(r.segments, per_unit)],
-    }
+    entry = _counts_entry(r.task, result_counts(r))
+    entry.update(seconds=round(r.seconds, 3), cpuSeconds=round(r.cpu_seconds, 3),
+                 units=[{"unit": unit, "items": items} for unit, items in zip(r.segments, per_unit)])
+    return entry
 
 
-def _counts_entry(task: int, c) -> dict[str, Any]:
+def _counts_entry(task: int, c: Counts) -> dict[str, Any]:
     """One task's last reported progress/counts.Counts: no duration, CPU or per-unit items."""
     return {
-        "task": task, "items": c.written + c.deleted, "scanned": c.scanned, "written": c.written,
+        "task": task, "items": c.copied, "scanned": c.scanned, "written": c.written,
         "deleted": c.deleted, "refused": c.rejected, "expired": c.expired, "filteredOut": c.filtered_out,
         "retries": c.retries, "throttled": c.throttled, "unprocessedResent": c.resent,
         "bytesRead": c.bytes_read, "bytesWritten": c.bytes_written,
