@@ -17,12 +17,12 @@ The duration is the larger of the reading and the writing time at the budgets; t
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 from migrator import schema
 from migrator.config import DynamoTarget, MigratorConfig
-from migrator.dynamo.throttle import READ_UNIT_BYTES, WRITE_UNIT_BYTES, Budget
+from migrator.dynamo import throttle
+from migrator.dynamo.throttle import Budget
 from migrator.errors import SchemaError
 from migrator.exports.export_source import ExportRead
 from migrator.jobs.migrate import choose
@@ -36,19 +36,20 @@ from migrator.transforms.ttl import TtlUnreadable, describe as describe_ttl
 logger = logging.getLogger(__name__)
 
 PREFIX = "migrator plan: "
-EVENTUAL_READ = 0.5  # RCU per 4 KB of an eventually consistent read (a strongly consistent one costs 1)
 SAMPLE_ITEMS = 100  # items of the one Scan page read when DescribeTable does not give the table's size
 PER_MILLION = 1_000_000
 
 
 def scan_read_units(table_bytes: int) -> float:
-    """RCU of scanning `table_bytes` with eventually consistent reads: 0.5 per started 4 KB."""
-    return math.ceil(max(table_bytes, 0) / READ_UNIT_BYTES) * EVENTUAL_READ
+    """RCU of scanning `table_bytes` with eventually consistent reads: 0.5 per started 4 KB (the rule the read
+    budget charges each Scan page by), none for an empty table."""
+    return throttle.read_units(table_bytes) if table_bytes > 0 else 0.0
 
 
 def copy_write_units(items: int, average_item_bytes: float) -> int:
-    """WCU of putting `items` items of `average_item_bytes` each: 1 per started KB of each item, at least 1."""
-    return items * max(1, math.ceil(average_item_bytes / WRITE_UNIT_BYTES))
+    """WCU of putting `items` items of `average_item_bytes` each: 1 per started KB of each item, at least 1 (the
+    rule the write budget charges each put by)."""
+    return items * throttle.write_units(average_item_bytes)
 
 
 def seconds_at(units: float, per_second: float) -> float | None:
